@@ -1,0 +1,110 @@
+"""The ``pacebot`` command line: serve, db upgrade, demo, org load."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("pacebot")
+
+DEFAULT_CONFIG = "pacebot.toml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pacebot", description="Pacebot: sales process control in chat.")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("PACEBOT_CONFIG"),
+        help=f"TOML configuration file (default: $PACEBOT_CONFIG, else ./{DEFAULT_CONFIG} if present, else built-in defaults)",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the bot (HTTP callbacks, console, workers)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    db = commands.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+
+    demo = commands.add_parser("demo", help="seed a demo organisation (teams, reps, customers, touch history)")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when members already exist")
+    demo.add_argument("--seed", type=int, default=7)
+
+    org = commands.add_parser("org", help="org directory")
+    org.add_argument("action", choices=["load"])
+    org.add_argument("file")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "serve":
+            return _serve(config, args.host, args.port)
+        return asyncio.run(_run(args, config))
+    except ConfigError as exc:
+        print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+def _load(path: str | None) -> Config:
+    if path is None and Path(DEFAULT_CONFIG).is_file():
+        path = DEFAULT_CONFIG
+    return load_config(path)
+
+
+def _serve(config: Config, host: str | None, port: int | None) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    host = host or config.server.host
+    port = port or config.server.port
+    app = create_app(config)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if config.console.enabled:
+        print(f"Pacebot console: http://{shown}:{port}/console", flush=True)
+    web.run_app(app, host=host, port=port, print=None)
+    return 0
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    from bot.runtime import build_runtime
+
+    runtime = await build_runtime(config)
+    try:
+        if args.command == "db":
+            print("database schema is up to date")
+        elif args.command == "demo":
+            from storage.demo import seed_demo
+
+            async with runtime.sessions() as session, session.begin():
+                summary = await seed_demo(session, now=runtime.clock.now(), seed=args.seed, if_empty=args.if_empty)
+            print(summary)
+        elif args.command == "org":
+            from storage.org import DirectoryError, load_directory_file
+
+            try:
+                async with runtime.sessions() as session, session.begin():
+                    await load_directory_file(session, args.file, now=runtime.clock.now())
+            except DirectoryError as exc:
+                print(f"pacebot: {exc}", file=sys.stderr)
+                return 2
+            print(f"org directory loaded from {args.file}")
+    finally:
+        await runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Configuration: one TOML file, validated at start-up.
+
+Every key has a default (documented in ``config.example.toml``). A string value written as
+``"${NAME}"`` is read from the environment variable NAME, which is how secrets stay out of the
+file. Any problem stops start-up with a ``ConfigError`` naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration: the message names the key and the reason."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str = "sqlite+aiosqlite:///data/pacebot.db"
+    data_dir: str = "data"
+    # SQLite only: NORMAL survives a crash of the process; FULL also a power cut, at a cost.
+    sqlite_synchronous: str = "NORMAL"
+    echo_sql: bool = False
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    timezone: str = "Asia/Shanghai"
+    # Org directory (teams, members, roles) loaded at start-up when set; see README.
+    directory: str = ""
+
+
+@dataclass(frozen=True)
+class TouchConfig:
+    max_message_chars: int = 1000
+    evidence_window_minutes: int = 10
+    evidence_deadline_hours: int = 24
+    dialogue_idle_minutes: int = 30
+    phone_effective_minutes: int = 2
+    visit_effective_minutes: int = 15
+    cold_after_hours: int = 72
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    max_image_pixels: int = 40_000_000
+    max_bytes: int = 20 * 1024 * 1024
+    thumb_size: int = 320
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    enabled: bool = True
+    # Moving the clock from the console is for demos and tests; never on in production.
+    clock_control: bool = False
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    workers: int = 4
+    lease_seconds: int = 120
+    max_attempts: int = 3
+    poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    workers: int = 2
+    max_attempts: int = 8
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 600.0
+    poll_seconds: float = 1.0
+
+
+# --- WeCom (企业微信) self-built app: see docs/wecom.md --------------------------------------------
+@dataclass(frozen=True)
+class WeComConfig:
+    enabled: bool = False
+    corp_id: str = ""
+    agent_id: int = 0
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    api_base: str = "https://qyapi.weixin.qq.com"
+    callback_path: str = "/wecom/callback"
+    max_body_bytes: int = 1_048_576
+    member_per_minute: int = 30
+    member_per_hour: int = 1000
+    robot_per_minute: int = 20
+    request_timeout_seconds: float = 10.0
+    # WeCom drops an identical app message sent again within this window (0 turns the check off).
+    duplicate_check_seconds: int = 1800
+
+
+# --- end WeCom ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    org: OrgConfig = field(default_factory=OrgConfig)
+    touch: TouchConfig = field(default_factory=TouchConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    inbox: InboxConfig = field(default_factory=InboxConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    wecom: WeComConfig = field(default_factory=WeComConfig)  # WeCom
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.org.timezone)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.storage.data_dir)
+
+
+def load_config(path: str | Path | None, environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML file; ``None`` gives the defaults."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_dict(raw, os.environ if environ is None else environ)
+
+
+def config_from_dict(raw: dict[str, Any], environ: typing.Mapping[str, str] | None = None) -> Config:
+    config = _build(Config, raw, "", os.environ if environ is None else environ)
+    _validate(config)
+    return config
+
+
+def _build(cls: type, raw: Any, prefix: str, environ: typing.Mapping[str, str]) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{prefix.rstrip('.')}]: expected a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{key}.", environ)
+        else:
+            values[name] = _coerce(key, hint, value, environ)
+    return cls(**values)
+
+
+def _coerce(key: str, hint: Any, value: Any, environ: typing.Mapping[str, str]) -> Any:
+    if isinstance(value, str) and (ref := _ENV_REF.match(value)):
+        name = ref.group(1)
+        if name not in environ:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        value = environ[name]
+        if hint is not str:
+            value = _from_env_text(key, hint, value)
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list")
+        return tuple(_coerce(f"{key}[{i}]", item, v, environ) for i, v in enumerate(value))
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table")
+        return dict(value)
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _from_env_text(key: str, hint: Any, text: str) -> Any:
+    try:
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+        if hint is bool:
+            return {"true": True, "1": True, "false": False, "0": False}[text.lower()]
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{key}: cannot read {text!r} from the environment as {hint.__name__}") from exc
+    return text
+
+
+def _validate(config: Config) -> None:
+    def positive(key: str, value: float) -> None:
+        if value <= 0:
+            raise ConfigError(f"{key}: must be greater than 0, got {value}")
+
+    try:
+        ZoneInfo(config.org.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"org.timezone: unknown time zone {config.org.timezone!r}") from exc
+    if not config.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "storage.url: must start with sqlite+aiosqlite:// or postgresql+asyncpg://, "
+            f"got {config.storage.url.split('://')[0]}://"
+        )
+    if config.storage.sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
+        raise ConfigError("storage.sqlite_synchronous: must be NORMAL or FULL")
+    if not 1 <= config.server.port <= 65535:
+        raise ConfigError(f"server.port: must be 1-65535, got {config.server.port}")
+    for key, value in (
+        ("server.max_body_bytes", config.server.max_body_bytes),
+        ("touch.max_message_chars", config.touch.max_message_chars),
+        ("touch.evidence_window_minutes", config.touch.evidence_window_minutes),
+        ("touch.evidence_deadline_hours", config.touch.evidence_deadline_hours),
+        ("touch.dialogue_idle_minutes", config.touch.dialogue_idle_minutes),
+        ("touch.cold_after_hours", config.touch.cold_after_hours),
+        ("media.max_image_pixels", config.media.max_image_pixels),
+        ("media.max_bytes", config.media.max_bytes),
+        ("media.thumb_size", config.media.thumb_size),
+        ("inbox.workers", config.inbox.workers),
+        ("inbox.lease_seconds", config.inbox.lease_seconds),
+        ("inbox.max_attempts", config.inbox.max_attempts),
+        ("inbox.poll_seconds", config.inbox.poll_seconds),
+        ("outbox.workers", config.outbox.workers),
+        ("outbox.max_attempts", config.outbox.max_attempts),
+        ("outbox.backoff_base_seconds", config.outbox.backoff_base_seconds),
+        ("outbox.poll_seconds", config.outbox.poll_seconds),
+    ):
+        positive(key, value)
+    if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:
+        raise ConfigError("touch.*_effective_minutes: must not be negative")
+    _validate_wecom(config.wecom)
+
+
+# --- WeCom validation -----------------------------------------------------------------------------
+_WECOM_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
+_WECOM_TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+
+def _validate_wecom(wecom: WeComConfig) -> None:
+    """Shape is checked whenever a value is given; presence only when WeCom is enabled."""
+    if wecom.encoding_aes_key and not _WECOM_AES_KEY.match(wecom.encoding_aes_key):
+        raise ConfigError(
+            f"wecom.encoding_aes_key: must be exactly 43 letters and digits (as shown in the WeCom admin "
+            f"console), got {len(wecom.encoding_aes_key)} characters"
+        )
+    if wecom.token and not _WECOM_TOKEN.match(wecom.token):
+        raise ConfigError("wecom.token: must be 1-32 letters and digits (as set in the WeCom admin console)")
+    if not wecom.api_base.startswith(("https://", "http://")):
+        raise ConfigError(f"wecom.api_base: must start with https:// or http://, got {wecom.api_base!r}")
+    if not wecom.callback_path.startswith("/") or wecom.callback_path.startswith("/console"):
+        raise ConfigError(f"wecom.callback_path: must start with / and not be under /console, got {wecom.callback_path!r}")
+    if wecom.agent_id < 0:
+        raise ConfigError(f"wecom.agent_id: must not be negative, got {wecom.agent_id}")
+    if wecom.duplicate_check_seconds < 0 or wecom.duplicate_check_seconds > 4 * 3600:
+        raise ConfigError("wecom.duplicate_check_seconds: must be between 0 and 14400 (WeCom allows at most 4 hours)")
+    for key in ("max_body_bytes", "member_per_minute", "member_per_hour", "robot_per_minute", "request_timeout_seconds"):
+        if getattr(wecom, key) <= 0:
+            raise ConfigError(f"wecom.{key}: must be greater than 0, got {getattr(wecom, key)}")
+    if not wecom.enabled:
+        return
+    for key in ("corp_id", "secret", "token", "encoding_aes_key"):
+        if not getattr(wecom, key):
+            raise ConfigError(f"wecom.{key}: required when wecom.enabled is true")
+    if wecom.agent_id <= 0:
+        raise ConfigError("wecom.agent_id: required when wecom.enabled is true (the app's AgentId, an integer)")
+
+
+# --- end WeCom validation -------------------------------------------------------------------------

@@ -1,0 +1,42 @@
+"""What a handler gets besides the event: typed, and free of anything platform-specific."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.events import Event
+from storage.media import MediaStore
+from storage.models import Member
+
+
+@dataclass
+class Ctx:
+    session: AsyncSession
+    clock: Clock
+    config: Config
+    event: Event
+    member: Member | None
+    media: MediaStore
+    inbox_id: int | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.config.tz
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def today(self) -> dt.date:
+        return self.clock.now().astimezone(self.tz).date()
+
+    @property
+    def acting(self) -> Member:
+        """The acting member; the dispatcher guarantees one for non-scheduled events."""
+        assert self.member is not None, "handler needs a member"
+        return self.member

@@ -1,0 +1,198 @@
+"""The durable inbox: accept (store, de-duplicate, acknowledge), then process exactly once.
+
+``accept`` commits the event before the adapter acknowledges the platform. Processing happens
+in a worker: it takes a lease on the item, fetches any attachment from the platform, then runs
+the handler, writes its replies to the outbox and marks the item done — all in one transaction,
+so a crash at any point either leaves the item pending (and it is processed after restart) or
+leaves it done with its replies queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import texts
+from bot.addressing import ReplyRouter
+from bot.clock import Clock
+from bot.config import Config
+from bot.context import Ctx
+from bot.dispatcher import Dispatcher
+from bot.events import Event
+from bot.platforms.base import Platform
+from bot.replies import Text
+from bot.workers import KeyedPoller
+from storage import inbox as inbox_store
+from storage import members as member_store
+from storage.db import transaction
+from storage.media import MediaRejected, MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    inbox_id: int
+    is_new: bool
+
+
+def conversation_key(event: Event) -> str:
+    return f"{event.platform}:{event.conversation or event.sender or event.job}"[:200]
+
+
+class Inbox:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        dispatcher: Dispatcher,
+        replies: ReplyRouter,
+        platforms: dict[str, Platform],
+        clock: Clock,
+        config: Config,
+        media: MediaStore,
+        on_replies_queued: callable = lambda: None,  # type: ignore[valid-type]
+    ) -> None:
+        self.sessions = sessions
+        self.dispatcher = dispatcher
+        self.replies = replies
+        self.platforms = platforms
+        self.clock = clock
+        self.config = config
+        self.media = media
+        self.on_replies_queued = on_replies_queued
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self.poller = KeyedPoller(
+            "inbox",
+            self._fetch_due,
+            self.process,
+            concurrency=config.inbox.workers,
+            poll_seconds=config.inbox.poll_seconds,
+        )
+
+    async def accept(self, event: Event) -> Accepted:
+        """Store the event durably (once per platform message id). Call before acknowledging."""
+        async with transaction(self.sessions) as session:
+            inbox_id, is_new = await inbox_store.store_incoming(
+                session,
+                platform=event.platform,
+                platform_msg_id=event.platform_msg_id,
+                conversation_key=conversation_key(event),
+                payload=event.to_json(),
+                now=self.clock.now(),
+            )
+        if is_new:
+            self.poller.wake()
+        return Accepted(inbox_id, is_new)
+
+    async def wait_processed(self, inbox_id: int, timeout: float = 30.0) -> None:
+        """Wait until the worker has finished with an item (used by the console API and tests)."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(inbox_id, []).append(future)
+        async with self.sessions() as session:
+            item = await inbox_store.load(session, inbox_id)
+            if item is not None and item.status != "pending":
+                self._resolve(inbox_id)
+        self.poller.wake()
+        await asyncio.wait_for(future, timeout)
+
+    def _resolve(self, inbox_id: int) -> None:
+        for future in self._waiters.pop(inbox_id, []):
+            if not future.done():
+                future.set_result(None)
+
+    async def _fetch_due(self) -> list[tuple[int, str]]:
+        async with self.sessions() as session:
+            return await inbox_store.due_items(session, self.clock.now(), limit=200)
+
+    async def process(self, inbox_id: int) -> None:
+        lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+        async with transaction(self.sessions) as session:
+            if not await inbox_store.claim(session, inbox_id, self.clock.now(), lease):
+                return
+            item = await inbox_store.load(session, inbox_id)
+            assert item is not None
+            attempts, payload = item.attempts, item.payload
+        event = Event.from_json(payload)
+        try:
+            event = await self._stage_media(event)
+            await self._handle(inbox_id, event)
+        except Exception as exc:
+            log.exception("inbox item %s (%s) failed on attempt %s", inbox_id, event.platform, attempts)
+            await self._record_failure(inbox_id, event, exc, attempts)
+        else:
+            self.on_replies_queued()
+        finally:
+            self._resolve_if_final(inbox_id)
+
+    def _resolve_if_final(self, inbox_id: int) -> None:
+        # Resolved whether done or failed for good; a retry keeps waiters waiting.
+        async def check() -> None:
+            async with self.sessions() as session:
+                item = await inbox_store.load(session, inbox_id)
+                if item is None or item.status != "pending":
+                    self._resolve(inbox_id)
+
+        if inbox_id in self._waiters:
+            asyncio.get_running_loop().create_task(check())
+
+    async def _stage_media(self, event: Event) -> Event:
+        """Fetch a platform attachment into the media store, so the handler can read it."""
+        ref = event.media
+        if ref is None or ref.staged_sha256 or not ref.platform_media_id:
+            return event
+        platform = self.platforms[event.platform]
+        data = await platform.fetch_media(ref)
+        try:
+            sha = await asyncio.to_thread(self.media.stage, data)
+        except MediaRejected as exc:
+            log.info("attachment rejected at staging: %s", exc.detail)
+            return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", size=len(data)))
+        return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
+
+    async def _handle(self, inbox_id: int, event: Event) -> None:
+        async with transaction(self.sessions) as session:
+            member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+            ctx = Ctx(
+                session=session,
+                clock=self.clock,
+                config=self.config,
+                event=event,
+                member=member,
+                media=self.media,
+                inbox_id=inbox_id,
+            )
+            replies = await self.dispatcher.dispatch(ctx)
+            await self.replies.enqueue(
+                session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
+            )
+            if not await inbox_store.finish(session, inbox_id, self.clock.now()):
+                raise _AlreadyProcessed()
+
+    async def _record_failure(self, inbox_id: int, event: Event, exc: Exception, attempts: int) -> None:
+        if isinstance(exc, _AlreadyProcessed):
+            return
+        give_up = attempts >= self.config.inbox.max_attempts
+        retry_at = self.clock.now() + dt.timedelta(seconds=min(300, 5 * 2 ** attempts))
+        async with transaction(self.sessions) as session:
+            await inbox_store.record_failure(
+                session, inbox_id, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
+            )
+            if give_up and event.sender:
+                member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+                if member is not None:
+                    await self.replies.enqueue(
+                        session, [Text(texts.PROCESSING_FAILED)], event=event, sender=member,
+                        inbox_id=inbox_id, now=self.clock.now(),
+                    )
+        if give_up:
+            self.on_replies_queued()
+
+
+class _AlreadyProcessed(Exception):
+    """Another worker finished this item first; this transaction was rolled back."""

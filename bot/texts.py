@@ -1,0 +1,13 @@
+"""User-visible text of the runtime itself (the dispatcher and the edges)."""
+
+WELCOME = "{name},您好!我是 Pacebot 跟进助手。直接发送今天的客户跟进,例如:\n华东建材 张总 电话20分钟 聊了报价细节,下周三上门拜访\n发送 /帮助 查看全部命令。"
+UNSUPPORTED_MESSAGE = "暂不支持这种消息类型。请发送文字、照片、语音或文件。"
+UNKNOWN_MEMBER = "您好,您还不是 Pacebot 的成员,暂时无法记录跟进。请联系管理员在通讯录中为您开通。"
+UNKNOWN_MEMBER_ADMIN_NOTE = "提醒:未开通的用户({platform}:{user})正在给 Pacebot 发消息,如需开通请在成员名单中添加。"
+UNKNOWN_COMMAND = "未知命令 {name}。发送 /帮助 查看可用命令。"
+COMMAND_NOT_PERMITTED = "您没有权限使用 {name}。"
+CARD_ACTION_INVALID = "这个按钮已失效,请重新操作。"
+CARD_UNKNOWN = "找不到这张卡片,可能已过期。"
+CARD_NOT_YOURS = "这张卡片不是发给您的,无法操作。"
+CARD_ALREADY_ANSWERED = "这张卡片已经处理过了,无需重复操作。"
+PROCESSING_FAILED = "抱歉,处理您刚才的消息时出错,已通知管理员。请稍后重试。"

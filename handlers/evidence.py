@@ -1,0 +1,186 @@
+"""凭证: photos, voice, video and files attached to the rep's open touch (SPEC §3.1).
+
+Within the evidence window after a touch, an attachment joins that touch; otherwise the bot
+asks which customer it belongs to. Images are verified (real image, pixel cap) before anything
+is stored; a rejected file changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from bot.context import Ctx
+from bot.dispatcher import Router
+from bot.errors import UserError
+from bot.events import EventKind
+from bot.replies import CardReply, CardUpdate, Reply, Text
+from cards.model import ActionPayload, Button, ButtonStyle, Card, action, new_task_id
+from handlers import texts
+from handlers.format import format_ago
+from handlers.rules.effective import is_effective, shortfall
+from handlers.touches import thresholds
+from storage import cards as card_store
+from storage import customers as customer_store
+from storage import dialogues
+from storage import touches as touch_store
+from storage.media import MediaRejected, StoredMedia
+from storage.models import Customer, EvidenceKind, EvidenceStatus, Touch
+
+router = Router("evidence")
+
+STATE_CHOOSE = "evidence.customer"
+_KIND = {
+    EventKind.IMAGE: EvidenceKind.PHOTO,
+    EventKind.VOICE: EvidenceKind.VOICE,
+    EventKind.VIDEO: EvidenceKind.VIDEO,
+    EventKind.FILE: EvidenceKind.FILE,
+}
+
+
+def _key(ctx: Ctx) -> dialogues.DialogueKey:
+    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
+
+
+@router.media
+async def receive_attachment(ctx: Ctx) -> list[Reply]:
+    ref = ctx.event.media
+    kind = _KIND[ctx.event.kind]
+    kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
+    if ref is None or not ref.staged_sha256:
+        return [Text(texts.EVIDENCE_TOO_LARGE)]
+    window = dt.timedelta(minutes=ctx.config.touch.evidence_window_minutes)
+    touch = await touch_store.open_touch(ctx.session, ctx.acting.id, ctx.now() - window)
+    if touch is not None:
+        stored = await _store(ctx, kind)
+        customer = await customer_store.get_customer(ctx.session, touch.customer_id)
+        assert customer is not None
+        return [await _attach(ctx, stored, kind, touch, customer, ctx.inbox_id)]
+    # Validate now, so a bad file is refused before anyone is asked anything.
+    await _store(ctx, kind)
+    recent = await touch_store.recently_touched_customers(ctx.session, ctx.acting.id, limit=5)
+    customers = await customer_store.by_ids(ctx.session, recent)
+    if not recent:
+        return [Text(texts.EVIDENCE_NO_CUSTOMERS.format(kind=kind_name, minutes=window.seconds // 60))]
+    pending: dict[str, Any] = {
+        "sha256": ref.staged_sha256,
+        "kind": kind.value,
+        "filename": ref.filename,
+        "mime": ref.mime,
+        "caption": ctx.event.text,
+        "source_event_id": ctx.inbox_id,
+    }
+    await dialogues.save_dialogue(
+        ctx.session, _key(ctx), STATE_CHOOSE, pending, ctx.now(),
+        dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes),
+    )
+    card = Card(
+        task_id=new_task_id("evid"),
+        title=texts.EVIDENCE_WHICH_CUSTOMER_TITLE,
+        body=texts.EVIDENCE_WHICH_CUSTOMER_BODY.format(minutes=window.seconds // 60),
+        buttons=tuple(
+            Button(customers[i].name, action("ev", i), ButtonStyle.PRIMARY if n == 0 else ButtonStyle.DEFAULT)
+            for n, i in enumerate(recent)
+            if i in customers
+        )
+        + (Button(texts.CANCEL_BUTTON, action("evx")),),
+    )
+    return [CardReply(card)]
+
+
+async def _store(ctx: Ctx, kind: EvidenceKind, sha256: str | None = None) -> StoredMedia:
+    ref = ctx.event.media
+    sha = sha256 or (ref.staged_sha256 if ref else None)
+    filename = ref.filename if ref else ""
+    mime = ref.mime if ref else ""
+    try:
+        data = await asyncio.to_thread(ctx.media.read_staged, sha or "")
+        return await asyncio.to_thread(ctx.media.store, data, kind_hint=kind.value, filename=filename, mime=mime)
+    except MediaRejected as exc:
+        await asyncio.to_thread(ctx.media.discard_staged, sha or "")
+        raise UserError(exc.user_message, detail=exc.detail) from exc
+
+
+async def _attach(
+    ctx: Ctx, stored: StoredMedia, kind: EvidenceKind, touch: Touch | None, customer: Customer,
+    source_event_id: int | None, caption: str | None = None,
+) -> Reply:
+    attributes = {
+        key: value
+        for key, value in (
+            ("captured_at", stored.captured_at),
+            ("gps", list(stored.gps) if stored.gps else None),
+            ("width", stored.width),
+            ("height", stored.height),
+        )
+        if value is not None
+    }
+    await touch_store.add_evidence(
+        ctx.session,
+        customer_id=customer.id,
+        member_id=ctx.acting.id,
+        touch_id=touch.id if touch else None,
+        kind=kind,
+        sha256=stored.sha256,
+        path=stored.path,
+        thumb_path=stored.thumb_path,
+        mime=stored.mime,
+        size=stored.size,
+        filename=stored.filename,
+        note=(ctx.event.text if caption is None else caption)[:1000],
+        attributes=attributes,
+        now=ctx.now(),
+        source_event_id=source_event_id,
+    )
+    kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
+    if touch is None:
+        return Text(texts.EVIDENCE_SAVED_TO_CUSTOMER.format(kind=kind_name, customer=customer.name))
+    deadline = touch.occurred_at + dt.timedelta(hours=ctx.config.touch.evidence_deadline_hours)
+    if touch.evidence_status is EvidenceStatus.MISSING or ctx.now() > deadline:
+        effective_note = texts.EVIDENCE_LATE
+    else:
+        touch.evidence_status = EvidenceStatus.PROVIDED
+        touch.effective = is_effective(touch.channel, touch.duration_minutes, touch.proposal, 1, thresholds(ctx))
+        reason = shortfall(touch.channel, touch.duration_minutes, touch.proposal, thresholds(ctx))
+        effective_note = texts.EVIDENCE_EFFECTIVE if touch.effective else texts.EVIDENCE_NOT_EFFECTIVE.format(reason=reason)
+    return Text(
+        texts.EVIDENCE_ATTACHED.format(
+            kind=kind_name, customer=customer.name, when=format_ago(touch.occurred_at, ctx.now()),
+            effective=effective_note,
+        )
+    )
+
+
+@router.action("ev")
+async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
+    if row is None or row.state != STATE_CHOOSE or row.expires_at <= ctx.now():
+        raise UserError(texts.CHOICE_GONE)
+    pending = dict(row.data)
+    customer_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
+    customer = await customer_store.get_customer(ctx.session, customer_id)
+    if customer is None or customer.owner_id != ctx.acting.id:
+        raise UserError(texts.CHOICE_GONE)
+    kind = EvidenceKind(pending["kind"])
+    try:
+        data = await asyncio.to_thread(ctx.media.read_staged, pending["sha256"])
+        stored = await asyncio.to_thread(
+            ctx.media.store, data, kind_hint=kind.value, filename=pending["filename"], mime=pending["mime"]
+        )
+    except MediaRejected as exc:
+        raise UserError(exc.user_message, detail=exc.detail) from exc
+    touch = await touch_store.latest_touch_of(ctx.session, customer.id)
+    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    reply = await _attach(ctx, stored, kind, touch, customer, pending["source_event_id"], pending["caption"])
+    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
+    assert record is not None
+    return [CardUpdate(Card.from_json(record.payload).closed(customer.name)), reply]
+
+
+@router.action("evx")
+async def cancel(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
+    assert record is not None
+    return [CardUpdate(Card.from_json(record.payload).closed(texts.CANCEL_BUTTON)), Text(texts.CANCELLED)]

@@ -1,0 +1,41 @@
+"""Sent cards: who may answer them and whether they were answered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CardRecord
+
+
+def record_card(
+    session: AsyncSession, *, task_id: str, kind: str, member_id: int | None, payload: dict[str, Any], now: dt.datetime
+) -> None:
+    session.add(CardRecord(task_id=task_id, kind=kind, member_id=member_id, payload=payload, created_at=now))
+
+
+async def get_card(session: AsyncSession, task_id: str) -> CardRecord | None:
+    return await session.get(CardRecord, task_id)
+
+
+async def mark_answered(session: AsyncSession, task_id: str, answer: str, now: dt.datetime) -> bool:
+    """Close a card; False when it was already answered (a double click or a replay)."""
+    result = await session.execute(
+        update(CardRecord)
+        .where(CardRecord.task_id == task_id, CardRecord.answered_at.is_(None))
+        .values(answered_at=now, answer=answer[:256])
+    )
+    return result.rowcount == 1
+
+
+async def remember_platform_state(session: AsyncSession, task_id: str, platform: str, state: dict[str, Any]) -> None:
+    card = await session.get(CardRecord, task_id)
+    if card is not None:
+        card.platform_state = {**card.platform_state, platform: state}
+
+
+async def update_payload(session: AsyncSession, task_id: str, payload: dict[str, Any]) -> None:
+    await session.execute(update(CardRecord).where(CardRecord.task_id == task_id).values(payload=payload))

@@ -1,0 +1,71 @@
+"""Dialogue state: a small state name plus fields, per (platform, conversation, member).
+
+Loaded with a row lock on PostgreSQL so that two replicas cannot advance one dialogue at once
+(SQLite serialises writers already).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Dialogue
+
+
+@dataclass(frozen=True)
+class DialogueKey:
+    platform: str
+    conversation: str
+    member_id: int
+
+
+async def load_dialogue(session: AsyncSession, key: DialogueKey) -> Dialogue | None:
+    return await session.scalar(
+        select(Dialogue)
+        .where(
+            Dialogue.platform == key.platform,
+            Dialogue.conversation == key.conversation,
+            Dialogue.member_id == key.member_id,
+        )
+        .with_for_update()
+    )
+
+
+async def save_dialogue(
+    session: AsyncSession, key: DialogueKey, state: str, data: dict[str, Any], now: dt.datetime, idle: dt.timedelta
+) -> None:
+    row = await load_dialogue(session, key)
+    if row is None:
+        session.add(
+            Dialogue(
+                platform=key.platform,
+                conversation=key.conversation,
+                member_id=key.member_id,
+                state=state,
+                data=data,
+                updated_at=now,
+                expires_at=now + idle,
+            )
+        )
+    else:
+        row.state, row.data, row.updated_at, row.expires_at = state, data, now, now + idle
+    await session.flush()
+
+
+async def clear_dialogue(session: AsyncSession, key: DialogueKey) -> None:
+    await session.execute(
+        delete(Dialogue).where(
+            Dialogue.platform == key.platform,
+            Dialogue.conversation == key.conversation,
+            Dialogue.member_id == key.member_id,
+        )
+    )
+
+
+async def purge_expired(session: AsyncSession, now: dt.datetime) -> int:
+    result = await session.execute(delete(Dialogue).where(Dialogue.expires_at < now))
+    return result.rowcount

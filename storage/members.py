@@ -1,0 +1,64 @@
+"""Members and teams: identity lookup and the people a member may act for."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Member, Role, Setting, Team
+
+# Which column links a member to each platform's user id.
+_IDENTITY = {
+    "console": Member.code,
+    "wecom": Member.wecom_userid,
+    "dingtalk": Member.dingtalk_staff_id,
+}
+
+
+async def member_by_platform_id(session: AsyncSession, platform: str, user_id: str) -> Member | None:
+    column = _IDENTITY.get(platform)
+    if column is None or not user_id:
+        return None
+    return await session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+
+
+async def member_by_code(session: AsyncSession, code: str) -> Member | None:
+    return await session.scalar(select(Member).where(Member.code == code))
+
+
+async def get_member(session: AsyncSession, member_id: int) -> Member | None:
+    return await session.get(Member, member_id)
+
+
+async def get_team(session: AsyncSession, team_id: int) -> Team | None:
+    return await session.get(Team, team_id)
+
+
+async def all_members(session: AsyncSession) -> list[Member]:
+    return list(await session.scalars(select(Member).where(Member.active.is_(True)).order_by(Member.id)))
+
+
+async def all_teams(session: AsyncSession) -> list[Team]:
+    return list(await session.scalars(select(Team).order_by(Team.id)))
+
+
+async def admins(session: AsyncSession) -> list[Member]:
+    return list(
+        await session.scalars(select(Member).where(Member.role == Role.ADMIN, Member.active.is_(True)))
+    )
+
+
+async def team_member_ids(session: AsyncSession, team_id: int) -> list[int]:
+    return list(await session.scalars(select(Member.id).where(Member.team_id == team_id)))
+
+
+async def note_unknown_sender(session: AsyncSession, platform: str, user_id: str, now: dt.datetime) -> bool:
+    """Remember a sender we could not identify; True the first time (so we answer once)."""
+    key = f"unknown:{platform}:{user_id}"[:64]
+    if await session.get(Setting, key) is not None:
+        return False
+    session.add(Setting(key=key, value={"first_seen": now.isoformat()}))
+    await session.flush()
+    return True
