@@ -178,7 +178,7 @@ class Inbox:
         if isinstance(exc, _AlreadyProcessed):
             return
         give_up = attempts >= self.config.inbox.max_attempts
-        retry_at = self.clock.now() + dt.timedelta(seconds=min(300, 5 * 2 ** attempts))
+        retry_at = self.clock.now() + dt.timedelta(seconds=self._retry_delay(attempts))
         async with transaction(self.sessions) as session:
             await inbox_store.record_failure(
                 session, inbox_id, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
@@ -192,6 +192,10 @@ class Inbox:
                     )
         if give_up:
             self.on_replies_queued()
+
+
+    def _retry_delay(self, attempts: int) -> float:
+        return min(300.0, 5.0 * 2**attempts)
 
 
 class _AlreadyProcessed(Exception):

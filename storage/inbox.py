@@ -63,7 +63,7 @@ async def claim(session: AsyncSession, inbox_id: int, now: dt.datetime, lease: d
         .where(
             InboxItem.id == inbox_id,
             InboxItem.status == InboxStatus.PENDING,
-            or_(InboxItem.lease_until.is_(None), InboxItem.lease_until < now),
+            or_(InboxItem.lease_until.is_(None), InboxItem.lease_until <= now),
         )
         .values(lease_until=now + lease, attempts=InboxItem.attempts + 1)
     )
@@ -103,7 +103,7 @@ async def due_items(session: AsyncSession, now: dt.datetime, limit: int) -> list
         select(InboxItem.id, InboxItem.conversation_key)
         .where(
             InboxItem.status == InboxStatus.PENDING,
-            or_(InboxItem.lease_until.is_(None), InboxItem.lease_until < now),
+            or_(InboxItem.lease_until.is_(None), InboxItem.lease_until <= now),
         )
         .order_by(InboxItem.id)
         .limit(limit)

@@ -14,6 +14,12 @@ def build_platforms(config: Config, *, clock: Clock, media: MediaStore) -> dict[
     from bot.platforms.console.adapter import ConsolePlatform
 
     platforms: dict[str, Platform] = {"console": ConsolePlatform()}
+    # --- WeCom
+    if config.wecom.enabled:
+        from bot.platforms.wecom.adapter import WeComPlatform
+
+        platforms["wecom"] = WeComPlatform(config.wecom, media=media, max_media_bytes=config.media.max_bytes)
+    # --- end WeCom
     return platforms
 
 
@@ -23,3 +29,9 @@ def add_platform_routes(app: web.Application, config: Config) -> None:
         from bot.platforms.console.routes import add_routes
 
         add_routes(app)
+    # --- WeCom
+    if config.wecom.enabled:
+        from bot.platforms.wecom.routes import add_routes as add_wecom_routes
+
+        add_wecom_routes(app, config.wecom)
+    # --- end WeCom

@@ -1,0 +1,154 @@
+"""Storage behaviour on SQLite always, and on PostgreSQL when PACEBOT_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import create_app
+from storage import customers as customer_store
+from storage import inbox as inbox_store
+from storage import outbox as outbox_store
+from storage import touches as touch_store
+from storage.db import create_engine, session_factory, transaction
+from storage.migrate import alembic_config, upgrade
+from storage.models import Channel, InboxItem, Member, Touch
+from storage.org import load_directory_file
+from tests.conftest import ORG_SMALL, START, Console, cards_of, make_config, texts_of
+from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
+from tests.seed import add_customer
+
+NOW = START.astimezone(dt.UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/storage.db"
+        return
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_REASON)
+    async with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    factory = session_factory(engine)
+    async with transaction(factory) as session:
+        await load_directory_file(session, ORG_SMALL, now=NOW)
+    yield factory
+    await engine.dispose()
+
+
+async def test_migrations_go_down_and_up_again(database_url):
+    engine = create_engine(database_url)
+    await upgrade(engine)
+
+    def down_and_up(connection) -> None:
+        cfg = alembic_config(database_url)
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "base")
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(down_and_up)
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(Member)) == 0
+    await engine.dispose()
+
+
+async def test_ten_concurrent_deliveries_of_one_message_store_one_item(sessions):
+    async def deliver() -> tuple[int, bool]:
+        async with transaction(sessions) as session:
+            return await inbox_store.store_incoming(
+                session, platform="wecom", platform_msg_id="7310", conversation_key="wecom:LiMing",
+                payload={"kind": "text"}, now=NOW,
+            )
+
+    results = await asyncio.gather(*(deliver() for _ in range(10)))
+    assert sum(is_new for _, is_new in results) == 1
+    assert len({inbox_id for inbox_id, _ in results}) == 1
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxItem)) == 1
+
+
+async def test_only_one_worker_claims_an_inbox_item(sessions):
+    async with transaction(sessions) as session:
+        inbox_id, _ = await inbox_store.store_incoming(
+            session, platform="console", platform_msg_id="a", conversation_key="k", payload={}, now=NOW
+        )
+
+    async def claim() -> bool:
+        async with transaction(sessions) as session:
+            return await inbox_store.claim(session, inbox_id, NOW, dt.timedelta(seconds=60))
+
+    assert sorted(await asyncio.gather(claim(), claim(), claim())) == [False, False, True]
+    # After the lease runs out another worker may take it (the first one died).
+    async with transaction(sessions) as session:
+        assert await inbox_store.claim(session, inbox_id, NOW + dt.timedelta(seconds=61), dt.timedelta(seconds=60))
+
+
+async def test_outbox_items_are_claimed_once_and_counted_for_rate_limits(sessions):
+    async with transaction(sessions) as session:
+        for n in range(3):
+            outbox_store.enqueue(
+                session, platform="wecom", target_kind="member", target_id=1, target="LiMing",
+                kind="text", payload={"text": str(n)}, now=NOW,
+            )
+    async with sessions() as session:
+        due = await outbox_store.due_items(session, ["wecom"], NOW, 10)
+    assert [key for _, key in due] == ["wecom:LiMing"] * 3
+    first_id = due[0][0]
+    async with transaction(sessions) as session:
+        assert await outbox_store.claim(session, first_id, NOW, dt.timedelta(seconds=30)) is not None
+    async with transaction(sessions) as session:
+        assert await outbox_store.claim(session, first_id, NOW, dt.timedelta(seconds=30)) is None
+        await outbox_store.mark_sent(session, first_id, NOW, "msg-1")
+    async with sessions() as session:
+        assert await outbox_store.sent_count_since(session, "wecom", "LiMing", NOW - dt.timedelta(minutes=1)) == 1
+        assert len(await outbox_store.due_items(session, ["wecom"], NOW, 10)) == 2
+
+
+async def test_due_next_actions_skip_customers_followed_up_since(sessions):
+    async with transaction(sessions) as session:
+        rep = await session.scalar(select(Member).where(Member.code == "rep.li"))
+        a = await customer_store.create_lead(session, owner_id=rep.id, name="甲公司", now=NOW)
+        b = await customer_store.create_lead(session, owner_id=rep.id, name="乙公司", now=NOW)
+        for customer, when, due in (
+            (a, NOW - dt.timedelta(days=3), dt.date(2026, 11, 24)),
+            (a, NOW - dt.timedelta(days=1), dt.date(2026, 11, 30)),  # follows up the first
+            (b, NOW - dt.timedelta(days=2), dt.date(2026, 11, 25)),
+        ):
+            await touch_store.record_touch(
+                session, customer=customer, member_id=rep.id, channel=Channel.PHONE, duration_minutes=5,
+                summary="s", raw_text="r", next_action="回电", next_due=due, proposal=False,
+                occurred_at=when, source_event_id=None,
+            )
+    async with sessions() as session:
+        due = await touch_store.due_next_actions(session, rep.id, dt.date(2026, 11, 25))
+        cold = await touch_store.cold_customers(session, rep.id, NOW - dt.timedelta(hours=36))
+    assert [(c.name, t.next_due) for t, c in due] == [("乙公司", dt.date(2026, 11, 25))]
+    assert [c.name for c in cold] == ["乙公司"]
+
+
+async def test_console_transcript_runs_on_this_database(aiohttp_client, tmp_path, database_url, clock):
+    config = make_config(tmp_path, storage={"url": database_url})
+    console = Console(await aiohttp_client(create_app(config, clock=clock)))
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    reply = await console.send("rep.li", "华东建材 电话20分钟 聊了报价细节,明天发报价单")
+    assert cards_of(reply)[0]["title"] == "已记录跟进 · 华东建材"
+    again = await console.send("rep.li", "/今日")
+    assert "华东建材" not in texts_of(again)[0].split("**待补凭证**")[0]
+    async with console.runtime.sessions() as session:
+        [touch] = list(await session.scalars(select(Touch)))
+    assert touch.occurred_at == NOW and touch.occurred_at.tzinfo is not None
