@@ -21,7 +21,9 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", echo: bool = 
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    # SQLite has one writer at a time. Queuing on a single pooled connection inside the process is
+    # far cheaper than letting several connections spin in SQLite's sleeping busy handler.
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
     _make_sqlite_transactional(engine, sqlite_synchronous.upper())
     return engine
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboxItem, InboxStatus
@@ -21,31 +22,32 @@ async def store_incoming(
     payload: dict[str, Any],
     now: dt.datetime,
 ) -> tuple[int, bool]:
-    """Store an event; returns (inbox id, is_new). A redelivered message id is not stored twice."""
+    """Store an event; returns (inbox id, is_new). A redelivered message id is not stored twice.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` decides, so concurrent deliveries of the same message
+    (WeCom retries, DingTalk redelivery) race safely on the unique constraint.
+    """
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    result = await session.execute(
+        insert(InboxItem)
+        .values(
+            platform=platform,
+            platform_msg_id=platform_msg_id,
+            conversation_key=conversation_key,
+            payload=payload,
+            status=InboxStatus.PENDING,
+            attempts=0,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["platform", "platform_msg_id"])
+        .returning(InboxItem.id)
+    )
+    inserted = result.scalar_one_or_none()
+    if inserted is not None:
+        return inserted, True
     existing = await _find(session, platform, platform_msg_id)
-    if existing is not None:
-        return existing, False
-    try:
-        async with session.begin_nested():
-            result = await session.execute(
-                insert(InboxItem)
-                .values(
-                    platform=platform,
-                    platform_msg_id=platform_msg_id,
-                    conversation_key=conversation_key,
-                    payload=payload,
-                    status=InboxStatus.PENDING,
-                    attempts=0,
-                    received_at=now,
-                )
-                .returning(InboxItem.id)
-            )
-            return result.scalar_one(), True
-    except IntegrityError:
-        # A concurrent delivery of the same message won the race.
-        found = await _find(session, platform, platform_msg_id)
-        assert found is not None
-        return found, False
+    assert existing is not None
+    return existing, False
 
 
 async def _find(session: AsyncSession, platform: str, platform_msg_id: str) -> int | None:

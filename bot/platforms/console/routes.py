@@ -84,6 +84,7 @@ async def org(request: web.Request) -> web.Response:
                 {"id": t.id, "key": t.key, "name": t.name, "manager_id": t.manager_id} for t in teams
             ],
             "clock_control": runtime.config.console.clock_control,
+            "timezone": runtime.config.org.timezone,
         },
         dumps=_json_text,
     )
@@ -229,9 +230,11 @@ async def feed(request: web.Request) -> web.Response:
     query = request.query
     try:
         after = int(query.get("after", "0"))
-        limit = min(500, int(query.get("limit", "200")))
+        limit = int(query.get("limit", "200"))
     except ValueError as exc:
         raise _error(400, "after and limit must be integers") from exc
+    if not 1 <= limit <= 500:
+        raise _error(400, "limit must be between 1 and 500")
     async with runtime.sessions() as session:
         if "member" in query:
             member = await member_store.member_by_code(session, query["member"])
@@ -278,8 +281,8 @@ async def set_clock(request: web.Request) -> web.Response:
         clock.set_now(instant)
     elif "advance_minutes" in data:
         minutes = data["advance_minutes"]
-        if not isinstance(minutes, int | float) or isinstance(minutes, bool):
-            raise _error(400, "advance_minutes must be a number")
+        if not isinstance(minutes, int | float) or isinstance(minutes, bool) or not -1e6 <= minutes <= 1e6:
+            raise _error(400, "advance_minutes must be a number between -1000000 and 1000000")
         clock.offset += dt.timedelta(minutes=minutes)
     else:
         raise _error(400, "give now or advance_minutes")
@@ -302,8 +305,11 @@ async def restore_clock(runtime: Runtime) -> None:
 
 async def media_file(request: web.Request) -> web.FileResponse:
     runtime = request.app[RUNTIME]
+    relative = request.match_info["path"]
+    if relative.startswith("incoming/"):  # raw uploads are not served until they are validated
+        raise _error(404, "no such file")
     try:
-        path = runtime.media.path_of(request.match_info["path"])
+        path = runtime.media.path_of(relative)
     except MediaRejected as exc:
         raise _error(404, "no such file") from exc
     if not path.is_file():

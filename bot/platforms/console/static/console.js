@@ -175,7 +175,7 @@ export function renderMarkdown(source) {
         list = "ul";
       }
       out.push(`<li>${inlineMarkdown(m[1])}</li>`);
-    } else if ((m = line.match(/^\s*(\d{1,4})[.)、]\s*(.+)$/))) {
+    } else if ((m = line.match(/^\s*(\d{1,3})(?:[.)]\s+|、\s*)(.+)$/))) {
       flush();
       if (list !== "ol") {
         closeList();
@@ -499,7 +499,12 @@ function renderBot(item, view) {
       break;
     case "markdown": {
       body = el("div", { class: "bubble markdown" });
-      if (payload.title) body.append(el("div", { class: "md-title", text: payload.title }));
+      // The title is a notification summary on the chat platforms; show it only when the text
+      // does not already open with it.
+      const firstLine = (payload.text || "").trim().split(/\r?\n/, 1)[0] || "";
+      if (payload.title && !firstLine.includes(payload.title)) {
+        body.append(el("div", { class: "md-title", text: payload.title }));
+      }
       const content = el("div", { class: "md-body" });
       content.innerHTML = renderMarkdown(payload.text || ""); // escaped inside renderMarkdown
       body.append(content);

@@ -1,0 +1,22 @@
+"""Rule-based reading of a rep's Chinese touch messages: dates, customers, channel, next action.
+
+Everything here is pure: no I/O and no clock; callers pass today's date explicitly.
+"""
+
+from handlers.parsing.customers import CustomerIndex, CustomerMatch, CustomerName, match_customer
+from handlers.parsing.dates import DueDate, find_all_due_dates, find_due_date
+from handlers.parsing.touch import Channel, ParsedTouch, parse_next_action, parse_touch
+
+__all__ = [
+    "Channel",
+    "CustomerIndex",
+    "CustomerMatch",
+    "CustomerName",
+    "DueDate",
+    "ParsedTouch",
+    "find_all_due_dates",
+    "find_due_date",
+    "match_customer",
+    "parse_next_action",
+    "parse_touch",
+]

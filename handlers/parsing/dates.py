@@ -1,0 +1,490 @@
+"""Due-date expressions in a rep's Chinese text, resolved against a given ``today``.
+
+Pure functions only: the caller passes today's date (from the injected clock, in the team's time
+zone). Weeks start on Monday.
+
+Conventions worth knowing:
+
+* ``周X`` / ``星期X`` / ``本周X`` is this week's day X; if that day has already passed it means next
+  week's. ``周末`` is Saturday under the same rule. ``下周`` alone is next Monday.
+* ``月底`` is the last day of this month (the last day of next month when today already is the
+  last day). ``月初`` / ``下月初`` / ``下个月`` alone are the 1st of the next month. ``月中`` is the
+  15th (next month's when this month's has passed).
+* ``M月D日`` without a year is this year, unless that date is more than 60 days in the past, in
+  which case it is next year (late December "1月5日" means next January). A date a few days in the
+  past stays in the past so the caller can reject it with a clear message.
+* ``D号`` alone is the next day-of-month D on or after today.
+* ``M.D`` and ``M/D`` are only read as dates when the surrounding words make that clear (``在3.5``,
+  ``3/5前``); ``1.5小时`` or ``12.8万`` never are.
+* An impossible calendar date (``2月30日``) yields no result for that expression.
+* A trailing ``前`` / ``之前`` / ``以前`` is part of the expression (``周五前``) and does not change the
+  date.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "NUMBER_PATTERN",
+    "DueDate",
+    "cn_to_int",
+    "find_all_due_dates",
+    "find_due_date",
+    "normalize",
+]
+
+
+@dataclass(frozen=True)
+class DueDate:
+    date: datetime.date
+    expression: str  # the matched text, e.g. "下周三"
+    span: tuple[int, int]  # indices in the input text
+
+
+# --------------------------------------------------------------------------------------------
+# Text normalisation (length preserving, so spans in the normalised text index the original)
+# --------------------------------------------------------------------------------------------
+
+_NORMALIZE_TABLE: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_NORMALIZE_TABLE[0x3000] = 0x20  # ideographic space
+_NORMALIZE_TABLE[0x00A0] = 0x20  # no-break space
+for _c in range(ord("A"), ord("Z") + 1):
+    _NORMALIZE_TABLE[_c] = _c + 32
+    _NORMALIZE_TABLE[_c + 0xFEE0] = _c + 32  # full-width capitals straight to lower case
+
+
+def normalize(text: str) -> str:
+    """Full-width ASCII to half-width, ASCII letters to lower case; same length as ``text``."""
+    return text.translate(_NORMALIZE_TABLE)
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------
+
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+
+
+def cn_to_int(s: str) -> int | None:
+    """Parse an arabic or Chinese numeral (``12``, ``十二``, ``两``, ``一百零五``, ``二〇二六``)."""
+    s = s.strip()
+    if not s:
+        return None
+    if s.isascii():
+        return int(s) if s.isdigit() else None
+    if all(c in _CN_DIGITS for c in s):
+        if len(s) == 2:
+            return _CN_DIGITS[s[0]]  # a range such as 两三 / 三四: the lower bound
+        return int("".join(str(_CN_DIGITS[c]) for c in s))  # single digit, or digit by digit: 二〇二六
+    total = 0
+    current = 0
+    for c in s:
+        if c in _CN_DIGITS:
+            current = _CN_DIGITS[c]
+        elif c in _CN_UNITS:
+            total += (current or 1) * _CN_UNITS[c]
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar helpers
+# --------------------------------------------------------------------------------------------
+
+_WEEKDAYS = {
+    "一": 1,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "日": 7,
+    "天": 7,
+    "七": 7,
+    "1": 1,
+    "2": 2,
+    "3": 3,
+    "4": 4,
+    "5": 5,
+    "6": 6,
+    "7": 7,
+    "末": 6,
+}
+
+
+def _last_day(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def _month_shift(year: int, month: int, delta: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + delta
+    return index // 12, index % 12 + 1
+
+
+def _safe_date(year: int, month: int, day: int) -> datetime.date | None:
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _add_months(today: datetime.date, months: int) -> datetime.date:
+    year, month = _month_shift(today.year, today.month, months)
+    return datetime.date(year, month, min(today.day, _last_day(year, month)))
+
+
+def _monday(today: datetime.date) -> datetime.date:
+    return today - datetime.timedelta(days=today.weekday())
+
+
+def _add_workdays(today: datetime.date, n: int) -> datetime.date:
+    day = today
+    while n > 0:
+        day += datetime.timedelta(days=1)
+        if day.weekday() < 5:
+            n -= 1
+    return day
+
+
+def _resolve_month_day(today: datetime.date, month: int, day: int) -> datetime.date | None:
+    """Year for a month/day written without one (see module docstring)."""
+    candidate = _safe_date(today.year, month, day)
+    if candidate is None:
+        # 2月29日 outside a leap year may still exist next year; any other impossible date fails.
+        if month == 2 and day == 29:
+            nxt = _safe_date(today.year + 1, month, day)
+            if nxt is not None and (nxt - today).days <= 366:
+                return nxt
+        return None
+    if (today - candidate).days > 60:
+        return _safe_date(today.year + 1, month, day)
+    if (candidate - today).days > 305:
+        previous = _safe_date(today.year - 1, month, day)
+        if previous is not None and (today - previous).days <= 60:
+            return previous
+    return candidate
+
+
+def _month_part(year: int, month: int, part: str) -> datetime.date:
+    if part in ("底", "末"):
+        return datetime.date(year, month, _last_day(year, month))
+    if part.startswith("中"):
+        return datetime.date(year, month, 15)
+    return datetime.date(year, month, 1)  # 初
+
+
+# --------------------------------------------------------------------------------------------
+# Patterns
+# --------------------------------------------------------------------------------------------
+
+_N = r"[0-9]{1,3}|[零〇一二两三四五六七八九十百]{1,4}"
+_M = r"1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九]"
+_D = r"3[01]|[12][0-9]|0?[1-9]|[一二三]?十[一二三四五六七八九]?|[一二三四五六七八九]"
+_WD = r"[一二三四五六日天七1-7]"
+NUMBER_PATTERN = _N  # an arabic or Chinese integer, for callers building related patterns
+_WEEK = r"(?:周|星期|礼拜)"
+_CN_OR_DIGIT = "0-9零〇一二两三四五六七八九十百"
+
+Handler = Callable[[re.Match[str], datetime.date], "datetime.date | None"]
+_RULES: list[tuple[re.Pattern[str], Handler]] = []
+
+
+def _rule(pattern: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _RULES.append((re.compile(pattern), handler))
+        return handler
+
+    return register
+
+
+def _plus(days: int) -> Handler:
+    return lambda m, today: today + datetime.timedelta(days=days)
+
+
+# Absolute dates -----------------------------------------------------------------------------
+
+
+@_rule(r"(?<![0-9])([0-9]{4})\s*[-/.]\s*([0-9]{1,2})\s*[-/.]\s*([0-9]{1,2})(?![0-9])")
+def _iso(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    return _safe_date(int(m[1]), int(m[2]), int(m[3]))
+
+
+@_rule(
+    rf"(?<![0-9])([0-9]{{4}}|[零〇一二三四五六七八九]{{4}})\s*年\s*({_M})\s*月\s*({_D})\s*(?:日|号)?(?![0-9])"
+)
+def _year_month_day(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    year, month, day = cn_to_int(m[1]), cn_to_int(m[2]), cn_to_int(m[3])
+    if year is None or month is None or day is None:
+        return None
+    return _safe_date(year, month, day)
+
+
+@_rule(rf"(?<![{_CN_OR_DIGIT}年./\-])({_M})\s*月\s*({_D})\s*(?:日|号)?(?![0-9])")
+def _month_day(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    month, day = cn_to_int(m[1]), cn_to_int(m[2])
+    if month is None or day is None:
+        return None
+    return _resolve_month_day(today, month, day)
+
+
+@_rule(rf"(?<![{_CN_OR_DIGIT}年./\-])({_M})\s*月\s*份?\s*(底|末|初|中旬|中)")
+def _month_part_rule(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    month = cn_to_int(m[1])
+    if month is None:
+        return None
+    day = {"底": _last_day(today.year, month), "末": _last_day(today.year, month)}.get(m[2])
+    if day is None:
+        day = 15 if m[2].startswith("中") else 1
+    anchor = _resolve_month_day(today, month, day)
+    if anchor is None:
+        return None
+    return _month_part(anchor.year, anchor.month, m[2])
+
+
+_DATE_UNITS_AFTER = re.compile(
+    r"\s*(?:小时|个|h|分|万|千|百|元|块|%|倍|折|斤|吨|米|件|箱|台|套|天|周|次|人|版|寸|公斤|平|方|kg|m|k|w|的|成|以上|以下)"
+)
+_DOT_CONTEXT_BEFORE = re.compile(
+    r"(?:在|于|到|截止|截至|约|定|改|推|前|号|周[一二三四五六日天]|星期[一二三四五六日天])\s*$"
+)
+_DOT_CONTEXT_AFTER = re.compile(
+    r"\s*(?:前|之前|以前|号|日|当天|那天|左右|截止|上门|拜访|见面|再|去|来|发|开会|签|交|送|电话|回访|跟进|提交|过来|见|上午|下午|晚上)"
+)
+
+
+@_rule(r"(?<![0-9a-z./\-:])(1[0-2]|0?[1-9])([./])(3[01]|[12][0-9]|0?[1-9])(?![0-9a-z%./])")
+def _short_numeric(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    text = m.string
+    if _DATE_UNITS_AFTER.match(text, m.end()):
+        return None
+    clear = bool(_DOT_CONTEXT_BEFORE.search(text, 0, m.start())) or bool(
+        _DOT_CONTEXT_AFTER.match(text, m.end())
+    )
+    if m[2] == "/":
+        # A slash is rarely anything but a date once units and fractions are excluded.
+        clear = True
+    if not clear:
+        return None
+    return _resolve_month_day(today, int(m[1]), int(m[3]))
+
+
+# Relative days ------------------------------------------------------------------------------
+
+_rule(r"今(?:天|日|晚|早|儿|个)")(_plus(0))
+_rule(r"明(?:天|日|早|晚|儿|个)")(_plus(1))
+_rule(r"次日|隔天|第二天")(_plus(1))
+_rule(r"后天")(_plus(2))
+_rule(r"大后天")(_plus(3))
+_rule(r"昨(?:天|日|晚)")(_plus(-1))
+_rule(r"(?<![提之以往])前天")(_plus(-2))
+_rule(r"大前天")(_plus(-3))
+
+
+@_rule(rf"(?<![0-9])({_N})\s*个?\s*(?:天|日)\s*(?:以后|之后|后|之内|以内|内)")
+def _n_days(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    n = cn_to_int(m[1])
+    return None if n is None or n > 3650 else today + datetime.timedelta(days=n)
+
+
+@_rule(rf"过\s*({_N})\s*天")
+def _after_n_days(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    return _n_days(m, today)
+
+
+@_rule(rf"(?<![0-9])({_N})\s*个?\s*工作日\s*(?:以后|之后|后|之内|以内|内)?")
+def _n_workdays(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    n = cn_to_int(m[1])
+    return None if n is None or n > 1000 else _add_workdays(today, n)
+
+
+@_rule(rf"(?<![0-9])({_N})\s*个?\s*{_WEEK}\s*(?:以后|之后|后|之内|以内|内)")
+def _n_weeks(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    n = cn_to_int(m[1])
+    return None if n is None or n > 520 else today + datetime.timedelta(weeks=n)
+
+
+@_rule(rf"(?<![0-9])({_N}|半)\s*个?\s*月\s*(?:以后|之后|后|之内|以内|内)")
+def _n_months(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    if m[1] == "半":
+        return today + datetime.timedelta(days=15)
+    n = cn_to_int(m[1])
+    return None if n is None or n > 120 else _add_months(today, n)
+
+
+# Weeks --------------------------------------------------------------------------------------
+
+
+def _weekday_of(monday: datetime.date, token: str | None) -> datetime.date:
+    return monday + datetime.timedelta(days=_WEEKDAYS.get(token or "一", 1) - 1)
+
+
+@_rule(rf"下\s*个?\s*{_WEEK}(?!期)(?:[\s的]*{_WEEK}?\s*({_WD}|末)(?![0-9次遍回个]))?")
+def _next_week(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    return _weekday_of(_monday(today) + datetime.timedelta(days=7), m[1])
+
+
+@_rule(rf"下\s*下\s*个?\s*{_WEEK}(?!期)(?:[\s的]*{_WEEK}?\s*({_WD}|末)(?![0-9次遍回个]))?")
+def _week_after_next(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    return _weekday_of(_monday(today) + datetime.timedelta(days=14), m[1])
+
+
+@_rule(rf"上\s*个?\s*{_WEEK}(?!期)(?:[\s的]*{_WEEK}?\s*({_WD}|末)(?![0-9次遍回个]))?")
+def _last_week(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    return _weekday_of(_monday(today) - datetime.timedelta(days=7), m[1])
+
+
+@_rule(rf"(?<![{_CN_OR_DIGIT}个每上下])(?:(?:本|这个?)\s*)?{_WEEK}\s*({_WD}|末)(?![0-9次遍回个期])")
+def _this_week(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    target = _weekday_of(_monday(today), m[1])
+    if target < today:
+        target += datetime.timedelta(days=7)
+    return target
+
+
+@_rule(rf"(?:本|这个?)\s*{_WEEK}(?!期)(?:之内|以内|内)?")
+def _this_week_alone(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    friday = _monday(today) + datetime.timedelta(days=4)
+    return friday if today <= friday else _monday(today) + datetime.timedelta(days=6)
+
+
+# Months and years ---------------------------------------------------------------------------
+
+
+@_rule(rf"(?<![{_CN_OR_DIGIT}下上个年])(?:(?:本|这个?)\s*)?月\s*(底|末|初|中旬|中)")
+def _this_month_part(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    part = m[1]
+    candidate = _month_part(today.year, today.month, part)
+    if part in ("底", "末"):
+        if candidate == today:
+            year, month = _month_shift(today.year, today.month, 1)
+            return _month_part(year, month, part)
+        return candidate
+    if candidate < today:
+        year, month = _month_shift(today.year, today.month, 1)
+        return _month_part(year, month, part)
+    return candidate
+
+
+@_rule(r"下\s*个?\s*月\s*份?\s*(底|末|初|中旬|中)?")
+def _next_month(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    year, month = _month_shift(today.year, today.month, 1)
+    return _month_part(year, month, m[1] or "初")
+
+
+@_rule(rf"下\s*个?\s*月\s*份?\s*的?\s*({_D})\s*(?:号|日)")
+def _next_month_day(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    day = cn_to_int(m[1])
+    year, month = _month_shift(today.year, today.month, 1)
+    return None if day is None else _safe_date(year, month, day)
+
+
+@_rule(rf"(?:本|这个?)\s*月\s*的?\s*({_D})\s*(?:号|日)")
+def _this_month_day(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    day = cn_to_int(m[1])
+    return None if day is None else _safe_date(today.year, today.month, day)
+
+
+@_rule(rf"(?<![{_CN_OR_DIGIT}明去前后])(?:(?:今|本)\s*)?年\s*(底|末)")
+def _year_end(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    end = datetime.date(today.year, 12, 31)
+    return end if end != today else datetime.date(today.year + 1, 12, 31)
+
+
+@_rule(r"明\s*年\s*(初|底|末)")
+def _next_year_part(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    if m[1] == "初":
+        return datetime.date(today.year + 1, 1, 1)
+    return datetime.date(today.year + 1, 12, 31)
+
+
+@_rule(rf"(?<![{_CN_OR_DIGIT}月第.:/\-])({_D})\s*号(?![楼线院门店仓车间机台位码室栋座口])")
+def _day_of_month(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    day = cn_to_int(m[1])
+    if day is None:
+        return None
+    for offset in range(3):
+        year, month = _month_shift(today.year, today.month, offset)
+        candidate = _safe_date(year, month, day)
+        if candidate is not None and candidate >= today:
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Search
+# --------------------------------------------------------------------------------------------
+
+_BEFORE_SUFFIX = re.compile(r"\s*(?:之前|以前|前(?![往去来期面台端天]))")
+
+
+def find_all_due_dates(text: str, today: datetime.date) -> list[DueDate]:
+    """Every non-overlapping date expression in ``text``, in text order (past dates included).
+
+    Overlaps are settled in favour of the longest expression (``下周三`` over ``周三``, ``大后天``
+    over ``后天``); an impossible date still claims its text so no shorter reading replaces it.
+    """
+    norm = normalize(text)
+    found: list[tuple[int, int, int, datetime.date | None]] = []
+    for order, (pattern, handler) in enumerate(_RULES):
+        for m in pattern.finditer(norm):
+            if m.end() == m.start():
+                continue
+            found.append((m.start(), m.end(), order, handler(m, today)))
+    if not found:
+        return []
+    found.sort(key=lambda item: (item[0] - item[1], item[0], item[2]))
+    taken: list[tuple[int, int, datetime.date | None]] = []
+    for start, end, _order, value in found:
+        if any(start < t_end and t_start < end for t_start, t_end, _ in taken):
+            continue
+        taken.append((start, end, value))
+    taken.sort()
+    result: list[DueDate] = []
+    for start, end, value in taken:
+        if value is None:
+            continue
+        suffix = _BEFORE_SUFFIX.match(norm, end)
+        if suffix is not None and not any(s < suffix.end() and s >= end for s, _e, _v in taken):
+            end = suffix.end()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        result.append(DueDate(date=value, expression=text[start:end], span=(start, end)))
+    return result
+
+
+def find_due_date(text: str, today: datetime.date) -> DueDate | None:
+    """The due date the text names: the first expression on or after ``today``.
+
+    When the text only names past dates, the first of those is returned so the caller can say the
+    date has already passed. ``None`` when nothing date-like (or only impossible dates) is found.
+    """
+    dates = find_all_due_dates(text, today)
+    if not dates:
+        return None
+    for due in dates:
+        if due.date >= today:
+            return due
+    return dates[0]
