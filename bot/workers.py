@@ -29,6 +29,7 @@ class KeyedPoller:
         self._busy_ids: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -37,15 +38,21 @@ class KeyedPoller:
         self._loop_task = asyncio.create_task(self._loop(), name=f"{self.name}-poller")
 
     async def stop(self) -> None:
+        """Let the loop finish its current step (never cancel a query mid-flight), then wait for work."""
+        self._stopping = True
+        self._wake.set()
         if self._loop_task:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop_task), timeout=10)
+            except TimeoutError:
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop_task
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 due = await self._fetch_due()
@@ -53,6 +60,8 @@ class KeyedPoller:
                 log.exception("%s: fetching due work failed", self.name)
                 due = []
             for item_id, key in due:
+                if self._stopping:
+                    break
                 if key in self._busy_keys or item_id in self._busy_ids:
                     continue
                 await self._slots.acquire()

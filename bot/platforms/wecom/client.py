@@ -208,9 +208,7 @@ class WeComClient:
         """Upload temporary media (valid three days); returns its media_id."""
 
         def form() -> aiohttp.FormData:
-            fd = aiohttp.FormData()
-            fd.add_field("media", data, filename=filename, content_type=content_type)
-            return fd
+            return _media_form(filename, data, content_type)
 
         answer = await self.call("POST", "media/upload", params={"type": kind}, form=form)
         return _media_id("media/upload", answer)
@@ -267,10 +265,9 @@ class WeComClient:
         return await self._request("POST", "webhook/send", "webhook/send", params={"key": key}, body=message)
 
     async def upload_robot_file(self, key: str, filename: str, data: bytes) -> str:
-        fd = aiohttp.FormData()
-        fd.add_field("media", data, filename=filename, content_type="application/octet-stream")
         answer = await self._request(
-            "POST", "webhook/upload_media", "webhook/upload_media", params={"key": key, "type": "file"}, data=fd
+            "POST", "webhook/upload_media", "webhook/upload_media", params={"key": key, "type": "file"},
+            data=_media_form(filename, data, "application/octet-stream"),
         )
         return _media_id("webhook/upload_media", answer)
 
@@ -301,6 +298,14 @@ def _decode(api: str, status: int, raw: bytes) -> dict[str, Any]:
     if errcode:
         raise WeComApiError(api, int(errcode), str(data.get("errmsg", ""))[:300])
     return data
+
+
+def _media_form(filename: str, data: bytes, content_type: str) -> aiohttp.FormData:
+    # WeCom shows the file name as sent: raw UTF-8 (percent-encoding would show up literally).
+    safe = "".join(ch for ch in filename if ch >= " " and ch not in '"\\\x7f').strip() or "file"
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("media", data, filename=safe[:128], content_type=content_type)
+    return form
 
 
 def _media_id(api: str, answer: dict[str, Any]) -> str:
