@@ -90,6 +90,63 @@ class OutboxConfig:
     poll_seconds: float = 1.0
 
 
+DEFAULT_STALL_PHRASES = (
+    "再约时间", "等领导回复", "再考虑一下", "客户在忙", "没接电话", "已读不回", "下次再说",
+    "回头再说", "再等等", "没回复", "不方便接", "改天再聊", "暂时不考虑",
+)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """Process rules and alert thresholds (SPEC §3–§6); admins can change them with /规则."""
+
+    stall_phrases: tuple[str, ...] = DEFAULT_STALL_PHRASES
+    cold_hours: int = 72  # 标黄: no touch for this long (new leads: since creation)
+    quote_stage: str = "方案报价"  # the stage whose time is counted in working days
+    quote_working_days: int = 5  # 标红: in the quote stage longer than this
+    low_activity_ratio: float = 0.7  # weekly distinct customers below this share of the team mean
+    obstacle_slow_hours: int = 48  # cross-department obstacle unanswered longer than this
+    obstacle_reminder_hours: int = 24  # remind the rep of obstacle evidence this often
+    alert_ignore_hours: int = 48  # an alert not acted on within this is counted as ignored
+    reward_every: int = 3  # every N effective touches unlock one material
+    # Admin-declared days beyond the holiday library: "2027-01-01" or "2027-02-10..2027-02-16".
+    holidays: tuple[str, ...] = ()
+    workdays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """资源申请: per request type, what must exist in the customer's current stage first."""
+
+    # {"市场费用": {"min_effective_touches": 1}, "技术支持": {"min_effective_touches": 1}}
+    types: dict = field(
+        default_factory=lambda: {
+            "市场费用": {"min_effective_touches": 1},
+            "技术支持": {"min_effective_touches": 1},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """客户声音: the webhook's shared secret and what each checked option triggers."""
+
+    secret: str = ""  # required for POST /feedback; the webhook is refused while it is empty
+    # [[feedback.rules]] option = "操作太复杂", push = "3步简化演示脚本", flag = "下次拜访必演示"
+    rules: tuple[dict, ...] = (
+        {"option": "操作太复杂", "push": "3步简化演示脚本", "flag": "下次拜访必演示"},
+        {"option": "孩子兴趣不高", "push": "游戏化教学方案包", "flag": ""},
+    )
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    enabled: bool = True
+    alert_sweep_minutes: int = 15  # how often alert rules are evaluated
+    weekly_activity: str = "fri 10:00"  # low weekly activity check (day and local time)
+    misfire_grace_seconds: int = 3600
+
+
 # --- WeCom (企业微信) self-built app: see docs/wecom.md --------------------------------------------
 @dataclass(frozen=True)
 class WeComConfig:
@@ -123,6 +180,10 @@ class Config:
     inbox: InboxConfig = field(default_factory=InboxConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     wecom: WeComConfig = field(default_factory=WeComConfig)  # WeCom
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -256,6 +317,7 @@ def _validate(config: Config) -> None:
     if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:
         raise ConfigError("touch.*_effective_minutes: must not be negative")
     _validate_wecom(config.wecom)
+    _validate_rules(config)
 
 
 # --- WeCom validation -----------------------------------------------------------------------------
@@ -293,3 +355,37 @@ def _validate_wecom(wecom: WeComConfig) -> None:
 
 
 # --- end WeCom validation -------------------------------------------------------------------------
+
+
+def _validate_rules(config: Config) -> None:
+    rules = config.rules
+    for key in ("cold_hours", "quote_working_days", "obstacle_slow_hours", "obstacle_reminder_hours",
+                "alert_ignore_hours", "reward_every"):
+        if getattr(rules, key) <= 0:
+            raise ConfigError(f"rules.{key}: must be greater than 0, got {getattr(rules, key)}")
+    if not 0 < rules.low_activity_ratio <= 1:
+        raise ConfigError(f"rules.low_activity_ratio: must be in (0, 1], got {rules.low_activity_ratio}")
+    if any(not phrase.strip() for phrase in rules.stall_phrases):
+        raise ConfigError("rules.stall_phrases: phrases must not be empty")
+    from handlers.rules.workdays import parse_date_list
+
+    for key in ("holidays", "workdays"):
+        try:
+            parse_date_list(getattr(rules, key))
+        except ValueError as exc:
+            raise ConfigError(f"rules.{key}: {exc}") from exc
+    for name, spec in config.resources.types.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("min_effective_touches", 0), int):
+            raise ConfigError(f"resources.types.{name}: expected a table with an integer min_effective_touches")
+    for i, rule in enumerate(config.feedback.rules):
+        if not isinstance(rule, dict) or not isinstance(rule.get("option"), str) or not rule["option"]:
+            raise ConfigError(f"feedback.rules[{i}]: each rule needs an option (the checked text)")
+    if config.scheduler.alert_sweep_minutes <= 0:
+        raise ConfigError("scheduler.alert_sweep_minutes: must be greater than 0")
+    parts = config.scheduler.weekly_activity.split()
+    if len(parts) != 2 or parts[0] not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") or not re.match(
+        r"^([01]\d|2[0-3]):[0-5]\d$", parts[1]
+    ):
+        raise ConfigError(
+            f"scheduler.weekly_activity: expected like 'fri 10:00', got {config.scheduler.weekly_activity!r}"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,8 @@ class Ctx:
     member: Member | None
     media: MediaStore
     inbox_id: int | None = None
+    # Set by the dispatcher: lets a capability tell the others that a touch was logged.
+    hooks: Any = None
 
     @property
     def tz(self) -> ZoneInfo:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot import texts
 from bot.context import Ctx
@@ -25,6 +26,22 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Ctx], Awaitable[list[Reply]]]
 ActionHandler = Callable[[Ctx, ActionPayload], Awaitable[list[Reply]]]
+# A claim looks at a message first and either handles it (returns replies) or passes (None).
+Claim = Callable[[Ctx], Awaitable[list[Reply] | None]]
+# Domain hooks: other capabilities react to a touch being logged or becoming effective.
+TouchHook = Callable[[Ctx, Any, Any], Awaitable[list[Reply]]]
+
+
+@dataclass
+class DomainHooks:
+    after_touch: list[TouchHook] = field(default_factory=list)
+    after_effective: list[TouchHook] = field(default_factory=list)
+
+    async def touch_logged(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
+        return [reply for hook in self.after_touch for reply in await hook(ctx, touch, customer)]
+
+    async def touch_effective(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
+        return [reply for hook in self.after_effective for reply in await hook(ctx, touch, customer)]
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,11 @@ class Router:
     media_handler: Handler | None = None
     text_handler: Handler | None = None
     jobs: dict[str, Handler] = field(default_factory=dict)
+    text_claims: list[Claim] = field(default_factory=list)
+    media_claims: list[Claim] = field(default_factory=list)
+    media_dialogue_states: set[str] = field(default_factory=set)
+    touch_hooks: list[TouchHook] = field(default_factory=list)
+    effective_hooks: list[TouchHook] = field(default_factory=list)
 
     def command(self, *names: str, roles: Iterable[Role] | None = None, summary: str = "") -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -66,13 +88,33 @@ class Router:
 
         return register
 
-    def dialogue(self, *states: str) -> Callable[[Handler], Handler]:
+    def dialogue(self, *states: str, media: bool = False) -> Callable[[Handler], Handler]:
+        """Handle messages while a dialogue is in one of ``states`` (attachments too if ``media``)."""
+
         def register(fn: Handler) -> Handler:
             for state in states:
                 self.dialogue_states[state] = fn
+                if media:
+                    self.media_dialogue_states.add(state)
             return fn
 
         return register
+
+    def claim_text(self, fn: Claim) -> Claim:
+        self.text_claims.append(fn)
+        return fn
+
+    def claim_media(self, fn: Claim) -> Claim:
+        self.media_claims.append(fn)
+        return fn
+
+    def after_touch(self, fn: TouchHook) -> TouchHook:
+        self.touch_hooks.append(fn)
+        return fn
+
+    def after_effective(self, fn: TouchHook) -> TouchHook:
+        self.effective_hooks.append(fn)
+        return fn
 
     def media(self, fn: Handler) -> Handler:
         self.media_handler = fn
@@ -99,7 +141,16 @@ class Dispatcher:
         self._jobs: dict[str, Handler] = {}
         self._media: Handler | None = None
         self._text: Handler | None = None
+        self._media_dialogues: set[str] = set()
+        self._text_claims: list[Claim] = []
+        self._media_claims: list[Claim] = []
+        self.hooks = DomainHooks()
         for router in self.routers:
+            self._media_dialogues |= router.media_dialogue_states
+            self._text_claims += router.text_claims
+            self._media_claims += router.media_claims
+            self.hooks.after_touch += router.touch_hooks
+            self.hooks.after_effective += router.effective_hooks
             for route in router.commands:
                 for name in route.names:
                     _add_once(self._commands, name, route, "command")
@@ -124,6 +175,7 @@ class Dispatcher:
 
     async def dispatch(self, ctx: Ctx) -> list[Reply]:
         """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
+        ctx.hooks = self.hooks
         try:
             async with ctx.session.begin_nested():
                 return await self._route(ctx)
@@ -133,7 +185,7 @@ class Dispatcher:
 
     async def _route(self, ctx: Ctx) -> list[Reply]:
         event = ctx.event
-        if event.kind is EventKind.SCHEDULE:
+        if event.kind in (EventKind.SCHEDULE, EventKind.SYSTEM):
             handler = self._jobs.get(event.job or "")
             if handler is None:
                 raise LookupError(f"no handler for job {event.job!r}")
@@ -151,12 +203,22 @@ class Dispatcher:
         if dialogue is not None:
             if dialogue.expires_at <= ctx.now():
                 await dialogues.clear_dialogue(ctx.session, key)
-            elif event.kind is EventKind.TEXT and dialogue.state in self._dialogues:
+            elif dialogue.state in self._dialogues and (
+                event.kind is EventKind.TEXT or (event.kind in MEDIA_KINDS and dialogue.state in self._media_dialogues)
+            ):
                 return await self._dialogues[dialogue.state](ctx)
-        if event.kind in MEDIA_KINDS and self._media:
-            return await self._media(ctx)
-        if event.kind is EventKind.TEXT and self._text:
-            return await self._text(ctx)
+        if event.kind in MEDIA_KINDS:
+            for claim in self._media_claims:
+                if (replies := await claim(ctx)) is not None:
+                    return replies
+            if self._media:
+                return await self._media(ctx)
+        if event.kind is EventKind.TEXT:
+            for claim in self._text_claims:
+                if (replies := await claim(ctx)) is not None:
+                    return replies
+            if self._text:
+                return await self._text(ctx)
         return [Text(texts.UNSUPPORTED_MESSAGE)]
 
     async def _unknown_sender(self, ctx: Ctx) -> list[Reply]:

@@ -22,6 +22,7 @@ class EventKind(enum.StrEnum):
     ACTION = "action"  # a card button / option was chosen
     ENTER = "enter"  # the member opened the chat with the bot
     SCHEDULE = "schedule"  # a scheduled job fired
+    SYSTEM = "system"  # a machine input such as a feedback webhook; routed like a job
 
 
 MEDIA_KINDS = frozenset({EventKind.IMAGE, EventKind.VOICE, EventKind.VIDEO, EventKind.FILE})

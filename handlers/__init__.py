@@ -1,4 +1,10 @@
-"""What the bot does: one router per capability, assembled here explicitly."""
+"""What the bot does: one router per capability, assembled here explicitly.
+
+Order matters where capabilities look at the same message: slash commands and card actions are
+routed by name; free text and attachments are offered to the "claims" in router order (a stage
+move, a competitor sighting, a supporter's answer …) before falling back to touch logging and
+evidence.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,20 @@ from bot.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:
-    from handlers import customers, evidence, today, touches
+    from handlers import (
+        alerts,
+        competitors,
+        customers,
+        escalation,
+        evidence,
+        feedback,
+        obstacles,
+        playbooks,
+        resources,
+        stages,
+        today,
+        touches,
+    )
     from handlers import help as help_module
 
     return Dispatcher(
@@ -14,6 +33,14 @@ def build_dispatcher() -> Dispatcher:
             help_module.router,
             today.router,
             customers.router,
+            stages.router,
+            obstacles.router,
+            escalation.router,
+            resources.router,
+            competitors.router,
+            playbooks.router,
+            alerts.router,
+            feedback.router,
             evidence.router,
             touches.router,
         ]

@@ -56,7 +56,7 @@ async def receive_attachment(ctx: Ctx) -> list[Reply]:
         stored = await _store(ctx, kind)
         customer = await customer_store.get_customer(ctx.session, touch.customer_id)
         assert customer is not None
-        return [await _attach(ctx, stored, kind, touch, customer, ctx.inbox_id)]
+        return await _attach(ctx, stored, kind, touch, customer, ctx.inbox_id)
     # Validate now, so a bad file is refused before anyone is asked anything.
     await _store(ctx, kind)
     recent = await touch_store.recently_touched_customers(ctx.session, ctx.acting.id, limit=5)
@@ -105,7 +105,7 @@ async def _store(ctx: Ctx, kind: EvidenceKind, sha256: str | None = None) -> Sto
 async def _attach(
     ctx: Ctx, stored: StoredMedia, kind: EvidenceKind, touch: Touch | None, customer: Customer,
     source_event_id: int | None, caption: str | None = None,
-) -> Reply:
+) -> list[Reply]:
     attributes = {
         key: value
         for key, value in (
@@ -135,21 +135,27 @@ async def _attach(
     )
     kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
     if touch is None:
-        return Text(texts.EVIDENCE_SAVED_TO_CUSTOMER.format(kind=kind_name, customer=customer.name))
+        return [Text(texts.EVIDENCE_SAVED_TO_CUSTOMER.format(kind=kind_name, customer=customer.name))]
     deadline = touch.occurred_at + dt.timedelta(hours=ctx.config.touch.evidence_deadline_hours)
+    follow_ups: list[Reply] = []
     if touch.evidence_status is EvidenceStatus.MISSING or ctx.now() > deadline:
         effective_note = texts.EVIDENCE_LATE
     else:
+        was_effective = touch.effective
         touch.evidence_status = EvidenceStatus.PROVIDED
         touch.effective = is_effective(touch.channel, touch.duration_minutes, touch.proposal, 1, thresholds(ctx))
         reason = shortfall(touch.channel, touch.duration_minutes, touch.proposal, thresholds(ctx))
         effective_note = texts.EVIDENCE_EFFECTIVE if touch.effective else texts.EVIDENCE_NOT_EFFECTIVE.format(reason=reason)
-    return Text(
+        if touch.effective and not was_effective:
+            await ctx.session.flush()
+            follow_ups = await ctx.hooks.touch_effective(ctx, touch, customer)
+    confirmation = Text(
         texts.EVIDENCE_ATTACHED.format(
             kind=kind_name, customer=customer.name, when=format_ago(touch.occurred_at, ctx.now()),
             effective=effective_note,
         )
     )
+    return [confirmation, *follow_ups]
 
 
 @router.action("ev")
@@ -172,10 +178,10 @@ async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
         raise UserError(exc.user_message, detail=exc.detail) from exc
     touch = await touch_store.latest_touch_of(ctx.session, customer.id)
     await dialogues.clear_dialogue(ctx.session, _key(ctx))
-    reply = await _attach(ctx, stored, kind, touch, customer, pending["source_event_id"], pending["caption"])
+    replies = await _attach(ctx, stored, kind, touch, customer, pending["source_event_id"], pending["caption"])
     record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     assert record is not None
-    return [CardUpdate(Card.from_json(record.payload).closed(customer.name)), reply]
+    return [CardUpdate(Card.from_json(record.payload).closed(customer.name)), *replies]
 
 
 @router.action("evx")

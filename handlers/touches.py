@@ -283,7 +283,7 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
         ),
         buttons=(Button(texts.UNDO_BUTTON, action("undo", touch.id), ButtonStyle.DANGER),),
     )
-    return [CardReply(card)]
+    return [CardReply(card), *await ctx.hooks.touch_logged(ctx, touch, customer)]
 
 
 @router.action("undo")

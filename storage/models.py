@@ -163,6 +163,11 @@ class Customer(Base):
     expected_sign_date: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime]
     last_touch_at: Mapped[dt.datetime | None]
+    # 暂缓: alerts for this customer pause until this local date (exclusive), with the reason.
+    snoozed_until: Mapped[dt.date | None] = mapped_column(Date)
+    snooze_reason: Mapped[str] = mapped_column(String(256), default="")
+    # Marks set by rules, e.g. "下次拜访必演示" from customer feedback.
+    flags: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class StageHistory(Base):
@@ -214,6 +219,9 @@ class Touch(Base):
     evidence_status: Mapped[EvidenceStatus] = mapped_column(_enum(EvidenceStatus))
     occurred_at: Mapped[dt.datetime]
     undone_at: Mapped[dt.datetime | None]
+    # 进度停滞: the touch matched a stall phrase and neither advanced the stage nor a milestone.
+    no_progress: Mapped[bool] = mapped_column(Boolean, default=False)
+    stall_phrases: Mapped[list[Any]] = mapped_column(default=list)
     # The inbox event that created it: a replayed event can never create a second touch.
     source_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), unique=True)
 
@@ -344,3 +352,252 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]]
+
+
+# --- process control (SPEC §3.2, §3.3, §4–§7) ------------------------------------------------
+
+
+class StageChangeStatus(enum.StrEnum):
+    AWAITING_OBSTACLE = "awaiting_obstacle"  # committed only once the obstacle card is answered
+    COMMITTED = "committed"
+    CANCELLED = "cancelled"
+
+
+class StageChange(Base):
+    """A requested move of a customer to another stage, waiting for its obstacle answer."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_customer", "customer_id", "status"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    from_stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    to_stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[StageChangeStatus] = mapped_column(_enum(StageChangeStatus))
+    requested_at: Mapped[dt.datetime]
+    committed_at: Mapped[dt.datetime | None]
+    task_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class ObstacleStatus(enum.StrEnum):
+    AWAITING_EVIDENCE = "awaiting_evidence"  # ② and ④ wait for their evidence
+    OPEN = "open"  # answered, being worked on
+    RESOLVED = "resolved"
+
+
+class Obstacle(Base):
+    """障碍: the answered obstacle question of a stage, with its evidence."""
+
+    __tablename__ = "obstacles"
+    __table_args__ = (Index("ix_obstacles_customer", "customer_id", "status"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    stage_change_id: Mapped[int | None] = mapped_column(ForeignKey("stage_changes.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    option: Mapped[str] = mapped_column(String(64))
+    required_evidence: Mapped[str | None] = mapped_column(String(64))  # e.g. 技术对接会议纪要
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
+    status: Mapped[ObstacleStatus] = mapped_column(_enum(ObstacleStatus))
+    answered_at: Mapped[dt.datetime]
+    resolved_at: Mapped[dt.datetime | None]
+    last_reminded_at: Mapped[dt.datetime | None]
+
+
+class SupportRequest(Base):
+    """需跨部门支持: an obstacle handed to a supporter; timed to the first substantive reply."""
+
+    __tablename__ = "support_requests"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    obstacle_id: Mapped[int] = mapped_column(ForeignKey("obstacles.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    requested_at: Mapped[dt.datetime]
+    first_reply_at: Mapped[dt.datetime | None]
+    reply_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class EscalationStatus(enum.StrEnum):
+    OPEN = "open"  # 复盘中, waiting for the manager
+    REVIEWED = "reviewed"
+    TRANSFERRED = "transferred"
+    SNOOZED = "snoozed"
+
+
+class Escalation(Base):
+    """进度停滞 → 复盘: two consecutive no-progress touches put the customer under review."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_customer", "customer_id", "status"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus))
+    checklist: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the 障碍分析清单 as sent
+    raised_at: Mapped[dt.datetime]
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    advice: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class ResourceRequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ResourceRequest(Base):
+    """资源申请: a budget or support request, gated on stage evidence and approved by the manager."""
+
+    __tablename__ = "resource_requests"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    evidence: Mapped[list[Any]] = mapped_column(default=list)  # the evidence list shown to the approver
+    status: Mapped[ResourceRequestStatus] = mapped_column(_enum(ResourceRequestStatus))
+    requested_at: Mapped[dt.datetime]
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class AlertStatus(enum.StrEnum):
+    RAISED = "raised"
+    NOTIFIED = "notified"
+    CLEARED = "cleared"  # the condition ended (e.g. a touch arrived)
+    IGNORED = "ignored"  # not acted on within its window
+
+
+class Alert(Base):
+    """预警: one episode of a rule for one subject: raised → notified → cleared / ignored.
+
+    ``open_key`` ("rule:subject") is set while the episode is open and cleared when it ends, so
+    a unique constraint guarantees one open episode per rule and subject on any database.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("open_key", name="uq_alerts_open_key"),
+        Index("ix_alerts_rule_status", "rule", "status"),
+        Index("ix_alerts_customer", "customer_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    open_key: Mapped[str | None] = mapped_column(String(96))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    severity: Mapped[str] = mapped_column(String(16), default="yellow")  # yellow | red
+    status: Mapped[AlertStatus] = mapped_column(_enum(AlertStatus))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raised_at: Mapped[dt.datetime]
+    notified_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+
+
+class ScriptPack(Base):
+    """话术包 / 物料: titled markdown and/or a file, tagged for matching."""
+
+    __tablename__ = "script_packs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(128), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(256), default="")
+    # {"industry": [...], "stage": [...], "obstacle": [...], "competitor": [...]}
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime]
+
+
+class PackDelivery(Base):
+    """A script pack pushed to a rep (by a rule, as a reward, or on request) — never twice per cause."""
+
+    __tablename__ = "pack_deliveries"
+    __table_args__ = (UniqueConstraint("member_id", "cause", name="uq_pack_deliveries_member_cause"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("script_packs.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    cause: Mapped[str] = mapped_column(String(128))  # e.g. "reward:3", "overdue:stage:12:customer:5"
+    delivered_at: Mapped[dt.datetime]
+
+
+class ObstacleResponse(Base):
+    """常见障碍应答库: guidance per obstacle type."""
+
+    __tablename__ = "obstacle_responses"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    obstacle: Mapped[str] = mapped_column(String(64), unique=True)
+    guidance: Mapped[str] = mapped_column(Text)
+    review_questions: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[dt.datetime]
+
+
+class Competitor(Base):
+    """竞品库: a competitor with aliases and a counter-script."""
+
+    __tablename__ = "competitors"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    counter_script: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime]
+
+
+class CompetitorIntel(Base):
+    """竞品动态: a sighting reported by a rep."""
+
+    __tablename__ = "competitor_intel"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    competitor_id: Mapped[int | None] = mapped_column(ForeignKey("competitors.id", ondelete="SET NULL"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
+    reported_at: Mapped[dt.datetime]
+    source_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), unique=True)
+
+
+class CustomerFeedback(Base):
+    """客户声音: checked options from a form or a card, and the actions they triggered."""
+
+    __tablename__ = "customer_feedback"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_customer_feedback_source_external"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(32))  # "webhook" | "card"
+    external_id: Mapped[str] = mapped_column(String(128))
+    options: Mapped[list[Any]] = mapped_column(default=list)
+    actions: Mapped[list[Any]] = mapped_column(default=list)
+    received_at: Mapped[dt.datetime]
+
+
+class CalendarDay(Base):
+    """An admin-declared holiday or make-up working day (beyond what the holiday library knows)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "holiday" | "workday"
+    note: Mapped[str] = mapped_column(String(128), default="")
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one period; the unique key makes it run once per period."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_runs_job_period"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32))  # e.g. "2026-11-30" or "2026-11-30T10:15"
+    as_of: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    summary: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,7 @@
+"""(being built)"""
+
+from __future__ import annotations
+
+from bot.dispatcher import Router
+
+router = Router("obstacles")
