@@ -41,6 +41,7 @@ class MediaRef:
     size: int = 0
     staged_sha256: str | None = None
     platform_media_id: str | None = None
+    unavailable: bool = False  # the platform could not hand the bytes over (expired, deleted)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
 from bot.events import Event
-from bot.platforms.base import Platform
+from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
 from bot.workers import KeyedPoller
 from storage import inbox as inbox_store
@@ -33,6 +33,8 @@ from storage.db import transaction
 from storage.media import MediaRejected, MediaStore
 
 log = logging.getLogger(__name__)
+
+ACCEPT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class Inbox:
         self.media = media
         self.on_replies_queued = on_replies_queued
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.poller = KeyedPoller(
             "inbox",
             self._fetch_due,
@@ -76,19 +81,46 @@ class Inbox:
         )
 
     async def accept(self, event: Event) -> Accepted:
-        """Store the event durably (once per platform message id). Call before acknowledging."""
-        async with transaction(self.sessions) as session:
-            inbox_id, is_new = await inbox_store.store_incoming(
-                session,
-                platform=event.platform,
-                platform_msg_id=event.platform_msg_id,
-                conversation_key=conversation_key(event),
-                payload=event.to_json(),
-                now=self.clock.now(),
-            )
-        if is_new:
-            self.poller.wake()
-        return Accepted(inbox_id, is_new)
+        """Store the event durably (once per platform message id). Call before acknowledging.
+
+        Concurrent accepts are committed together (group commit): each caller still returns only
+        after the transaction holding its event has committed, but a burst of callbacks costs one
+        transaction instead of one each.
+        """
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._accepting.append((event, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_accepts(), name="inbox-accept")
+        return await asyncio.shield(future)
+
+    async def _flush_accepts(self) -> None:
+        while self._accepting:
+            batch, self._accepting = self._accepting[:ACCEPT_BATCH], self._accepting[ACCEPT_BATCH:]
+            try:
+                async with transaction(self.sessions) as session:
+                    now = self.clock.now()
+                    results = [
+                        await inbox_store.store_incoming(
+                            session,
+                            platform=event.platform,
+                            platform_msg_id=event.platform_msg_id,
+                            conversation_key=conversation_key(event),
+                            payload=event.to_json(),
+                            now=now,
+                        )
+                        for event, _ in batch
+                    ]
+            except Exception as exc:  # nothing of this batch was stored: every caller must fail
+                log.exception("storing %s incoming events failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (inbox_id, is_new) in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(Accepted(inbox_id, is_new))
+            if any(is_new for _, is_new in results):
+                self.poller.wake()
 
     async def wait_processed(self, inbox_id: int, timeout: float = 30.0) -> None:
         """Wait until the worker has finished with an item (used by the console API and tests)."""
@@ -139,7 +171,16 @@ class Inbox:
                     self._resolve(inbox_id)
 
         if inbox_id in self._waiters:
-            asyncio.get_running_loop().create_task(check())
+            task = asyncio.get_running_loop().create_task(check())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Finish pending accepts and bookkeeping before the database goes away."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _stage_media(self, event: Event) -> Event:
         """Fetch a platform attachment into the media store, so the handler can read it."""
@@ -147,7 +188,12 @@ class Inbox:
         if ref is None or ref.staged_sha256 or not ref.platform_media_id:
             return event
         platform = self.platforms[event.platform]
-        data = await platform.fetch_media(ref)
+        try:
+            data = await platform.fetch_media(ref)
+        except MediaUnavailable as exc:
+            # Expired or oversized on the platform's side: the handler answers with a clear reply.
+            log.info("attachment unavailable from %s: %s", event.platform, exc)
+            return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", unavailable=True))
         try:
             sha = await asyncio.to_thread(self.media.stage, data)
         except MediaRejected as exc:

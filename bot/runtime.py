@@ -48,6 +48,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.inbox.poller.stop()
+        await self.inbox.drain()
         await self.outbox.poller.stop()
         for platform in self.platforms.values():
             await platform.close()

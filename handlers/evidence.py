@@ -48,6 +48,8 @@ async def receive_attachment(ctx: Ctx) -> list[Reply]:
     ref = ctx.event.media
     kind = _KIND[ctx.event.kind]
     kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
+    if ref is not None and ref.unavailable:
+        return [Text(texts.EVIDENCE_UNAVAILABLE)]
     if ref is None or not ref.staged_sha256:
         return [Text(texts.EVIDENCE_TOO_LARGE)]
     window = dt.timedelta(minutes=ctx.config.touch.evidence_window_minutes)

@@ -152,3 +152,20 @@ async def test_console_transcript_runs_on_this_database(aiohttp_client, tmp_path
     async with console.runtime.sessions() as session:
         [touch] = list(await session.scalars(select(Touch)))
     assert touch.occurred_at == NOW and touch.occurred_at.tzinfo is not None
+
+
+async def test_the_migrations_create_exactly_the_models_schema(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from storage.models import Base
+
+    engine = create_engine(database_url)
+    await upgrade(engine)
+
+    def diff(connection) -> list:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+    await engine.dispose()

@@ -66,6 +66,8 @@ MEDIA_ID_TTL = 2.5 * 86_400  # temporary media live three days
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _ROBOT_KEY = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 _REMEMBERED_ITEMS = 10_000
+# The receiver cannot be reached (unknown user, outside the app's visible range, no licence).
+_RECEIVER_ERRORS = frozenset({40003, 81013, 81012, 82001})
 
 Send = Callable[[], Awaitable[str | None]]
 
@@ -246,7 +248,24 @@ class WeComPlatform:
         body = render.render_card(card) if target.kind == "user" else None
         if body is None:
             return self._texts(target, card_as_text(card))
-        return [self._send(target, "template_card", body)]
+        return [self._card_or_text(target, card, body)]
+
+    def _card_or_text(self, target: _Target, card: Card, body: dict[str, Any]) -> Send:
+        """Send the template card; if WeCom refuses its content, the member still gets the text."""
+        send_card = self._send(target, "template_card", body)
+
+        async def send() -> str | None:
+            try:
+                return await send_card()
+            except WeComApiError as exc:
+                if exc.retryable or exc.errcode in TOKEN_ERRORS or exc.errcode in _RECEIVER_ERRORS:
+                    raise
+                log.warning("card %s refused by WeCom (errcode %s: %s); sending its text version",
+                            card.task_id, exc.errcode, exc.errmsg)
+            receipts = [await part() for part in self._texts(target, card_as_text(card))]
+            return ",".join(r for r in receipts if r) or None
+
+        return send
 
     async def _card_update(self, item: Outgoing, target: _Target) -> list[Send]:
         card = Card.from_json(item.payload["card"])
@@ -278,7 +297,7 @@ class WeComPlatform:
             body = render.render_card(card, task_id=task_id)
         if body is None:
             return self._texts(target, card_as_text(card))
-        return [self._send(target, "template_card", body)]
+        return [self._card_or_text(target, card, body)]
 
     # ------------------------------------------------------------------ sending
 

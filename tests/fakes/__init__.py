@@ -1,0 +1,1 @@
+"""Fake platform servers for adapter and end-to-end tests: real local HTTP servers."""
