@@ -12,22 +12,14 @@ action: channel, duration and the proposal flag are read from it only.
 from __future__ import annotations
 
 import datetime
-import enum
 import re
 from dataclasses import dataclass
 
 from handlers.parsing.dates import NUMBER_PATTERN as _N
 from handlers.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
+from storage.models import Channel  # the domain's one channel enum
 
 __all__ = ["Channel", "ParsedTouch", "detect_channel", "parse_duration", "parse_next_action", "parse_touch"]
-
-
-class Channel(enum.StrEnum):
-    PHONE = "电话"
-    WECHAT = "微信"
-    VISIT = "面访"
-    EMAIL = "邮件"
-    OTHER = "其他"
 
 
 @dataclass(frozen=True)
