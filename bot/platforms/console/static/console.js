@@ -79,12 +79,18 @@ function parseInstant(iso) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
+// The bot's clock is shown in the organisation's time zone, whatever the browser's is.
+let clockZone = undefined;
+
 function formatClock(ms) {
-  const d = new Date(ms);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `周${WEEKDAYS[d.getDay()]} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
-  );
+  const parts = {};
+  const formatter = new Intl.DateTimeFormat("en-GB", {
+    timeZone: clockZone, year: "numeric", month: "2-digit", day: "2-digit", weekday: "short",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  for (const part of formatter.formatToParts(new Date(ms))) parts[part.type] = part.value;
+  const weekday = WEEKDAYS[["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].indexOf(parts.weekday)];
+  return `${parts.year}-${parts.month}-${parts.day} 周${weekday} ${parts.hour}:${parts.minute}:${parts.second}`;
 }
 
 function nowForEntry() {
@@ -1050,6 +1056,7 @@ function applyOrg(org) {
   state.teams = new Map(org.teams.map((t) => [t.key, t]));
   state.teamOrder = org.teams.map((t) => t.key);
   state.clockControl = Boolean(org.clock_control);
+  clockZone = org.timezone || undefined;
   renderOrg();
   setupClockControls();
   refreshClock().catch((err) => showError(`读取系统时间失败:${err.message}`));
