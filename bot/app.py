@@ -13,6 +13,7 @@ from bot.platforms.base import Platform
 from bot.platforms.console import routes as console_routes
 from bot.platforms.registry import add_platform_routes
 from bot.runtime import build_runtime
+from bot.webhooks import add_webhook_routes
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def create_app(
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/healthz", healthz)
     add_platform_routes(app, config)
+    add_webhook_routes(app, config)
     return app
 
 

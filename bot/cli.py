@@ -1,4 +1,4 @@
-"""The ``pacebot`` command line: serve, db upgrade, demo, org load."""
+"""The ``pacebot`` command line: serve, db upgrade, demo, org load, jobs."""
 
 from __future__ import annotations
 
@@ -41,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("action", choices=["load"])
     org.add_argument("file")
 
+    # --- jobs (bot/scheduler.py) ---
+    jobs = commands.add_parser("jobs", help="scheduled jobs: list them, or run one as of a time")
+    job_actions = jobs.add_subparsers(dest="jobs_action", required=True)
+    job_actions.add_parser("list", help="the scheduled jobs, their schedules and last runs")
+    job_run = job_actions.add_parser("run", help="run a job now or as of a time (e.g. a missed digest) and deliver")
+    job_run.add_argument("name")
+    job_run.add_argument("--now", help="ISO 8601 instant with offset, e.g. 2026-12-01T09:00:00+08:00")
+    # --- end jobs ---
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -51,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(config, args.host, args.port)
+        if args.command == "jobs":
+            from bot.scheduler import run_cli
+
+            return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None)))
         return asyncio.run(_run(args, config))
     except ConfigError as exc:
         print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)

@@ -118,11 +118,11 @@ class RulesConfig:
 class ResourcesConfig:
     """资源申请: per request type, what must exist in the customer's current stage first."""
 
-    # {"市场费用": {"min_effective_touches": 1}, "技术支持": {"min_effective_touches": 1}}
+    # {"市场费用": {"min_effective_touches": 1, "requires_amount": true}, ...}
     types: dict = field(
         default_factory=lambda: {
-            "市场费用": {"min_effective_touches": 1},
-            "技术支持": {"min_effective_touches": 1},
+            "市场费用": {"min_effective_touches": 1, "requires_amount": True},
+            "技术支持": {"min_effective_touches": 1, "requires_amount": False},
         }
     )
 
@@ -377,6 +377,10 @@ def _validate_rules(config: Config) -> None:
     for name, spec in config.resources.types.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("min_effective_touches", 0), int):
             raise ConfigError(f"resources.types.{name}: expected a table with an integer min_effective_touches")
+        if spec.get("min_effective_touches", 0) < 0:
+            raise ConfigError(f"resources.types.{name}.min_effective_touches: must not be negative")
+        if not isinstance(spec.get("requires_amount", False), bool):
+            raise ConfigError(f"resources.types.{name}.requires_amount: expected true or false")
     for i, rule in enumerate(config.feedback.rules):
         if not isinstance(rule, dict) or not isinstance(rule.get("option"), str) or not rule["option"]:
             raise ConfigError(f"feedback.rules[{i}]: each rule needs an option (the checked text)")

@@ -25,6 +25,8 @@ from storage.models import Role
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Ctx], Awaitable[list[Reply]]]
+# A dialogue handler may return None to hand the message on to normal routing.
+DialogueHandler = Callable[[Ctx], Awaitable[list[Reply] | None]]
 ActionHandler = Callable[[Ctx, ActionPayload], Awaitable[list[Reply]]]
 # A claim looks at a message first and either handles it (returns replies) or passes (None).
 Claim = Callable[[Ctx], Awaitable[list[Reply] | None]]
@@ -64,7 +66,7 @@ class Router:
     name: str
     commands: list[CommandRoute] = field(default_factory=list)
     actions: list[ActionRoute] = field(default_factory=list)
-    dialogue_states: dict[str, Handler] = field(default_factory=dict)
+    dialogue_states: dict[str, DialogueHandler] = field(default_factory=dict)
     media_handler: Handler | None = None
     text_handler: Handler | None = None
     jobs: dict[str, Handler] = field(default_factory=dict)
@@ -88,10 +90,10 @@ class Router:
 
         return register
 
-    def dialogue(self, *states: str, media: bool = False) -> Callable[[Handler], Handler]:
+    def dialogue(self, *states: str, media: bool = False) -> Callable[[DialogueHandler], DialogueHandler]:
         """Handle messages while a dialogue is in one of ``states`` (attachments too if ``media``)."""
 
-        def register(fn: Handler) -> Handler:
+        def register(fn: DialogueHandler) -> DialogueHandler:
             for state in states:
                 self.dialogue_states[state] = fn
                 if media:
@@ -137,7 +139,7 @@ class Dispatcher:
         self.routers = list(routers)
         self._commands: dict[str, CommandRoute] = {}
         self._actions: dict[str, ActionRoute] = {}
-        self._dialogues: dict[str, Handler] = {}
+        self._dialogues: dict[str, DialogueHandler] = {}
         self._jobs: dict[str, Handler] = {}
         self._media: Handler | None = None
         self._text: Handler | None = None
@@ -206,7 +208,11 @@ class Dispatcher:
             elif dialogue.state in self._dialogues and (
                 event.kind is EventKind.TEXT or (event.kind in MEDIA_KINDS and dialogue.state in self._media_dialogues)
             ):
-                return await self._dialogues[dialogue.state](ctx)
+                # A dialogue handler returns None to pass the message on (e.g. it only waits for
+                # an attachment and the rep wrote something else).
+                replies = await self._dialogues[dialogue.state](ctx)
+                if replies is not None:
+                    return replies
         if event.kind in MEDIA_KINDS:
             for claim in self._media_claims:
                 if (replies := await claim(ctx)) is not None:
@@ -266,8 +272,11 @@ class Dispatcher:
                 ctx.session, card.task_id, event.platform, {"response_code": event.response_code}
             )
         replies = await route.handler(ctx, payload)
-        if route.closes_card:
-            await card_store.mark_answered(ctx.session, card.task_id, payload.encode(), ctx.now())
+        if route.closes_card and not await card_store.mark_answered(
+            ctx.session, card.task_id, payload.encode(), ctx.now()
+        ):
+            # A concurrent click answered it first: undo this one's changes.
+            raise UserError(texts.CARD_ALREADY_ANSWERED, detail=f"card {card.task_id} answered concurrently")
         return replies
 
 

@@ -18,6 +18,7 @@ from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.outbox import OutboxWorker
 from bot.platforms.base import Platform
+from bot.scheduler import JobScheduler, RecordingDispatcher
 from storage import migrate
 from storage.db import create_engine, session_factory
 from storage.media import MediaStore
@@ -37,16 +38,25 @@ class Runtime:
     inbox: Inbox
     outbox: OutboxWorker
     started: bool = field(default=False)
+    # --- scheduler (bot/scheduler.py): timers start with the workers, unless disabled ---
+    scheduler: JobScheduler | None = None
 
-    async def start(self, *, workers: bool = True) -> None:
+    async def start(self, *, workers: bool = True, scheduler: bool = True) -> None:
         for platform in self.platforms.values():
             await platform.start()
         if workers:
             self.inbox.poller.start()
             self.outbox.poller.start()
+        if workers and scheduler and self.config.scheduler.enabled:
+            self.scheduler = JobScheduler(self)
+            await self.scheduler.start()
         self.started = True
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
+        # --- end scheduler ---
         await self.inbox.poller.stop()
         await self.inbox.drain()
         await self.outbox.poller.stop()
@@ -67,6 +77,12 @@ async def build_runtime(
     )
     await migrate.upgrade(engine)
     sessions = session_factory(engine)
+    # --- libraries: seed the shipped script packs, obstacle responses and competitors (insert only)
+    from storage.library_seed import ensure_library
+
+    async with sessions() as session, session.begin():
+        await ensure_library(session, clock.now())
+    # --- end libraries
     media = MediaStore(
         config.data_path / "media",
         max_image_pixels=config.media.max_image_pixels,
@@ -80,7 +96,7 @@ async def build_runtime(
     outbox = OutboxWorker(sessions=sessions, platforms=platforms, clock=clock, config=config.outbox)
     inbox = Inbox(
         sessions=sessions,
-        dispatcher=dispatcher,
+        dispatcher=RecordingDispatcher(dispatcher),  # scheduler: processed schedule events leave a JobRun
         replies=replies,
         platforms=platforms,
         clock=clock,

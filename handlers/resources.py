@@ -1,7 +1,387 @@
-"""(being built)"""
+"""资源申请必匹配 (SPEC §3.3): /申请 for marketing budget or technical support, gated on evidence.
+
+"/申请 市场费用 5000 华东建材 用于推动临床试用" names a request type (``[resources.types]``), an
+amount (optional where the type does not spend money), one of the rep's own customers and a
+purpose. The customer's current stage must already hold ``min_effective_touches`` effective
+touches with evidence; otherwise the bot says exactly what is missing and stores nothing. An
+accepted request goes to the team's manager (else the admins) as an approval card showing stage,
+purpose and the evidence list; [驳回] asks for a reason, and the rep hears the outcome either way.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.context import Ctx
 from bot.dispatcher import Router
+from bot.errors import NotPermitted, UserError
+from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
+from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from handlers import texts_resources as texts
+from handlers.parsing.customers import CustomerName, match_customer
+from handlers.parsing.dates import cn_to_int, normalize
+from storage import cards as card_store
+from storage import customers as customer_store
+from storage import dialogues
+from storage import escalations as review_store
+from storage import members as member_store
+from storage import pipelines as pipeline_store
+from storage import resources as store
+from storage.models import Customer, Member, ResourceRequest, ResourceRequestStatus
 
 router = Router("resources")
+
+STATE_REJECT = "resources.reject"
+CANCEL_WORDS = {"取消", "算了", "cancel"}
+MAX_AMOUNT = 100_000_000  # yuan; anything above is a typo
+MAX_REASON_CHARS = 500
+MAX_PURPOSE_CHARS = 500
+MAX_EVIDENCE_SHOWN = 10
+
+
+# ------------------------------------------------------------------------------ parsing (pure)
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    kind: str | None
+    amount: int | None
+    rest: str  # what remains: the customer and the purpose
+
+
+_AMOUNT_RE = re.compile(
+    r"^(?:金额|预算|费用)?[::]?[¥¥]?"
+    r"(?P<number>\d[\d,]*(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)"
+    r"(?P<unit>万|千|k|w)?(?P<yuan>元|块|rmb)?$"
+)
+_UNITS = {"万": 10_000, "w": 10_000, "千": 1_000, "k": 1_000, None: 1}
+
+
+def parse_amount(token: str) -> int | None:
+    """Yuan from "5000", "5千", "1.2万", "¥8,000", "两万", "3000元"; None if not an amount."""
+    m = _AMOUNT_RE.match(normalize(token.strip()))
+    if m is None:
+        return None
+    number, unit = m["number"], m["unit"]
+    if number[0].isdigit():
+        value = float(number.replace(",", ""))
+    else:
+        parsed = cn_to_int(number)
+        # A bare Chinese numeral ("三") is more likely a word than a sum of money.
+        if parsed is None or (unit is None and m["yuan"] is None and parsed < 100):
+            return None
+        value = float(parsed)
+    return round(value * _UNITS[unit])
+
+
+def parse_request(text: str, kinds: Iterable[str]) -> ParsedRequest:
+    """Split "市场费用 5000 华东建材 用于推动临床试用" into kind, amount and the rest."""
+    body = text.strip()
+    kind, at = None, -1
+    for name in sorted(kinds, key=len, reverse=True):
+        position = body.find(name)
+        if position != -1 and (kind is None or position < at):
+            kind, at = name, position
+    if kind is not None:
+        body = f"{body[:at]} {body[at + len(kind):]}"
+    tokens = body.split()
+    amount = None
+    for i, token in enumerate(tokens):
+        amount = parse_amount(token)
+        if amount is not None:
+            del tokens[i]
+            break
+    return ParsedRequest(kind=kind, amount=amount, rest=" ".join(tokens))
+
+
+_PURPOSE_EDGES = " \t,,。;;::、"  # characters trimmed from both ends of the purpose
+
+
+def _purpose(rest: str, span: tuple[int, int] | None, customer_name: str) -> str:
+    if span is not None:
+        rest = f"{rest[: span[0]]} {rest[span[1]:]}"
+    elif rest.startswith(customer_name):
+        rest = rest[len(customer_name) :]
+    return rest.strip(_PURPOSE_EDGES)[:MAX_PURPOSE_CHARS]
+
+
+# ------------------------------------------------------------------------------ /申请
+
+
+def _amount_text(amount: int | None) -> str:
+    return texts.AMOUNT.format(amount=amount) if amount is not None else ""
+
+
+def _requires_amount(kind: str, spec: dict) -> bool:
+    # Configured per type ([resources] types … requires_amount).
+    return bool(spec.get("requires_amount", False))
+
+
+@router.command("/申请", "/apply", summary="申请市场费用或技术支持")
+async def request_resource(ctx: Ctx) -> list[Reply]:
+    kinds = ctx.config.resources.types
+    kind_list = texts.LIST_SEPARATOR.join(kinds)
+    parts = ctx.event.text.strip().split(maxsplit=1)
+    if len(parts) < 2 or not parts[1].strip():
+        return [Text(texts.USAGE.format(types=kind_list))]
+    parsed = parse_request(parts[1][:1000], kinds)
+    if parsed.kind is None:
+        raise UserError(texts.UNKNOWN_KIND.format(types=kind_list))
+    kind = parsed.kind
+
+    owned = await customer_store.owned_by(ctx.session, ctx.acting.id)
+    names = [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in owned]
+    match = match_customer(parsed.rest, names) if parsed.rest else None
+    by_id = {c.id: c for c in owned}
+    if match is None or (match.status == "none" and not match.guessed_name):
+        raise UserError(texts.NO_CUSTOMER.format(kind=kind))
+    if match.status == "ambiguous":
+        listed = texts.LIST_SEPARATOR.join(by_id[i].name for i in match.candidates)
+        raise UserError(texts.AMBIGUOUS_CUSTOMER.format(name=parsed.rest.split()[0], names=listed))
+    if match.status != "matched" or match.customer_id not in by_id:
+        raise UserError(texts.NOT_YOUR_CUSTOMER.format(name=match.guessed_name or parsed.rest.split()[0]))
+    customer = by_id[match.customer_id]
+
+    if parsed.amount is None and _requires_amount(kind, kinds[kind]):
+        raise UserError(texts.AMOUNT_REQUIRED.format(kind=kind, customer=customer.name))
+    if parsed.amount is not None and not 0 < parsed.amount <= MAX_AMOUNT:
+        raise UserError(texts.AMOUNT_INVALID.format(limit=MAX_AMOUNT))
+    purpose = _purpose(parsed.rest, match.span, customer.name)
+    if not purpose:
+        amount_hint = f"{parsed.amount} " if parsed.amount is not None else ""
+        raise UserError(texts.NO_PURPOSE.format(kind=kind, amount=amount_hint, customer=f"{customer.name} "))
+
+    duplicate = await store.pending_duplicate(ctx.session, customer_id=customer.id, kind=kind, amount=parsed.amount)
+    if duplicate is not None:
+        approver = await member_store.get_member(ctx.session, await _approver_id(ctx, duplicate))
+        details = texts.DUPLICATE_DETAILS.format(date=_day(ctx, duplicate.requested_at), purpose=duplicate.purpose)
+        if duplicate.amount is not None:
+            details = texts.AMOUNT_VALUE.format(amount=duplicate.amount) + texts.LIST_COMMA + details
+        raise UserError(
+            texts.DUPLICATE.format(
+                customer=customer.name,
+                kind=kind,
+                details=details,
+                approver=approver.name if approver else texts.SOMEONE_APPROVER,
+            )
+        )
+    stage = (await pipeline_store.stage_names(ctx.session)).get(customer.stage_id, "")
+    await _require_stage_evidence(ctx, customer, stage, int(kinds[kind].get("min_effective_touches", 1)))
+    touches = await store.effective_touches_in_stage(ctx.session, customer)
+    evidence = await store.evidence_of_touches(ctx.session, [t.id for t in touches])
+
+    approvers = await review_store.reviewers_for(ctx.session, ctx.acting)
+    if not approvers:
+        raise UserError(texts.NO_APPROVER)
+
+    task_ids = [new_task_id("res") for _ in approvers]
+    request = await store.create_request(
+        ctx.session,
+        customer=customer,
+        member_id=ctx.acting.id,
+        kind=kind,
+        amount=parsed.amount,
+        purpose=purpose,
+        evidence=[
+            {
+                "evidence_id": e.id,
+                "touch_id": e.touch_id,
+                "kind": e.kind.value,
+                "date": e.created_at.astimezone(ctx.tz).date().isoformat(),
+                "filename": e.filename,
+            }
+            for e in evidence
+        ],
+        task_id=task_ids[0],
+        now=ctx.now(),
+    )
+    replies: list[Reply] = [
+        CardReply(_approval_card(task_id, request, customer, stage, ctx.acting), to=ToMember(approver.id))
+        for approver, task_id in zip(approvers, task_ids, strict=True)
+    ]
+    replies.append(
+        Text(
+            texts.SUBMITTED.format(
+                customer=customer.name,
+                kind=kind,
+                amount=_amount_text(parsed.amount),
+                stage=stage,
+                count=len(evidence),
+                approver=texts.LIST_SEPARATOR.join(a.name for a in approvers),
+            )
+        )
+    )
+    return replies
+
+
+async def _require_stage_evidence(ctx: Ctx, customer: Customer, stage: str, need: int) -> None:
+    if need <= 0:
+        return
+    have = len(await store.effective_touches_in_stage(ctx.session, customer))
+    if have >= need:
+        return
+    if have == 0:
+        message = texts.MISSING_NONE.format(customer=customer.name, stage=stage, need=need)
+    else:
+        message = texts.MISSING_SOME.format(customer=customer.name, stage=stage, have=have, need=need, more=need - have)
+    waiting = await store.touches_awaiting_evidence_in_stage(ctx.session, customer)
+    if waiting:
+        message += texts.MISSING_PENDING_HINT.format(count=waiting)
+    raise UserError(message, detail=f"resource request for customer {customer.id}: {have}/{need} effective touches")
+
+
+async def _approver_id(ctx: Ctx, request: ResourceRequest) -> int:
+    record = await card_store.get_card(ctx.session, request.task_id or "")
+    return record.member_id if record is not None and record.member_id is not None else -1
+
+
+def _day(ctx: Ctx, instant: dt.datetime) -> str:
+    day = instant.astimezone(ctx.tz).date()
+    return f"{day.month}月{day.day}日"
+
+
+def _evidence_lines(request: ResourceRequest) -> list[str]:
+    lines = []
+    for item in request.evidence[:MAX_EVIDENCE_SHOWN]:
+        day = dt.date.fromisoformat(item["date"])
+        lines.append(
+            texts.EVIDENCE_LINE.format(
+                kind=texts.EVIDENCE_KINDS.get(item["kind"], item["kind"]),
+                date=f"{day.month}月{day.day}日",
+                filename=item.get("filename") or "-",
+            )
+        )
+    return lines
+
+
+def _approval_card(task_id: str, request: ResourceRequest, customer: Customer, stage: str, rep: Member) -> Card:
+    amount = texts.AMOUNT_VALUE.format(amount=request.amount) if request.amount is not None else texts.NO_AMOUNT
+    return Card(
+        task_id=task_id,
+        title=texts.CARD_TITLE.format(customer=customer.name),
+        body=texts.CARD_BODY.format(
+            rep=rep.name, kind=request.kind, amount=_amount_text(request.amount), purpose=request.purpose
+        ),
+        fields=(
+            CardField(texts.FIELD_REP, rep.name),
+            CardField(texts.FIELD_CUSTOMER, customer.name),
+            CardField(texts.FIELD_STAGE, stage),
+            CardField(texts.FIELD_KIND, request.kind),
+            CardField(texts.FIELD_AMOUNT, amount),
+            CardField(texts.FIELD_PURPOSE, request.purpose),
+            CardField(texts.FIELD_EVIDENCE, "\n".join(_evidence_lines(request))),
+        ),
+        buttons=(
+            Button(texts.BUTTON_APPROVE, action("res_ok", request.id), ButtonStyle.PRIMARY),
+            Button(texts.BUTTON_REJECT, action("res_no", request.id), ButtonStyle.DANGER),
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------ approval
+
+
+@dataclass
+class _Pending:
+    request: ResourceRequest
+    customer: Customer
+    rep: Member
+
+
+async def _pending(ctx: Ctx, request_id: int) -> _Pending:
+    """The request, if still pending and the acting member may decide it."""
+    request = await store.get_request(ctx.session, request_id)
+    customer = await customer_store.get_customer(ctx.session, request.customer_id) if request else None
+    rep = await member_store.get_member(ctx.session, request.member_id) if request else None
+    if request is None or customer is None or rep is None:
+        raise UserError(texts.REQUEST_GONE)
+    if not await review_store.may_review(ctx.session, ctx.acting, rep):
+        raise NotPermitted(texts.NOT_PERMITTED)
+    if request.status is not ResourceRequestStatus.PENDING:
+        raise UserError(texts.ALREADY_DECIDED.format(status=texts.STATUS_NAMES[request.status.value]))
+    return _Pending(request, customer, rep)
+
+
+def _request_id(payload: ActionPayload) -> int:
+    return int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
+
+
+def _key(ctx: Ctx) -> dialogues.DialogueKey:
+    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
+
+
+@router.action("res_ok")
+async def approve(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+    case = await _pending(ctx, _request_id(payload))
+    store.decide(case.request, approved=True, by=ctx.acting.id, now=ctx.now())
+    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
+    if row is not None and row.state == STATE_REJECT and row.data.get("request_id") == case.request.id:
+        await dialogues.clear_dialogue(ctx.session, _key(ctx))  # [驳回] was clicked first, then changed
+    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
+    assert record is not None  # the dispatcher checked it
+    return [
+        CardUpdate(Card.from_json(record.payload).closed(texts.CLOSED_APPROVED)),
+        Text(texts.APPROVED_DONE.format(rep=case.rep.name)),
+        Text(
+            texts.APPROVED_TO_REP.format(
+                customer=case.customer.name,
+                kind=case.request.kind,
+                amount=_amount_text(case.request.amount),
+                manager=ctx.acting.name,
+            ),
+            to=ToMember(case.rep.id),
+        ),
+    ]
+
+
+@router.action("res_no", closes_card=False)
+async def start_reject(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+    case = await _pending(ctx, _request_id(payload))
+    idle = dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes)
+    data = {"request_id": case.request.id, "task_id": ctx.event.task_id}
+    await dialogues.save_dialogue(ctx.session, _key(ctx), STATE_REJECT, data, ctx.now(), idle)
+    return [Text(texts.ASK_REJECT_REASON.format(rep=case.rep.name))]
+
+
+@router.dialogue(STATE_REJECT)
+async def receive_reject_reason(ctx: Ctx) -> list[Reply]:
+    text = ctx.event.text.strip()
+    if text in CANCEL_WORDS:
+        await dialogues.clear_dialogue(ctx.session, _key(ctx))
+        return [Text(texts.DIALOGUE_CANCELLED)]
+    if not text:
+        return [Text(texts.REASON_EMPTY)]
+    if len(text) > MAX_REASON_CHARS:
+        return [Text(texts.REASON_TOO_LONG.format(length=len(text), limit=MAX_REASON_CHARS))]
+    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
+    data = dict(row.data) if row else {}
+    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    try:
+        case = await _pending(ctx, int(data.get("request_id", -1)))
+    except UserError as exc:
+        return [Text(exc.message)]  # settled meanwhile: the dialogue ends either way
+    store.decide(case.request, approved=False, by=ctx.acting.id, now=ctx.now(), reason=text)
+    replies: list[Reply] = []
+    task_id = str(data.get("task_id") or "")
+    record = await card_store.get_card(ctx.session, task_id)
+    if record is not None:
+        note = texts.CLOSED_REJECTED.format(reason=text[:40])
+        await card_store.mark_answered(ctx.session, task_id, note, ctx.now())
+        replies.append(CardUpdate(Card.from_json(record.payload).closed(note)))
+    replies += [
+        Text(texts.REJECTED_DONE.format(rep=case.rep.name)),
+        Text(
+            texts.REJECTED_TO_REP.format(
+                customer=case.customer.name,
+                kind=case.request.kind,
+                amount=_amount_text(case.request.amount),
+                manager=ctx.acting.name,
+                reason=text,
+            ),
+            to=ToMember(case.rep.id),
+        ),
+    ]
+    return replies

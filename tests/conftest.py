@@ -32,6 +32,7 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
         "console": {"clock_control": True},
         "inbox": {"poll_seconds": 0.2},
         "outbox": {"poll_seconds": 0.2},
+        "scheduler": {"enabled": False},  # no real timers in tests; scheduler tests turn it on
     }
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values}

@@ -1,0 +1,494 @@
+"""Scheduled jobs: timers that become durable ``schedule`` events.
+
+A timer never does the work itself. When it fires, APScheduler calls :func:`fire` (one
+importable function, plain string arguments), which works out the job's *period* — the
+scheduled instant it stands for, e.g. ``2026-11-30T10:15`` or ``2026-11-27`` — and accepts
+``Event(platform="schedule", platform_msg_id="<job>:<period>")`` into the inbox. The inbox
+de-duplicates on that id, so however many replicas fire, each period is stored once and processed
+once by the normal worker, through the same dispatcher as a chat message; its replies go through
+the outbox. When the event is processed, a ``JobRun`` row (unique per job and period) records it
+in the same transaction.
+
+At start-up each job that ran before gets its most recent period enqueued if that period never
+ran — once, however long the bot was down. ``pacebot jobs run NAME --now ISO`` replays one
+period as of any instant.
+
+Jobs are listed in :data:`JOBS`, one line each. A job is only scheduled once some router handles
+it (``@router.job(name)``), so a line can be added before its handler exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime as dt
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.context import Ctx
+from bot.events import Event, EventKind
+from bot.replies import Reply
+from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
+
+if TYPE_CHECKING:
+    from bot.inbox import Accepted
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "schedule"
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Interval periods are counted from here, so every replica computes the same boundaries.
+_EPOCH = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+
+
+# -- schedules ---------------------------------------------------------------------------------
+
+
+class Schedule(Protocol):
+    def trigger(self, tz: ZoneInfo) -> BaseTrigger: ...
+
+    def last_fire(self, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+        """The latest scheduled instant at or before ``now``."""
+        ...
+
+    def period(self, fire: dt.datetime, tz: ZoneInfo) -> str: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Every:
+    """Every ``minutes`` minutes, on boundaries shared by all replicas."""
+
+    minutes: int
+
+    def trigger(self, tz: ZoneInfo) -> BaseTrigger:
+        return IntervalTrigger(minutes=self.minutes, start_date=_EPOCH, timezone=dt.UTC)
+
+    def last_fire(self, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+        step = dt.timedelta(minutes=self.minutes)
+        return _EPOCH + step * ((now - _EPOCH) // step)
+
+    def period(self, fire: dt.datetime, tz: ZoneInfo) -> str:
+        return fire.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+    def describe(self) -> str:
+        return f"every {self.minutes} min"
+
+
+@dataclass(frozen=True)
+class Daily:
+    at: dt.time
+
+    def trigger(self, tz: ZoneInfo) -> BaseTrigger:
+        return CronTrigger(hour=self.at.hour, minute=self.at.minute, timezone=tz)
+
+    def last_fire(self, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+        local = now.astimezone(tz)
+        fire = dt.datetime.combine(local.date(), self.at, tzinfo=tz)
+        if fire > local:
+            fire = dt.datetime.combine(local.date() - dt.timedelta(days=1), self.at, tzinfo=tz)
+        return fire.astimezone(dt.UTC)
+
+    def period(self, fire: dt.datetime, tz: ZoneInfo) -> str:
+        return fire.astimezone(tz).date().isoformat()
+
+    def describe(self) -> str:
+        return f"daily {self.at:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Weekly:
+    weekday: int  # Monday = 0
+    at: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> Weekly:
+        """``"fri 10:00"`` (the form of ``scheduler.weekly_activity``)."""
+        match = re.fullmatch(r"\s*(mon|tue|wed|thu|fri|sat|sun)\s+([01]?\d|2[0-3]):([0-5]\d)\s*", text)
+        if match is None:
+            raise ValueError(f"expected a weekday and a time like 'fri 10:00', got {text!r}")
+        return cls(_WEEKDAYS.index(match.group(1)), dt.time(int(match.group(2)), int(match.group(3))))
+
+    def trigger(self, tz: ZoneInfo) -> BaseTrigger:
+        return CronTrigger(day_of_week=_WEEKDAYS[self.weekday], hour=self.at.hour, minute=self.at.minute, timezone=tz)
+
+    def last_fire(self, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+        local = now.astimezone(tz)
+        day = local.date() - dt.timedelta(days=(local.weekday() - self.weekday) % 7)
+        fire = dt.datetime.combine(day, self.at, tzinfo=tz)
+        if fire > local:
+            fire = dt.datetime.combine(day - dt.timedelta(days=7), self.at, tzinfo=tz)
+        return fire.astimezone(dt.UTC)
+
+    def period(self, fire: dt.datetime, tz: ZoneInfo) -> str:
+        return fire.astimezone(tz).date().isoformat()
+
+    def describe(self) -> str:
+        return f"weekly {_WEEKDAYS[self.weekday]} {self.at:%H:%M}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    schedule: Callable[[Config], Schedule]
+    about: str
+
+
+# One line per job. Times are in the organisation's time zone (org.timezone).
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("alert_sweep", lambda c: Every(c.scheduler.alert_sweep_minutes), "alert rules (预警扫描)"),
+    JobSpec("weekly_activity", lambda c: Weekly.parse(c.scheduler.weekly_activity), "low weekly activity check"),
+    JobSpec("obstacle_reminders", lambda c: Every(60), "obstacle evidence reminders"),
+    JobSpec("digest", lambda c: Daily(dt.time(9, 0)), "morning digest to team groups (晨会速览)"),
+    JobSpec("calibration", lambda c: Weekly(4, dt.time(15, 0)), "Friday calibration report (动作校准会)"),
+)
+JOBS_BY_NAME = {spec.name: spec for spec in JOBS}
+
+
+@dataclass(frozen=True)
+class Period:
+    job: str
+    key: str  # e.g. "2026-11-30T10:15" or "2026-11-27"
+    fire: dt.datetime  # the scheduled instant it stands for (UTC)
+
+
+def period_of(spec: JobSpec, config: Config, now: dt.datetime) -> Period:
+    """The period a run at ``now`` belongs to: the latest scheduled instant at or before it."""
+    schedule = spec.schedule(config)
+    fire = schedule.last_fire(now, config.tz)
+    return Period(spec.name, schedule.period(fire, config.tz), fire)
+
+
+def schedule_event(period: Period, *, replay: str | None = None) -> Event:
+    """The inbox event of one period; a replay gets its own id so it runs even if the period ran."""
+    msg_id = f"{period.job}:{period.key}" + (f":replay:{replay}" if replay else "")
+    return Event(
+        platform=PLATFORM,
+        platform_msg_id=msg_id,
+        kind=EventKind.SCHEDULE,
+        occurred_at=period.fire,
+        job=period.job,
+        job_args={"period": period.key, "as_of": period.fire.isoformat()},
+    )
+
+
+def run_as_of(ctx: Ctx) -> dt.datetime:
+    """The instant a job run stands for: its scheduled time (never later than now)."""
+    raw = ctx.event.job_args.get("as_of")
+    if not raw:
+        return ctx.now()
+    return min(dt.datetime.fromisoformat(str(raw)), ctx.now())
+
+
+async def accept_job(runtime: Runtime, job: str, *, replay: bool = False) -> tuple[Accepted, Period]:
+    """Compute the job's current period (runtime clock) and accept its event into the inbox."""
+    period = period_of(JOBS_BY_NAME[job], runtime.config, runtime.clock.now())
+    accepted = await runtime.inbox.accept(schedule_event(period, replay=uuid.uuid4().hex[:12] if replay else None))
+    return accepted, period
+
+
+# -- the timers ----------------------------------------------------------------------------------
+
+# Schedulers running in this process, by key: what ``fire`` (called with plain strings) acts on.
+_RUNNING: dict[str, JobScheduler] = {}
+
+
+async def fire(job: str, scheduler_key: str) -> None:
+    """What every APScheduler job calls: enqueue the job's current period."""
+    scheduler = _RUNNING.get(scheduler_key)
+    if scheduler is None:
+        log.warning("job %s fired for a stopped scheduler %s; ignored", job, scheduler_key)
+        return
+    await scheduler.enqueue(job)
+
+
+def scheduled_jobs(config: Config, handled: list[str] | set[str]) -> list[JobSpec]:
+    """The jobs that have a handler; the others are logged and left out."""
+    missing = [spec.name for spec in JOBS if spec.name not in handled]
+    if missing:
+        log.info("scheduler: no handler yet for %s; not scheduled", ", ".join(missing))
+    return [spec for spec in JOBS if spec.name in handled]
+
+
+class JobScheduler:
+    """APScheduler timers for one runtime, started and stopped with it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.key = f"scheduler-{uuid.uuid4().hex[:8]}"
+        self.jobs = scheduled_jobs(runtime.config, set(runtime.dispatcher.job_names))
+        self._scheduler: AsyncIOScheduler | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        config = self.runtime.config
+        _RUNNING[self.key] = self
+        await self.catch_up()
+        self._scheduler = AsyncIOScheduler(
+            timezone=config.tz,
+            job_defaults={
+                # After a stall, several due runs of a job collapse into one; it never overlaps itself;
+                # a run more than the grace late is skipped (the next period, or start-up catch-up,
+                # covers it — and the inbox de-duplicates whatever does run).
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": config.scheduler.misfire_grace_seconds,
+            },
+        )
+        for spec in self.jobs:
+            self._scheduler.add_job(
+                fire,
+                spec.schedule(config).trigger(config.tz),
+                args=[spec.name, self.key],
+                id=spec.name,
+                name=spec.name,
+                replace_existing=True,
+            )
+        self._scheduler.start()
+        log.info("scheduler started: %s", ", ".join(f"{s.name} ({s.schedule(config).describe()})" for s in self.jobs))
+
+    async def stop(self) -> None:
+        _RUNNING.pop(self.key, None)
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback: let it run
+        self._scheduler = None
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=10)
+
+    def next_runs(self) -> dict[str, dt.datetime | None]:
+        if self._scheduler is None:
+            return {}
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+
+    async def enqueue(self, job: str) -> Accepted:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            accepted, period = await accept_job(self.runtime, job)
+            log.info("job %s period %s %s", job, period.key, "enqueued" if accepted.is_new else "already enqueued")
+            return accepted
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def catch_up(self) -> list[Period]:
+        """Enqueue, once, each job's latest period that has neither run nor been enqueued.
+
+        Only jobs that ran before are caught up: a fresh installation (or a job new in this
+        release) starts with its next scheduled time, rather than sending, say, yesterday's digest
+        on the day it is installed.
+        """
+        enqueued = []
+        now = self.runtime.clock.now()
+        for spec in self.jobs:
+            period = period_of(spec, self.runtime.config, now)
+            async with self.runtime.sessions() as session:
+                if not await ever_ran(session, spec.name) or await has_run(session, spec.name, period.key):
+                    continue
+            accepted = await self.runtime.inbox.accept(schedule_event(period))
+            if accepted.is_new:
+                log.info("catch-up: job %s period %s enqueued", spec.name, period.key)
+                enqueued.append(period)
+        return enqueued
+
+
+# -- recording runs ------------------------------------------------------------------------------
+
+_RUN_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("job_run_notes", default=None)
+
+
+def report(summary: str) -> None:
+    """Let a job handler add a line to its run's summary (kept in JobRun, printed by the CLI)."""
+    notes = _RUN_NOTES.get()
+    if notes is not None:
+        notes.append(summary)
+
+
+class RecordingDispatcher:
+    """The dispatcher the inbox uses: schedule events also leave a ``JobRun`` row.
+
+    The row is written in the handler's transaction, so a run is recorded exactly when its effects
+    and its replies are committed.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def dispatch(self, ctx: Ctx) -> list[Reply]:
+        event = ctx.event
+        if event.kind is not EventKind.SCHEDULE or not event.job:
+            return await self.inner.dispatch(ctx)
+        started = ctx.now()
+        notes: list[str] = []
+        token = _RUN_NOTES.set(notes)
+        try:
+            replies = await self.inner.dispatch(ctx)
+        finally:
+            _RUN_NOTES.reset(token)
+        summary = "; ".join([*notes, f"{len(replies)} message(s) queued"])
+        period = str(event.job_args.get("period") or started.isoformat(timespec="minutes"))
+        await record_run(ctx.session, job=event.job, period=period, as_of=run_as_of(ctx), started_at=started,
+                         finished_at=ctx.now(), summary=summary)
+        return replies
+
+
+async def record_run(
+    session: AsyncSession, *, job: str, period: str, as_of: dt.datetime, started_at: dt.datetime,
+    finished_at: dt.datetime, summary: str,
+) -> None:
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    values = {"as_of": as_of, "started_at": started_at, "finished_at": finished_at, "status": "done",
+              "summary": summary[:4000]}
+    statement = insert(JobRun).values(job=job, period=period[:32], **values)
+    # A replay of a period overwrites its record: the row says what the period's latest run did.
+    await session.execute(statement.on_conflict_do_update(index_elements=["job", "period"], set_=values))
+
+
+async def has_run(session: AsyncSession, job: str, period: str) -> bool:
+    """A run was recorded for the period, or its event is already in the inbox."""
+    if await session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.period == period)) is not None:
+        return True
+    return (
+        await session.scalar(
+            select(InboxItem.id).where(InboxItem.platform == PLATFORM, InboxItem.platform_msg_id == f"{job}:{period}")
+        )
+    ) is not None
+
+
+async def ever_ran(session: AsyncSession, job: str) -> bool:
+    if await session.scalar(select(JobRun.id).where(JobRun.job == job).limit(1)) is not None:
+        return True
+    # Event ids are "<job>:<period>": a range on the unique index instead of LIKE.
+    return (
+        await session.scalar(
+            select(InboxItem.id)
+            .where(InboxItem.platform == PLATFORM, InboxItem.platform_msg_id >= f"{job}:", InboxItem.platform_msg_id < f"{job};")
+            .limit(1)
+        )
+    ) is not None
+
+
+async def last_runs(session: AsyncSession) -> dict[str, JobRun]:
+    latest = select(JobRun.job, func.max(JobRun.finished_at).label("finished")).group_by(JobRun.job).subquery()
+    rows = await session.scalars(
+        select(JobRun).join(latest, (latest.c.job == JobRun.job) & (latest.c.finished == JobRun.finished_at))
+    )
+    return {row.job: row for row in rows}
+
+
+# -- the command line: pacebot jobs list | run NAME [--now ISO] -------------------------------------
+
+
+async def run_cli(config: Config, action: str, name: str | None = None, now: str | None = None) -> int:
+    from bot.clock import FrozenClock, ShiftableClock
+    from bot.runtime import build_runtime
+
+    clock: Any = ShiftableClock()
+    if now:
+        try:
+            instant = dt.datetime.fromisoformat(now)
+        except ValueError:
+            print(f"pacebot: --now {now!r} is not an ISO 8601 date-time", file=sys.stderr)
+            return 2
+        if instant.tzinfo is None:
+            print("pacebot: --now needs a time zone offset, e.g. 2026-12-01T09:00:00+08:00", file=sys.stderr)
+            return 2
+        clock = FrozenClock(instant)
+    runtime = await build_runtime(config, clock=clock)
+    try:
+        handled = set(runtime.dispatcher.job_names)
+        if action == "list":
+            return await _list(runtime, handled)
+        assert name is not None
+        if name not in JOBS_BY_NAME or name not in handled:
+            known = ", ".join(spec.name for spec in JOBS if spec.name in handled)
+            reason = "has no handler yet" if name in JOBS_BY_NAME else "is not a job"
+            print(f"pacebot: {name!r} {reason}; jobs: {known}", file=sys.stderr)
+            return 2
+        await runtime.start(workers=True, scheduler=False)
+        return await _run_one(runtime, name)
+    finally:
+        await runtime.stop()
+
+
+async def _list(runtime: Runtime, handled: set[str]) -> int:
+    async with runtime.sessions() as session:
+        runs = await last_runs(session)
+    tz = runtime.config.tz
+    now = runtime.clock.now()
+    for spec in JOBS:
+        schedule = spec.schedule(runtime.config)
+        run = runs.get(spec.name)
+        last = f"last run {run.period} ({run.summary})" if run else "never run"
+        state = "" if spec.name in handled else " [no handler yet]"
+        due = period_of(spec, runtime.config, now).fire.astimezone(tz).isoformat(timespec="minutes")
+        print(f"{spec.name:<20} {schedule.describe():<18} {spec.about}{state}\n{'':<20} latest period {due}; {last}")
+    return 0
+
+
+async def _run_one(runtime: Runtime, name: str, timeout: float = 60.0) -> int:
+    accepted, period = await accept_job(runtime, name, replay=True)
+    await runtime.inbox.wait_processed(accepted.inbox_id, timeout=timeout)
+    async with runtime.sessions() as session:
+        item = await session.get(InboxItem, accepted.inbox_id)
+        run = await session.scalar(select(JobRun).where(JobRun.job == name, JobRun.period == period.key))
+    assert item is not None
+    as_of_text = period.fire.astimezone(runtime.config.tz).isoformat()
+    if item.status != "done":
+        print(f"job {name} period {period.key} (as of {as_of_text}): {item.status}: {item.error}", file=sys.stderr)
+        return 1
+    statuses = await _wait_delivered(runtime, accepted.inbox_id, timeout)
+    print(f"job {name} period {period.key} (as of {as_of_text}): done")
+    if run is not None:
+        print(f"  {run.summary}")
+    sent, dead = statuses.get(OutboxStatus.SENT, 0), statuses.get(OutboxStatus.DEAD, 0)
+    waiting = sum(statuses.values()) - sent - dead
+    print(f"  messages: {sent} sent, {waiting} waiting for retry, {dead} failed")
+    return 0
+
+
+async def _wait_delivered(runtime: Runtime, inbox_id: int, timeout: float) -> dict[OutboxStatus, int]:
+    """Wait until every reply of the run was sent, dead-lettered, or tried once and left for a retry."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with runtime.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(OutboxItem.status, OutboxItem.attempts).where(OutboxItem.source_event_id == inbox_id)
+                )
+            ).all()
+        statuses: dict[OutboxStatus, int] = {}
+        for status, _ in rows:
+            statuses[OutboxStatus(status)] = statuses.get(OutboxStatus(status), 0) + 1
+        untried = [
+            row for row in rows
+            if row.status == OutboxStatus.SENDING or (row.status == OutboxStatus.PENDING and row.attempts == 0)
+        ]
+        if not untried or loop.time() >= deadline:
+            return statuses
+        runtime.outbox.wake()
+        await asyncio.sleep(0.1)

@@ -1,0 +1,17 @@
+"""Machine-facing HTTP inputs (webhooks from other systems), as opposed to chat platforms.
+
+Each webhook authenticates its caller, validates the body, and feeds a ``SYSTEM`` event into the
+durable inbox before answering; the work happens in a handler, like any other event.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.config import Config
+
+
+def add_webhook_routes(app: web.Application, config: Config) -> None:
+    from bot.webhooks import feedback
+
+    feedback.add_routes(app, config)

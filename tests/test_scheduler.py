@@ -1,0 +1,248 @@
+"""Scheduled jobs: period keys, once per period across replicas, catch-up, run records, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import scheduler
+from bot.cli import main
+from bot.clock import FrozenClock, ShiftableClock
+from bot.config import config_from_dict
+from bot.runtime import build_runtime
+from bot.scheduler import JOBS_BY_NAME, Daily, Every, JobScheduler, Weekly, accept_job, period_of
+from storage import customers as customer_store
+from storage import members as member_store
+from storage.db import create_engine, session_factory
+from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
+from tests.conftest import ORG_SMALL, SHANGHAI, START, make_config
+from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
+
+CONFIG = config_from_dict({})
+
+
+def local(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=SHANGHAI)
+
+
+# -- periods -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("job", "at", "period"),
+    [
+        ("alert_sweep", local(2026, 11, 25, 10, 7), "2026-11-25T10:00"),
+        ("alert_sweep", local(2026, 11, 25, 10, 14, 59), "2026-11-25T10:00"),
+        ("alert_sweep", local(2026, 11, 25, 10, 15), "2026-11-25T10:15"),
+        ("alert_sweep", local(2026, 11, 26, 0, 3), "2026-11-26T00:00"),
+        ("obstacle_reminders", local(2026, 11, 25, 10, 59), "2026-11-25T10:00"),
+        ("weekly_activity", local(2026, 11, 25, 10, 0), "2026-11-20"),  # Wednesday: last Friday
+        ("weekly_activity", local(2026, 11, 27, 9, 59), "2026-11-20"),
+        ("weekly_activity", local(2026, 11, 27, 10, 0), "2026-11-27"),
+        ("digest", local(2026, 11, 25, 8, 59), "2026-11-24"),
+        ("digest", local(2026, 11, 25, 9, 0), "2026-11-25"),
+        ("calibration", local(2026, 11, 27, 15, 0), "2026-11-27"),
+    ],
+)
+def test_the_period_is_the_latest_scheduled_instant(job: str, at: dt.datetime, period: str) -> None:
+    assert period_of(JOBS_BY_NAME[job], CONFIG, at).key == period
+
+
+@pytest.mark.parametrize(
+    "schedule", [Every(15), Every(7), Every(60), Daily(dt.time(9, 0)), Weekly(4, dt.time(10, 0)), Weekly.parse("sun 23:30")]
+)
+def test_periods_match_the_apscheduler_triggers(schedule) -> None:
+    """Each instant the timer fires at is the start of a period: every replica computes the same key."""
+    trigger = schedule.trigger(SHANGHAI)
+    now = local(2026, 11, 25, 10, 7, 30)
+    previous = None
+    for _ in range(5):
+        fire = trigger.get_next_fire_time(previous, now)
+        assert schedule.last_fire(fire, SHANGHAI) == fire
+        before = schedule.last_fire(fire - dt.timedelta(seconds=1), SHANGHAI)
+        assert before < fire and schedule.period(before, SHANGHAI) != schedule.period(fire, SHANGHAI)
+        previous, now = fire, fire + dt.timedelta(seconds=1)
+
+
+def test_a_schedule_event_is_keyed_by_job_and_period() -> None:
+    period = period_of(JOBS_BY_NAME["alert_sweep"], CONFIG, START)
+    event = scheduler.schedule_event(period)
+    assert event.platform == "schedule" and event.platform_msg_id == "alert_sweep:2026-11-25T10:00"
+    assert event.job == "alert_sweep" and event.job_args == {"period": "2026-11-25T10:00", "as_of": period.fire.isoformat()}
+    replay = scheduler.schedule_event(period, replay="r1")
+    assert replay.platform_msg_id == "alert_sweep:2026-11-25T10:00:replay:r1"
+
+
+# -- exactly once per period ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def storage_url(request, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/pacebot.db"
+        return
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_REASON)
+    async with scratch_database() as url:
+        yield url
+
+
+async def _schedule_items(runtime, job: str | None = None) -> list[InboxItem]:
+    async with runtime.sessions() as session:
+        query = select(InboxItem).where(InboxItem.platform == "schedule").order_by(InboxItem.id)
+        if job:
+            query = query.where(InboxItem.platform_msg_id.startswith(f"{job}:"))
+        return list(await session.scalars(query))
+
+
+async def test_two_replicas_accepting_the_same_period_store_one_item(tmp_path, storage_url) -> None:
+    config = make_config(tmp_path, storage={"url": storage_url})
+    clock = FrozenClock(START)
+    first = await build_runtime(config, clock=clock)
+    second = await build_runtime(config, clock=clock)
+    try:
+        (a, period_a), (b, period_b) = await asyncio.gather(
+            accept_job(first, "alert_sweep"), accept_job(second, "alert_sweep")
+        )
+        assert period_a == period_b
+        assert a.inbox_id == b.inbox_id and sorted([a.is_new, b.is_new]) == [False, True]
+        assert len(await _schedule_items(first)) == 1
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_catch_up_enqueues_the_latest_missed_period_once_and_runs_are_recorded(tmp_path) -> None:
+    clock = ShiftableClock(base=FrozenClock(START))
+    runtime = await build_runtime(make_config(tmp_path), clock=clock)
+    jobs = JobScheduler(runtime)
+    try:
+        # A fresh installation has nothing to catch up: no sweep for last Friday's period on day one.
+        assert await jobs.catch_up() == []
+        await runtime.start(workers=True, scheduler=False)
+        for job in ("alert_sweep", "weekly_activity"):  # the timers' first runs
+            accepted, _ = await accept_job(runtime, job)
+            await runtime.inbox.wait_processed(accepted.inbox_id)
+        async with runtime.sessions() as session:
+            runs = {(run.job, run.period): run for run in await session.scalars(select(JobRun))}
+        sweep = runs[("alert_sweep", "2026-11-25T10:00")]
+        assert sweep.status == "done" and "raised:" in sweep.summary and sweep.finished_at is not None
+        assert ("weekly_activity", "2026-11-20") in runs
+        assert await jobs.catch_up() == []  # the latest periods ran
+
+        clock.offset += dt.timedelta(hours=5, minutes=20)  # down for five hours: 21 sweeps missed
+        again = await jobs.catch_up()
+        assert [(p.job, p.key) for p in again] == [("alert_sweep", "2026-11-25T15:15")]  # once, the latest
+        assert await jobs.catch_up() == []
+        assert len(await _schedule_items(runtime, "alert_sweep")) == 2
+    finally:
+        await runtime.stop()
+
+
+async def test_the_scheduler_starts_and_stops_with_the_runtime_and_fire_enqueues(tmp_path) -> None:
+    runtime = await build_runtime(make_config(tmp_path, scheduler={"enabled": True}), clock=FrozenClock(START))
+    try:
+        await runtime.start()
+        assert runtime.scheduler is not None
+        key = runtime.scheduler.key
+        next_runs = runtime.scheduler.next_runs()
+        assert {"alert_sweep", "weekly_activity"} <= set(next_runs) and all(next_runs.values())
+        assert await _schedule_items(runtime) == []  # fresh database: nothing to catch up
+        await scheduler.fire("alert_sweep", key)  # what the timer calls
+        await scheduler.fire("alert_sweep", key)  # a second fire in the same period: stored once
+        [item] = await _schedule_items(runtime)
+        assert item.platform_msg_id == "alert_sweep:2026-11-25T10:00"
+    finally:
+        await runtime.stop()
+    assert runtime.scheduler is None
+    await scheduler.fire("alert_sweep", key)  # a late timer after stop does nothing
+
+
+async def test_scheduler_disabled_starts_no_timers(tmp_path) -> None:
+    runtime = await build_runtime(make_config(tmp_path), clock=FrozenClock(START))
+    try:
+        await runtime.start()
+        assert runtime.scheduler is None
+        assert await _schedule_items(runtime) == []
+    finally:
+        await runtime.stop()
+
+
+# -- pacebot jobs ---------------------------------------------------------------------------------------
+
+
+def _config_file(tmp_path: Path) -> str:
+    path = tmp_path / "pacebot.toml"
+    path.write_text(
+        f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path}/cli.db"\ndata_dir = "{tmp_path}/data"\n'
+        f'[org]\ndirectory = "{ORG_SMALL}"\n',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def _seed_cold_customer(tmp_path: Path, path: str) -> None:
+    from bot.config import load_config
+
+    async def seed() -> None:
+        runtime = await build_runtime(load_config(path), clock=FrozenClock(START))
+        try:
+            async with runtime.sessions() as session, session.begin():
+                rep = await member_store.member_by_code(session, "rep.li")
+                assert rep is not None
+                await customer_store.create_lead(session, owner_id=rep.id, name="华东建材", now=START)
+        finally:
+            await runtime.stop()
+
+    asyncio.run(seed())
+
+
+def _outbox(tmp_path: Path) -> list[OutboxItem]:
+    async def read() -> list[OutboxItem]:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+        async with session_factory(engine)() as session:
+            rows = list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+            runs = await session.scalar(select(func.count()).select_from(JobRun))
+        await engine.dispose()
+        assert runs == 1
+        return rows
+
+    return asyncio.run(read())
+
+
+def test_jobs_run_alert_sweep_as_of_a_time_delivers_and_prints_a_summary(tmp_path, capsys) -> None:
+    path = _config_file(tmp_path)
+    _seed_cold_customer(tmp_path, path)
+    assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "2026-12-01T09:00:00+08:00"]) == 0
+    out = capsys.readouterr().out
+    assert "job alert_sweep period 2026-12-01T09:00 (as of 2026-12-01T09:00:00+08:00): done" in out
+    assert "raised: cold 1" in out and "messages: 1 sent" in out
+    [item] = _outbox(tmp_path)
+    assert item.status == OutboxStatus.SENT and item.target == "rep.li" and "华东建材" in item.payload["text"]
+
+    # A replay of the same period runs again; the episode was told already, so nothing new is sent.
+    assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "2026-12-01T09:05:00+08:00"]) == 0
+    out = capsys.readouterr().out
+    assert "period 2026-12-01T09:00" in out and "messages: 0 sent" in out
+    assert len(_outbox(tmp_path)) == 1
+
+
+def test_jobs_run_refuses_an_unknown_job_and_lists_the_jobs(tmp_path, capsys) -> None:
+    path = _config_file(tmp_path)
+    assert main(["--config", path, "jobs", "run", "alert_swep"]) == 2
+    err = capsys.readouterr().err
+    assert "'alert_swep' is not a job" in err and "alert_sweep" in err and "weekly_activity" in err
+    assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "yesterday"]) == 2
+    assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_jobs_list_shows_schedules(tmp_path, capsys) -> None:
+    path = _config_file(tmp_path)
+    assert main(["--config", path, "jobs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "alert_sweep" in out and "every 15 min" in out and "weekly fri 10:00" in out and "never run" in out
