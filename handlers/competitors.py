@@ -157,8 +157,9 @@ async def _report(ctx: Ctx, body: str, *, with_photo: bool) -> list[Reply]:
         rest = body
     customer = await _named_customer(ctx, rest)
     evidence_id, photo_note = None, ""
+    photo_path = None
     if with_photo:
-        evidence_id, photo_note, customer = await _keep_photo(ctx, body, customer)
+        evidence_id, photo_path, photo_note, customer = await _keep_photo(ctx, body, customer)
     competitor = next((c for c in competitors if hit and c.id == hit.competitor_id), None)
     await intel_store.record_intel(
         ctx.session,
@@ -167,6 +168,7 @@ async def _report(ctx: Ctx, body: str, *, with_photo: bool) -> list[Reply]:
         customer_id=customer.id if customer else None,
         text=body,
         evidence_id=evidence_id,
+        photo_path=photo_path,
         now=ctx.now(),
         source_event_id=ctx.inbox_id,
     )
@@ -200,8 +202,14 @@ async def _named_customer(ctx: Ctx, text: str) -> Customer | None:
     return next((c for c in customers if c.id == match.customer_id), None)
 
 
-async def _keep_photo(ctx: Ctx, caption: str, customer: Customer | None) -> tuple[int | None, str, Customer | None]:
-    """Store the photo as evidence of the named customer, else of the rep's open touch's customer."""
+async def _keep_photo(
+    ctx: Ctx, caption: str, customer: Customer | None
+) -> tuple[int | None, str | None, str, Customer | None]:
+    """Store the photo: as evidence of the named customer (else of the rep's open touch's customer),
+    or, with no customer to file it under, with the intel itself.
+
+    Returns (evidence id, photo path when kept with the intel, note for the rep, customer).
+    """
     ref = ctx.event.media
     if ref is None or not ref.staged_sha256:
         raise UserError(texts.COMPETITOR_PHOTO_BAD, detail="competitor photo was rejected at staging")
@@ -210,9 +218,6 @@ async def _keep_photo(ctx: Ctx, caption: str, customer: Customer | None) -> tupl
         touch = await touch_store.open_touch(ctx.session, ctx.acting.id, ctx.now() - window)
         if touch is not None:
             customer = await customer_store.get_customer(ctx.session, touch.customer_id)
-    if customer is None:
-        # Evidence belongs to a customer; with none named or open, the report is kept, the photo not.
-        return None, texts.COMPETITOR_PHOTO_NO_CUSTOMER, None
     try:
         data = await asyncio.to_thread(ctx.media.read_staged, ref.staged_sha256)
         stored = await asyncio.to_thread(
@@ -221,6 +226,8 @@ async def _keep_photo(ctx: Ctx, caption: str, customer: Customer | None) -> tupl
     except MediaRejected as exc:
         await asyncio.to_thread(ctx.media.discard_staged, ref.staged_sha256)
         raise UserError(exc.user_message, detail=exc.detail) from exc
+    if customer is None:
+        return None, stored.path, texts.COMPETITOR_PHOTO_KEPT, None
     attributes = {
         key: value
         for key, value in (
@@ -249,7 +256,7 @@ async def _keep_photo(ctx: Ctx, caption: str, customer: Customer | None) -> tupl
         now=ctx.now(),
         source_event_id=ctx.inbox_id,
     )
-    return evidence.id, texts.COMPETITOR_PHOTO_SAVED.format(customer=customer.name), customer
+    return evidence.id, None, texts.COMPETITOR_PHOTO_SAVED.format(customer=customer.name), customer
 
 
 async def _tell_admins(ctx: Ctx, name: str, body: str) -> list[Reply]:

@@ -49,7 +49,7 @@ async def apply_feedback(
     """Store the feedback and carry out its rules; [] when this feedback was handled before."""
     feedback = await feedback_store.record_feedback(
         ctx.session, customer_id=customer.id, source=source, external_id=external_id, options=list(options),
-        now=ctx.now(),
+        now=ctx.now(), comment=comment,
     )
     if feedback is None:
         log.info("feedback %s:%s was already handled", source, external_id)

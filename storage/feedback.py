@@ -26,6 +26,7 @@ async def record_feedback(
     external_id: str,
     options: list[str],
     now: dt.datetime,
+    comment: str = "",
 ) -> CustomerFeedback | None:
     """Store a feedback once per (source, external id); None when it was stored before."""
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
@@ -33,7 +34,7 @@ async def record_feedback(
         insert(CustomerFeedback)
         .values(
             customer_id=customer_id, source=source, external_id=external_id[:128], options=options, actions=[],
-            received_at=now,
+            comment=comment[:4000], received_at=now,
         )
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
     )

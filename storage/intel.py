@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Competitor, CompetitorIntel, Customer, Evidence, Member
@@ -21,6 +21,7 @@ async def record_intel(
     evidence_id: int | None,
     now: dt.datetime,
     source_event_id: int | None,
+    photo_path: str | None = None,
 ) -> CompetitorIntel:
     """Store one sighting; ``competitor_id`` is None for a competitor not (yet) in the base."""
     intel = CompetitorIntel(
@@ -29,6 +30,7 @@ async def record_intel(
         customer_id=customer_id,
         text=text,
         evidence_id=evidence_id,
+        photo_path=photo_path,
         reported_at=now,
         source_event_id=source_event_id,
     )
@@ -60,7 +62,7 @@ async def intel_since(session: AsyncSession, since: dt.datetime) -> list[IntelIt
             Competitor.name.label("competitor"),
             Member.name.label("member"),
             Customer.name.label("customer"),
-            Evidence.path.label("photo_path"),
+            func.coalesce(Evidence.path, CompetitorIntel.photo_path).label("photo_path"),
         )
         .join(Member, Member.id == CompetitorIntel.member_id)
         .outerjoin(Competitor, Competitor.id == CompetitorIntel.competitor_id)

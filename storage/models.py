@@ -488,6 +488,9 @@ class Alert(Base):
         UniqueConstraint("open_key", name="uq_alerts_open_key"),
         Index("ix_alerts_rule_status", "rule", "status"),
         Index("ix_alerts_customer", "customer_id"),
+        # Sweeps skip a rule's closed history; notification picks raised/notified episodes by time.
+        Index("ix_alerts_rule_open_key", "rule", "open_key"),
+        Index("ix_alerts_status_notified", "status", "notified_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rule: Mapped[str] = mapped_column(String(32))
@@ -561,6 +564,8 @@ class CompetitorIntel(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text, default="")
     evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
+    # A photo sent with no customer to file it under is kept here instead of as evidence.
+    photo_path: Mapped[str | None] = mapped_column(String(256))
     reported_at: Mapped[dt.datetime]
     source_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), unique=True)
 
@@ -575,6 +580,7 @@ class CustomerFeedback(Base):
     source: Mapped[str] = mapped_column(String(32))  # "webhook" | "card"
     external_id: Mapped[str] = mapped_column(String(128))
     options: Mapped[list[Any]] = mapped_column(default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
     actions: Mapped[list[Any]] = mapped_column(default=list)
     received_at: Mapped[dt.datetime]
 

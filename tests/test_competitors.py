@@ -105,13 +105,16 @@ async def test_a_photo_captioned_with_a_competitor_is_stored_as_evidence_of_the_
     assert evidence.kind.value == "photo" and console.runtime.media.path_of(evidence.path).is_file()
 
 
-async def test_a_competitor_photo_without_a_customer_keeps_the_report_but_not_the_photo(console):
+async def test_a_competitor_photo_without_a_customer_is_kept_with_the_report(console):
     reply = await upload_with_caption(console, "rep.li", jpeg_bytes(), "竞品 华耀 新品宣传单")
-    assert any("已记录竞品动态:**华耀板材**" in t and "未存档" in t for t in texts_of(reply))
+    assert any("已记录竞品动态:**华耀板材**" in t and "照片已随竞品动态存档" in t for t in texts_of(reply))
     [intel] = await all_intel(console)
-    assert intel.evidence_id is None
+    assert intel.evidence_id is None and intel.photo_path.startswith("evidence/")
+    assert console.runtime.media.path_of(intel.photo_path).is_file()
     async with console.runtime.sessions() as session:
         assert list(await session.scalars(select(Evidence))) == []
+        [item] = await intel_store.intel_since(session, START)
+    assert item.photo_path == intel.photo_path
 
 
 async def test_a_competitor_photo_right_after_a_touch_belongs_to_that_customer(console, clock):

@@ -87,7 +87,7 @@ async def test_webhook_feedback_pushes_the_pack_to_the_owner_and_flags_the_custo
         [feedback] = list(await session.scalars(select(CustomerFeedback)))
         [delivery] = list(await session.scalars(select(PackDelivery)))
     assert (feedback.source, feedback.external_id, feedback.customer_id) == ("webhook", "form-1", customer.id)
-    assert feedback.options == ["操作太复杂", "价格偏高"]
+    assert feedback.options == ["操作太复杂", "价格偏高"] and feedback.comment == "希望能上门培训"
     assert feedback.actions == [{"option": "操作太复杂", "push": "3步简化演示脚本", "flag": "下次拜访必演示"}]
     assert delivery.cause == f"feedback:{feedback.id}:操作太复杂" and delivery.customer_id == customer.id
 
