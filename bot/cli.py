@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("action", choices=["load"])
     org.add_argument("file")
 
+    sync = commands.add_parser("sync", help="import the org directory from a chat platform")
+    sync.add_argument("platform", choices=["wecom"])
+
     # --- jobs (bot/scheduler.py) ---
     jobs = commands.add_parser("jobs", help="scheduled jobs: list them, or run one as of a time")
     job_actions = jobs.add_subparsers(dest="jobs_action", required=True)
@@ -114,6 +117,10 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
                 print(f"pacebot: {exc}", file=sys.stderr)
                 return 2
             print(f"org directory loaded from {args.file}")
+        elif args.command == "sync":
+            from bot.platforms.wecom.directory import run_sync
+
+            print(await run_sync(runtime))
     finally:
         await runtime.stop()
     return 0

@@ -8,6 +8,7 @@ file. Any problem stops start-up with a ``ConfigError`` naming the key and the r
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import tomllib
@@ -145,6 +146,9 @@ class SchedulerConfig:
     alert_sweep_minutes: int = 15  # how often alert rules are evaluated
     weekly_activity: str = "fri 10:00"  # low weekly activity check (day and local time)
     misfire_grace_seconds: int = 3600
+    # Alert reminders reach people only within these local hours; the first sweep after the start
+    # of the window delivers what was raised overnight.
+    notify_hours: str = "08:00-21:00"
 
 
 # --- WeCom (企业微信) self-built app: see docs/wecom.md --------------------------------------------
@@ -386,6 +390,12 @@ def _validate_rules(config: Config) -> None:
             raise ConfigError(f"feedback.rules[{i}]: each rule needs an option (the checked text)")
     if config.scheduler.alert_sweep_minutes <= 0:
         raise ConfigError("scheduler.alert_sweep_minutes: must be greater than 0")
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$", config.scheduler.notify_hours) or (
+        config.scheduler.notify_hours.split("-")[0] >= config.scheduler.notify_hours.split("-")[1]
+    ):
+        raise ConfigError(
+            f"scheduler.notify_hours: expected a daytime window like '08:00-21:00', got {config.scheduler.notify_hours!r}"
+        )
     parts = config.scheduler.weekly_activity.split()
     if len(parts) != 2 or parts[0] not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") or not re.match(
         r"^([01]\d|2[0-3]):[0-5]\d$", parts[1]
@@ -393,3 +403,10 @@ def _validate_rules(config: Config) -> None:
         raise ConfigError(
             f"scheduler.weekly_activity: expected like 'fri 10:00', got {config.scheduler.weekly_activity!r}"
         )
+
+
+def notify_window(config: SchedulerConfig) -> tuple[dt.time, dt.time]:
+    """The local hours in which reminders may be sent, as (from, until)."""
+    start, end = config.notify_hours.split("-")
+    until = dt.time.max if end == "24:00" else dt.time.fromisoformat(end)
+    return dt.time.fromisoformat(start), until

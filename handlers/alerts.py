@@ -11,7 +11,7 @@ tells each newly raised episode once:
 
 ``weekly_activity`` raises low weekly activity and pushes 《本周高价值客户补漏建议》 to those reps.
 
-Messages are held outside the working day (``NOTIFY_FROM``–``NOTIFY_UNTIL``, local): an episode
+Messages are held outside the working day (``[scheduler] notify_hours``, local): an episode
 raised at night stays *raised* and is told by the first sweep of the morning. Counting working
 days consults the holiday library; beyond its data the calendar counts Monday–Friday and admins
 are warned once per year.
@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
 from bot import scheduler
+from bot.config import notify_window
 from bot.context import Ctx
 from bot.dispatcher import Router
 from bot.errors import UserError
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 router = Router("alerts")
 
 # People are messaged between these local times; episodes raised outside wait for the morning.
-NOTIFY_FROM = dt.time(8, 0)
-NOTIFY_UNTIL = dt.time(21, 0)
 MAX_LINES = 10  # customers listed per message before "……等共 N 位"
 SUGGESTION_DAYS = 7  # 补漏建议: customers not touched for this many days
 SUGGESTION_COUNT = 5
@@ -104,8 +103,9 @@ async def _warn_beyond_data(ctx: Ctx, days: Iterable[dt.date]) -> list[Reply]:
 
 
 def _within_notify_hours(ctx: Ctx) -> bool:
+    start, until = notify_window(ctx.config.scheduler)
     local = ctx.now().astimezone(ctx.tz).time()
-    return NOTIFY_FROM <= local < NOTIFY_UNTIL
+    return start <= local < until
 
 
 async def _notify(ctx: Ctx, calendar: WorkCalendar, rules: Sequence[str]) -> list[Reply]:

@@ -15,8 +15,8 @@ from bot.replies import Reply
 from handlers import texts_library as texts
 from handlers.playbooks import push_pack, rank_packs, rep_situations, situation_of
 from storage import libraries
-from storage import library_seed as library
 from storage import pipelines as pipeline_store
+from storage import touches as touch_store
 from storage.models import Customer, Touch
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ router = Router("rewards")
 @router.after_effective
 async def unlock_material(ctx: Ctx, touch: Touch, customer: Customer) -> list[Reply]:
     every = ctx.config.rules.reward_every
-    count = await library.effective_touch_count(ctx.session, touch.member_id)
+    count = await touch_store.effective_touch_count(ctx.session, touch.member_id)
     if count == 0 or count % every:
         return []
     packs = await libraries.all_packs(ctx.session)
@@ -36,7 +36,7 @@ async def unlock_material(ctx: Ctx, touch: Touch, customer: Customer) -> list[Re
         packs,
         await rep_situations(ctx, touch.member_id),
         focus=situation_of(customer, stage_names),
-        delivered=await library.delivered_pack_ids(ctx.session, touch.member_id),
+        delivered=await libraries.delivered_pack_ids(ctx.session, touch.member_id),
     )
     if not ranked:
         log.warning("member %s reached %s effective touches but the pack library is empty", touch.member_id, count)

@@ -39,3 +39,8 @@ async def obstacle_response(session: AsyncSession, obstacle: str) -> ObstacleRes
 
 async def all_competitors(session: AsyncSession) -> list[Competitor]:
     return list(await session.scalars(select(Competitor).order_by(Competitor.id)))
+
+
+async def delivered_pack_ids(session: AsyncSession, member_id: int) -> set[int]:
+    """Packs the member has already received, for any cause."""
+    return set(await session.scalars(select(PackDelivery.pack_id).where(PackDelivery.member_id == member_id).distinct()))

@@ -15,12 +15,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Competitor, ObstacleResponse, PackDelivery, ScriptPack, Setting, Touch
+from storage.models import Competitor, ObstacleResponse, ScriptPack, Setting
 
 SEED_SETTING = "library_seed"
 
@@ -450,18 +449,3 @@ async def ensure_library(session: AsyncSession, now: dt.datetime) -> SeedResult:
 
 
 # --- lookups for rewards and /话术 -----------------------------------------------------------------
-
-
-async def effective_touch_count(session: AsyncSession, member_id: int) -> int:
-    """有效触达 so far: the rep's effective touches that were not undone (what rewards count)."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Touch)
-        .where(Touch.member_id == member_id, Touch.effective.is_(True), Touch.undone_at.is_(None))
-    )
-    return int(count or 0)
-
-
-async def delivered_pack_ids(session: AsyncSession, member_id: int) -> set[int]:
-    """Packs the member has already received, for any cause."""
-    return set(await session.scalars(select(PackDelivery.pack_id).where(PackDelivery.member_id == member_id).distinct()))

@@ -215,3 +215,13 @@ async def expire_pending_evidence(session: AsyncSession, cutoff: dt.datetime) ->
         .values(evidence_status=EvidenceStatus.MISSING, effective=False)
     )
     return result.rowcount
+
+
+async def effective_touch_count(session: AsyncSession, member_id: int) -> int:
+    """有效触达 so far: the rep's effective touches that were not undone (what rewards count)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Touch)
+        .where(Touch.member_id == member_id, Touch.effective.is_(True), Touch.undone_at.is_(None))
+    )
+    return int(count or 0)

@@ -35,6 +35,11 @@ def test_secrets_come_from_the_environment():
         ({"console": {"clock_control": "yes"}}, "console.clock_control: expected true or false"),
         ({"touch": {"dialogue_idle_minutes": 0}}, "touch.dialogue_idle_minutes: must be greater than 0"),
         ({"bogus": {}}, "bogus: unknown key"),
+        ({"scheduler": {"notify_hours": "21:00-08:00"}}, "scheduler.notify_hours: expected a daytime window"),
+        ({"scheduler": {"weekly_activity": "friday"}}, "scheduler.weekly_activity: expected like 'fri 10:00'"),
+        ({"rules": {"holidays": ["2027-13-01"]}}, "rules.holidays:"),
+        ({"rules": {"low_activity_ratio": 1.5}}, "rules.low_activity_ratio: must be in (0, 1]"),
+        ({"resources": {"types": {"市场费用": {"requires_amount": "yes"}}}}, "requires_amount: expected true or false"),
     ],
 )
 def test_invalid_configuration_names_the_key_and_reason(raw, message):

@@ -739,3 +739,45 @@ async def test_directory_sync_links_to_existing_members_and_avoids_code_clashes(
         assert members["ChenTao"].wecom_userid is None
     finally:
         await client.close()
+
+
+async def test_pacebot_sync_wecom_imports_the_directory_from_the_command_line(fake, tmp_path):
+    import asyncio
+
+    from bot.cli import main
+
+    directory_fake(fake)
+    config = tmp_path / "pacebot.toml"
+    wecom = fakes.wecom_config(fake.base_url)
+    lines = [
+        "[storage]",
+        f'url = "sqlite+aiosqlite:///{tmp_path}/sync.db"',
+        f'data_dir = "{tmp_path}/data"',
+        "[scheduler]",
+        "enabled = false",
+        "[wecom]",
+        *(f"{key} = {value!r}".replace("'", '"') if isinstance(value, str) else f"{key} = {str(value).lower()}"
+          for key, value in wecom.items()),
+    ]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # The CLI runs its own event loop; the fake keeps serving on this one.
+    code = await asyncio.to_thread(main, ["--config", str(config), "sync", "wecom"])
+    assert code == 0
+    from storage.db import create_engine, session_factory
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/sync.db")
+    async with session_factory(engine)() as session:
+        codes = {m.wecom_userid for m in await session.scalars(select(Member))}
+    await engine.dispose()
+    assert {"WangJing", "LiMing", "ChenTao"} <= codes
+
+
+async def test_pacebot_sync_wecom_refuses_when_wecom_is_off(tmp_path, capsys):
+    import asyncio
+
+    from bot.cli import main
+
+    config = tmp_path / "pacebot.toml"
+    config.write_text(f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path}/s.db"\n[scheduler]\nenabled = false\n', encoding="utf-8")
+    assert await asyncio.to_thread(main, ["--config", str(config), "sync", "wecom"]) == 2
+    assert "wecom.enabled: must be true" in capsys.readouterr().err

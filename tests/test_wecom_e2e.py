@@ -40,6 +40,7 @@ async def client(aiohttp_client, tmp_path: Path, fake):
         "org": {"directory": str(Path(__file__).parent / "fixtures/org_small.toml")},
         "inbox": {"poll_seconds": 0.2},
         "outbox": {"poll_seconds": 0.2},
+        "scheduler": {"enabled": False},
         "wecom": fakes.wecom_config(fake.base_url),
     })
     app = create_app(config, clock=ShiftableClock(base=FrozenClock(START)))
