@@ -35,16 +35,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.context import Ctx
 from bot.events import Event, EventKind
 from bot.replies import Reply
-from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
+from storage import inbox as inbox_store
+from storage import job_runs
+from storage.models import OutboxStatus
 
 if TYPE_CHECKING:
     from bot.inbox import Accepted
@@ -350,53 +349,20 @@ class RecordingDispatcher:
             _RUN_NOTES.reset(token)
         summary = "; ".join([*notes, f"{len(replies)} message(s) queued"])
         period = str(event.job_args.get("period") or started.isoformat(timespec="minutes"))
-        await record_run(ctx.session, job=event.job, period=period, as_of=run_as_of(ctx), started_at=started,
-                         finished_at=ctx.now(), summary=summary)
+        await job_runs.record_run(ctx.session, job=event.job, period=period, as_of=run_as_of(ctx), started_at=started,
+                                  finished_at=ctx.now(), summary=summary)
         return replies
-
-
-async def record_run(
-    session: AsyncSession, *, job: str, period: str, as_of: dt.datetime, started_at: dt.datetime,
-    finished_at: dt.datetime, summary: str,
-) -> None:
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    values = {"as_of": as_of, "started_at": started_at, "finished_at": finished_at, "status": "done",
-              "summary": summary[:4000]}
-    statement = insert(JobRun).values(job=job, period=period[:32], **values)
-    # A replay of a period overwrites its record: the row says what the period's latest run did.
-    await session.execute(statement.on_conflict_do_update(index_elements=["job", "period"], set_=values))
 
 
 async def has_run(session: AsyncSession, job: str, period: str) -> bool:
     """A run was recorded for the period, or its event is already in the inbox."""
-    if await session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.period == period)) is not None:
-        return True
-    return (
-        await session.scalar(
-            select(InboxItem.id).where(InboxItem.platform == PLATFORM, InboxItem.platform_msg_id == f"{job}:{period}")
-        )
-    ) is not None
+    return await job_runs.run_exists(session, job, period) or await job_runs.period_queued(
+        session, PLATFORM, job, period
+    )
 
 
 async def ever_ran(session: AsyncSession, job: str) -> bool:
-    if await session.scalar(select(JobRun.id).where(JobRun.job == job).limit(1)) is not None:
-        return True
-    # Event ids are "<job>:<period>": a range on the unique index instead of LIKE.
-    return (
-        await session.scalar(
-            select(InboxItem.id)
-            .where(InboxItem.platform == PLATFORM, InboxItem.platform_msg_id >= f"{job}:", InboxItem.platform_msg_id < f"{job};")
-            .limit(1)
-        )
-    ) is not None
-
-
-async def last_runs(session: AsyncSession) -> dict[str, JobRun]:
-    latest = select(JobRun.job, func.max(JobRun.finished_at).label("finished")).group_by(JobRun.job).subquery()
-    rows = await session.scalars(
-        select(JobRun).join(latest, (latest.c.job == JobRun.job) & (latest.c.finished == JobRun.finished_at))
-    )
-    return {row.job: row for row in rows}
+    return await job_runs.has_ever_run(session, job) or await job_runs.ever_queued(session, PLATFORM, job)
 
 
 # -- the command line: pacebot jobs list | run NAME [--now ISO] -------------------------------------
@@ -436,7 +402,7 @@ async def run_cli(config: Config, action: str, name: str | None = None, now: str
 
 async def _list(runtime: Runtime, handled: set[str]) -> int:
     async with runtime.sessions() as session:
-        runs = await last_runs(session)
+        runs = await job_runs.latest_runs(session)
     tz = runtime.config.tz
     now = runtime.clock.now()
     for spec in JOBS:
@@ -453,8 +419,8 @@ async def _run_one(runtime: Runtime, name: str, timeout: float = 60.0) -> int:
     accepted, period = await accept_job(runtime, name, replay=True)
     await runtime.inbox.wait_processed(accepted.inbox_id, timeout=timeout)
     async with runtime.sessions() as session:
-        item = await session.get(InboxItem, accepted.inbox_id)
-        run = await session.scalar(select(JobRun).where(JobRun.job == name, JobRun.period == period.key))
+        item = await inbox_store.load(session, accepted.inbox_id)
+        run = await job_runs.run_of(session, name, period.key)
     assert item is not None
     as_of_text = period.fire.astimezone(runtime.config.tz).isoformat()
     if item.status != "done":
@@ -476,17 +442,13 @@ async def _wait_delivered(runtime: Runtime, inbox_id: int, timeout: float) -> di
     deadline = loop.time() + timeout
     while True:
         async with runtime.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(OutboxItem.status, OutboxItem.attempts).where(OutboxItem.source_event_id == inbox_id)
-                )
-            ).all()
+            rows = await job_runs.replies_delivery_state(session, inbox_id)
         statuses: dict[OutboxStatus, int] = {}
         for status, _ in rows:
             statuses[OutboxStatus(status)] = statuses.get(OutboxStatus(status), 0) + 1
         untried = [
-            row for row in rows
-            if row.status == OutboxStatus.SENDING or (row.status == OutboxStatus.PENDING and row.attempts == 0)
+            (status, attempts) for status, attempts in rows
+            if status == OutboxStatus.SENDING or (status == OutboxStatus.PENDING and attempts == 0)
         ]
         if not untried or loop.time() >= deadline:
             return statuses

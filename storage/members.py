@@ -44,6 +44,16 @@ async def all_teams(session: AsyncSession) -> list[Team]:
     return list(await session.scalars(select(Team).order_by(Team.id)))
 
 
+async def members_including_inactive(session: AsyncSession) -> list[Member]:
+    """Every member, active or not (``all_members`` returns only the active ones)."""
+    return list(await session.scalars(select(Member)))
+
+
+async def teams_by_key(session: AsyncSession) -> dict[str, Team]:
+    """Every team, by its key."""
+    return {team.key: team for team in await session.scalars(select(Team))}
+
+
 async def admins(session: AsyncSession) -> list[Member]:
     return list(
         await session.scalars(select(Member).where(Member.role == Role.ADMIN, Member.active.is_(True)))

@@ -25,12 +25,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import SystemClock
 from bot.config import ConfigError
 from bot.platforms.wecom.client import WeComClient
+from storage import members as member_store
 from storage.models import Member, Role, Team
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ async def apply_directory(
     now: dt.datetime,
 ) -> SyncReport:
     report = SyncReport(departments=len(departments), users=len(users))
-    teams = {t.key: t for t in await session.scalars(select(Team))}
+    teams = await member_store.teams_by_key(session)
     team_by_department: dict[int, Team] = {}
     for department in departments:
         key = f"wecom-{department['id']}"
@@ -100,7 +100,7 @@ async def apply_directory(
     await session.flush()
 
     leaders = _leaders(departments, users)
-    members = list(await session.scalars(select(Member)))
+    members = await member_store.members_including_inactive(session)
     by_userid = {m.wecom_userid: m for m in members if m.wecom_userid}
     codes = {m.code for m in members}
     for userid, user in users.items():

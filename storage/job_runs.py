@@ -1,0 +1,82 @@
+"""Scheduled job runs: one ``JobRun`` row per job and period, and the schedule events behind them.
+
+A schedule event is stored in the inbox with ``platform_msg_id = "<job>:<period>"``; the lookups
+here that take a ``platform`` rely on that id format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
+
+
+async def record_run(
+    session: AsyncSession, *, job: str, period: str, as_of: dt.datetime, started_at: dt.datetime,
+    finished_at: dt.datetime, summary: str,
+) -> None:
+    """Record a finished run of ``job`` for ``period``, in the caller's transaction."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    values = {"as_of": as_of, "started_at": started_at, "finished_at": finished_at, "status": "done",
+              "summary": summary[:4000]}
+    statement = insert(JobRun).values(job=job, period=period[:32], **values)
+    # A replay of a period overwrites its record: the row says what the period's latest run did.
+    await session.execute(statement.on_conflict_do_update(index_elements=["job", "period"], set_=values))
+
+
+async def run_exists(session: AsyncSession, job: str, period: str) -> bool:
+    """A run of ``job`` was recorded for ``period``."""
+    return await session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.period == period)) is not None
+
+
+async def period_queued(session: AsyncSession, platform: str, job: str, period: str) -> bool:
+    """The schedule event for ``job`` and ``period`` is already in the inbox."""
+    return (
+        await session.scalar(
+            select(InboxItem.id).where(InboxItem.platform == platform, InboxItem.platform_msg_id == f"{job}:{period}")
+        )
+    ) is not None
+
+
+async def has_ever_run(session: AsyncSession, job: str) -> bool:
+    """Some run of ``job`` was recorded, for any period."""
+    return await session.scalar(select(JobRun.id).where(JobRun.job == job).limit(1)) is not None
+
+
+async def ever_queued(session: AsyncSession, platform: str, job: str) -> bool:
+    """Some schedule event of ``job`` is in the inbox, for any period."""
+    # Event ids are "<job>:<period>": a range on the unique index instead of LIKE.
+    return (
+        await session.scalar(
+            select(InboxItem.id)
+            .where(InboxItem.platform == platform, InboxItem.platform_msg_id >= f"{job}:", InboxItem.platform_msg_id < f"{job};")
+            .limit(1)
+        )
+    ) is not None
+
+
+async def latest_runs(session: AsyncSession) -> dict[str, JobRun]:
+    """Each job's most recently finished run, by job name."""
+    latest = select(JobRun.job, func.max(JobRun.finished_at).label("finished")).group_by(JobRun.job).subquery()
+    rows = await session.scalars(
+        select(JobRun).join(latest, (latest.c.job == JobRun.job) & (latest.c.finished == JobRun.finished_at))
+    )
+    return {row.job: row for row in rows}
+
+
+async def run_of(session: AsyncSession, job: str, period: str) -> JobRun | None:
+    """The recorded run of ``job`` for ``period``, if any."""
+    return await session.scalar(select(JobRun).where(JobRun.job == job, JobRun.period == period))
+
+
+async def replies_delivery_state(session: AsyncSession, inbox_id: int) -> list[tuple[OutboxStatus, int]]:
+    """(status, attempts) of every outbox message queued while processing inbox item ``inbox_id``."""
+    rows = await session.execute(
+        select(OutboxItem.status, OutboxItem.attempts).where(OutboxItem.source_event_id == inbox_id)
+    )
+    return [(row.status, row.attempts) for row in rows]
