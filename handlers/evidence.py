@@ -192,3 +192,11 @@ async def cancel(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     assert record is not None
     return [CardUpdate(Card.from_json(record.payload).closed(texts.CANCEL_BUTTON)), Text(texts.CANCELLED)]
+
+
+@router.job("evidence_deadline")
+async def close_evidence_window(ctx: Ctx) -> list[Reply]:
+    """Touches still without evidence after the deadline are final: non-effective (SPEC §3.1)."""
+    cutoff = ctx.now() - dt.timedelta(hours=ctx.config.touch.evidence_deadline_hours)
+    await touch_store.expire_pending_evidence(ctx.session, cutoff)
+    return []

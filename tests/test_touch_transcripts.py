@@ -227,3 +227,28 @@ async def test_dialogue_state_survives_a_restart(aiohttp_client, config, clock):
 
 def test_start_is_a_wednesday():
     assert START.weekday() == 2
+
+
+async def test_a_touch_without_evidence_after_the_deadline_stays_non_effective(console, clock):
+    import uuid
+
+    from bot.events import Event, EventKind
+
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    await console.send("rep.li", "华东建材 电话20分钟 聊了报价细节,明天发报价单")
+    clock.offset += dt.timedelta(hours=25)
+    accepted = await console.runtime.inbox.accept(
+        Event(platform="schedule", platform_msg_id=uuid.uuid4().hex, kind=EventKind.SCHEDULE, job="evidence_deadline")
+    )
+    await console.runtime.inbox.wait_processed(accepted.inbox_id)
+    [touch] = await touches(console)
+    assert touch.evidence_status is EvidenceStatus.MISSING and not touch.effective
+    assert "**待补凭证**" not in texts_of(await console.send("rep.li", "/今日"))[0]
+
+    # A photo now is kept, but the touch does not become effective.
+    [card] = cards_of(await console.upload("rep.li", jpeg_bytes(), "late.jpg"))
+    reply = await console.click("rep.li", card, "华东建材")
+    assert any("已超过补凭证期限" in t for t in texts_of(reply))
+    async with console.runtime.sessions() as session:
+        assert (await session.get(Touch, touch.id)).effective is False
+        assert len(list(await session.scalars(select(Evidence)))) == 1
