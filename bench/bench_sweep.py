@@ -12,10 +12,9 @@ Each sweep then runs in a fresh process, so its peak RSS is the sweep's own, not
 * ``notify`` — reading the raised episodes with everything a message needs and claiming them;
 * ``weekly`` — the low weekly activity check.
 
-    .venv/bin/python bench/bench_sweep.py [--sizes 10000 100000] [--history 2] [--extra-indexes]
+    .venv/bin/python bench/bench_sweep.py [--sizes 10000 100000] [--history 2]
 
-``--extra-indexes`` creates, ad hoc, the indexes proposed for a migration (see EXTRA_INDEXES) and
-measures again. Prints figures; not a pass/fail test.
+The schema comes from the migrations. Prints figures; not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -42,15 +41,6 @@ NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)  # a Wednesday morning
 TOUCHES_PER_CUSTOMER = 10
 CUSTOMERS_PER_REP = 200
 REPS_PER_TEAM = 10
-
-# Proposed for a migration; created here only with --extra-indexes, to measure their effect.
-EXTRA_INDEXES = (
-    # Open episodes of a rule without walking its closed history (close and raise steps).
-    "CREATE INDEX ix_alerts_rule_open_key ON alerts (rule, open_key)",
-    # Raised episodes to tell, notified ones past the ignore window.
-    "CREATE INDEX ix_alerts_status_notified ON alerts (status, notified_at)",
-)
-
 
 def ts(instant: dt.datetime) -> str:
     """How the Timestamp column stores an instant on SQLite: naive UTC text."""
@@ -295,7 +285,6 @@ def _copy(source: Path, target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--extra-indexes", action="store_true", help="also measure with the proposed indexes")
     parser.add_argument("--measure-sweep", help=argparse.SUPPRESS)
     parser.add_argument("--measure-job", help=argparse.SUPPRESS)
     parser.add_argument("--history", type=int, default=2, help="closed alert episodes per customer (default 2)")
@@ -321,13 +310,6 @@ def main() -> None:
             counts = generate_in_child(path, size, args.history)
             generated = time.perf_counter() - started
             variants = [("", path)]
-            if args.extra_indexes:
-                indexed = Path(tmp) / f"sweep-{size}-indexed.db"
-                _copy(path, indexed)
-                with sqlite3.connect(indexed) as db:
-                    for statement in EXTRA_INDEXES:
-                        db.execute(statement)
-                variants.append((" +idx", indexed))
             for label, db_path in variants:
                 job_path = db_path.with_suffix(".job.db")
                 _copy(db_path, job_path)
