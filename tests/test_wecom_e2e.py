@@ -262,3 +262,33 @@ async def test_an_unknown_userid_gets_one_polite_reply(client, fake):
     async with runtime(client).sessions() as session:
         statuses = list(await session.scalars(select(OutboxItem.status).where(OutboxItem.platform == "wecom")))
     assert statuses == [OutboxStatus.SENT]
+
+
+async def test_an_obstacle_card_click_answers_the_obstacle_and_updates_the_card(client, fake):
+    from storage.models import Customer, Obstacle
+
+    customer = await add_customer(runtime(client), "rep.li", "华东建材")
+    resp = await post(client, fakes.text_xml("LiMing", "华东建材 进入方案报价", "m-move"))
+    assert resp.status == 200
+    await processed(client, "m-move")
+    await until(lambda: any(m["msgtype"] == "template_card" for m in to(fake, "LiMing")))
+    card = next(m for m in to(fake, "LiMing") if m["msgtype"] == "template_card")["template_card"]
+    assert card["main_title"]["title"] == "当前最大障碍是?"
+    button = next(b for b in card["button_list"] if "预算审批未启动" in b["text"])
+    code = fake.click("LiMing", card["task_id"])
+
+    resp = await post(client, fakes.card_event_xml("LiMing", task_id=card["task_id"], event_key=button["key"],
+                                                   response_code=code))
+    assert resp.status == 200
+    async with runtime(client).sessions() as session:
+        (inbox_id,) = list(await session.scalars(
+            select(InboxItem.id).where(InboxItem.payload["kind"].as_string() == "action")))
+    await runtime(client).inbox.wait_processed(inbox_id)
+
+    await until(lambda: len(fake.card_updates) == 1)
+    (update,) = fake.card_updates
+    assert update["_task_id"] == card["task_id"] and update["response_code"] == code
+    async with runtime(client).sessions() as session:
+        (obstacle,) = list(await session.scalars(select(Obstacle)))
+        moved = await session.get(Customer, customer.id)
+    assert obstacle.option == "预算审批未启动" and moved.stage_id == obstacle.stage_id
