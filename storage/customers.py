@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Customer, Member, Role, StageHistory
-from storage.pipelines import default_pipeline, first_stage
+from storage.pipelines import first_stage, pipeline_for_member
 
 
 async def get_customer(session: AsyncSession, customer_id: int) -> Customer | None:
@@ -43,8 +43,9 @@ async def find_by_name(session: AsyncSession, owner_id: int, name: str) -> Custo
 
 
 async def create_lead(session: AsyncSession, *, owner_id: int, name: str, now: dt.datetime) -> Customer:
-    """A new customer in the default pipeline's first stage (新线索)."""
-    pipeline = await default_pipeline(session)
+    """A new customer in the first stage (新线索) of the owner's team pipeline (else the default)."""
+    owner = await session.get(Member, owner_id)
+    pipeline = await pipeline_for_member(session, owner.team_id if owner else None)
     stage = await first_stage(session, pipeline.id)
     customer = Customer(
         name=name,

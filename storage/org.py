@@ -6,6 +6,18 @@
     manager = "wang.jing"    # a member code
     group_chat = { wecom_webhook = "...", dingtalk_webhook = "..." }
 
+    pipeline = "hospital"   # optional: new leads of this team start in this pipeline
+
+    [[pipelines]]           # optional: admin-defined pipelines (the templates b2b, hospital, store ship)
+    key = "project"
+    name = "工程项目销售"
+    obstacle_options = ["决策链不清晰", "技术适配存疑", "预算审批未启动", "合同条款分歧"]
+    stages = [
+      { name = "立项", limit_days = 5 },
+      { name = "投标", limit_days = 10, working = true, deliverables = ["投标文件"],
+        overdue = [{ push = "投标应答话术包" }, { notify = "manager" }] },
+    ]
+
     [[members]]
     code = "li.ming"        # stable id; the console logs in with it
     name = "李明"
@@ -21,6 +33,7 @@ A member whose role an admin set by hand (``role_locked``) keeps that role.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -29,7 +42,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Member, Role, Team
-from storage.pipelines import ensure_templates
+from storage.pipelines import ensure_templates, pipeline_by_key, upsert_pipeline
+
+log = logging.getLogger(__name__)
 
 
 class DirectoryError(ValueError):
@@ -37,10 +52,67 @@ class DirectoryError(ValueError):
 
 
 _MEMBER_KEYS = {"code", "name", "role", "team", "wecom_userid", "dingtalk_staff_id", "active"}
-_TEAM_KEYS = {"key", "name", "manager", "group_chat", "timezone"}
+_TEAM_KEYS = {"key", "name", "manager", "group_chat", "timezone", "pipeline"}
+_PIPELINE_KEYS = {"key", "name", "obstacle_options", "stages"}
+_STAGE_KEYS = {"name", "limit_days", "working", "deliverables", "overdue"}
+_BUILT_IN_PIPELINES = {"b2b", "hospital", "store"}
+
+
+def parse_pipelines(raw: Any) -> list[dict[str, Any]]:
+    """Validate ``[[pipelines]]``; every error names the pipeline, the stage and the reason."""
+    if not isinstance(raw, list):
+        raise DirectoryError("pipelines must be an array of tables ([[pipelines]])")
+    keys: set[str] = set()
+    for i, pipeline in enumerate(raw, 1):
+        where = f"pipelines #{i}"
+        _check_keys(pipeline, _PIPELINE_KEYS, where)
+        for required in ("key", "name"):
+            if not isinstance(pipeline.get(required), str) or not pipeline[required].strip():
+                raise DirectoryError(f"{where}: {required} is required")
+        where = f"pipelines #{i} ({pipeline['key']})"
+        if pipeline["key"] in keys:
+            raise DirectoryError(f"{where}: duplicate key")
+        keys.add(pipeline["key"])
+        options = pipeline.get("obstacle_options", [])
+        if not isinstance(options, list) or not all(isinstance(o, str) and o.strip() for o in options):
+            raise DirectoryError(f"{where}: obstacle_options must be a list of texts")
+        stages = pipeline.get("stages")
+        if not isinstance(stages, list) or not stages:
+            raise DirectoryError(f"{where}: stages must list at least one stage")
+        names: set[str] = set()
+        for j, stage in enumerate(stages, 1):
+            at = f"{where} stage #{j}"
+            _check_keys(stage, _STAGE_KEYS, at)
+            if not isinstance(stage.get("name"), str) or not stage["name"].strip():
+                raise DirectoryError(f"{at}: name is required")
+            if stage["name"] in names:
+                raise DirectoryError(f"{at}: duplicate stage name {stage['name']!r}")
+            names.add(stage["name"])
+            limit = stage.get("limit_days")
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+                raise DirectoryError(f"{at} ({stage['name']}): limit_days must be a whole number of days ≥ 1")
+            if not isinstance(stage.get("working", False), bool):
+                raise DirectoryError(f"{at} ({stage['name']}): working must be true or false")
+            deliverables = stage.get("deliverables", [])
+            if not isinstance(deliverables, list) or not all(isinstance(d, str) and d for d in deliverables):
+                raise DirectoryError(f"{at} ({stage['name']}): deliverables must be a list of texts")
+            for action in stage.get("overdue", []):
+                if not isinstance(action, dict) or not (
+                    (set(action) == {"push"} and isinstance(action["push"], str) and action["push"])
+                    or action == {"notify": "manager"}
+                ):
+                    raise DirectoryError(
+                        f"{at} ({stage['name']}): each overdue action is {{ push = \"pack title\" }} "
+                        f"or {{ notify = \"manager\" }}, got {action!r}"
+                    )
+    return raw
 
 
 def parse_directory(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    unknown = set(raw) - {"teams", "members", "pipelines"}
+    if unknown:
+        raise DirectoryError(f"unknown sections {sorted(unknown)} (teams, members, pipelines)")
+    pipeline_keys = {p["key"] for p in parse_pipelines(raw.get("pipelines", []))} | _BUILT_IN_PIPELINES
     teams = raw.get("teams", [])
     members = raw.get("members", [])
     if not isinstance(teams, list) or not isinstance(members, list):
@@ -54,6 +126,10 @@ def parse_directory(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
                 raise DirectoryError(f"{where}: {required} is required")
         if team["key"] in team_keys:
             raise DirectoryError(f"{where}: duplicate team key {team['key']!r}")
+        if team.get("pipeline") is not None and team["pipeline"] not in pipeline_keys:
+            raise DirectoryError(
+                f"{where}: unknown pipeline {team['pipeline']!r} (known: {', '.join(sorted(pipeline_keys))})"
+            )
         team_keys.add(team["key"])
     codes: set[str] = set()
     for i, member in enumerate(members, 1):
@@ -98,6 +174,11 @@ async def load_directory_file(session: AsyncSession, path: str | Path, *, now: d
 async def load_directory(session: AsyncSession, raw: dict[str, Any], *, now: dt.datetime) -> None:
     teams, members = parse_directory(raw)
     await ensure_templates(session)
+    for template in raw.get("pipelines", []):
+        _, kept = await upsert_pipeline(session, template)
+        if kept:
+            log.warning("pipeline %s: stages %s are no longer listed; kept for the customers in them",
+                        template["key"], kept)
     team_rows: dict[str, Team] = {t.key: t for t in await session.scalars(select(Team))}
     for team in teams:
         row = team_rows.get(team["key"])
@@ -108,6 +189,8 @@ async def load_directory(session: AsyncSession, raw: dict[str, Any], *, now: dt.
         row.name = team["name"]
         row.group_chat = dict(team.get("group_chat", {}))
         row.timezone = team.get("timezone", "Asia/Shanghai")
+        pipeline = await pipeline_by_key(session, team["pipeline"]) if team.get("pipeline") else None
+        row.pipeline_id = pipeline.id if pipeline else None
     await session.flush()
     member_rows: dict[str, Member] = {m.code: m for m in await session.scalars(select(Member))}
     for member in members:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Pipeline, Stage
+from storage.models import Pipeline, Stage, Team
 from storage.pipeline_templates import TEMPLATES
 
 
@@ -38,6 +38,48 @@ async def ensure_pipeline(session: AsyncSession, template: dict[str, Any]) -> Pi
         )
     await session.flush()
     return pipeline
+
+
+async def upsert_pipeline(session: AsyncSession, template: dict[str, Any]) -> tuple[Pipeline, list[str]]:
+    """Create or update an admin-defined pipeline; returns it and the stages kept but no longer listed.
+
+    Stages are matched by name: limits, deliverables and overdue actions are updated in place and
+    new stages are appended. A stage missing from the template is kept — customers and history
+    still refer to it — and reported back so the caller can say so.
+    """
+    pipeline = await ensure_pipeline(session, template)
+    pipeline.name = template["name"]
+    pipeline.obstacle_options = list(template.get("obstacle_options", pipeline.obstacle_options))
+    existing = {stage.name: stage for stage in await stages_of(session, pipeline.id)}
+    position = max((stage.position for stage in existing.values()), default=-1)
+    for spec in template["stages"]:
+        stage = existing.get(spec["name"])
+        if stage is None:
+            position += 1
+            stage = Stage(pipeline_id=pipeline.id, position=position, name=spec["name"])
+            session.add(stage)
+        stage.limit_days = spec.get("limit_days")
+        stage.limit_working_days = bool(spec.get("working"))
+        stage.deliverables = list(spec.get("deliverables", []))
+        stage.overdue_actions = list(spec.get("overdue", []))
+    await session.flush()
+    listed = {spec["name"] for spec in template["stages"]}
+    return pipeline, [name for name in existing if name not in listed]
+
+
+async def pipeline_by_key(session: AsyncSession, key: str) -> Pipeline | None:
+    return await session.scalar(select(Pipeline).where(Pipeline.key == key))
+
+
+async def pipeline_for_member(session: AsyncSession, team_id: int | None) -> Pipeline:
+    """The pipeline a member's new leads start in: their team's, else the default."""
+    if team_id is not None:
+        pipeline_id = await session.scalar(select(Team.pipeline_id).where(Team.id == team_id))
+        if pipeline_id is not None:
+            pipeline = await session.get(Pipeline, pipeline_id)
+            if pipeline is not None:
+                return pipeline
+    return await default_pipeline(session)
 
 
 async def ensure_templates(session: AsyncSession) -> None:
