@@ -228,33 +228,17 @@ async def _keep_photo(
         raise UserError(exc.user_message, detail=exc.detail) from exc
     if customer is None:
         return None, stored.path, texts.COMPETITOR_PHOTO_KEPT, None
-    attributes = {
-        key: value
-        for key, value in (
-            ("captured_at", stored.captured_at),
-            ("gps", list(stored.gps) if stored.gps else None),
-            ("width", stored.width),
-            ("height", stored.height),
-            ("purpose", "competitor_intel"),
-        )
-        if value is not None
-    }
-    evidence = await touch_store.add_evidence(
+    evidence = await touch_store.add_media_evidence(
         ctx.session,
+        stored=stored,
+        kind=EvidenceKind.PHOTO,
         customer_id=customer.id,
         member_id=ctx.acting.id,
         touch_id=None,  # a competitor photo is not proof of a customer contact
-        kind=EvidenceKind.PHOTO,
-        sha256=stored.sha256,
-        path=stored.path,
-        thumb_path=stored.thumb_path,
-        mime=stored.mime,
-        size=stored.size,
-        filename=stored.filename,
-        note=caption[:1000],
-        attributes=attributes,
+        note=caption,
         now=ctx.now(),
         source_event_id=ctx.inbox_id,
+        purpose={"purpose": "competitor_intel"},
     )
     return evidence.id, None, texts.COMPETITOR_PHOTO_SAVED.format(customer=customer.name), customer
 

@@ -108,30 +108,14 @@ async def _attach(
     ctx: Ctx, stored: StoredMedia, kind: EvidenceKind, touch: Touch | None, customer: Customer,
     source_event_id: int | None, caption: str | None = None,
 ) -> list[Reply]:
-    attributes = {
-        key: value
-        for key, value in (
-            ("captured_at", stored.captured_at),
-            ("gps", list(stored.gps) if stored.gps else None),
-            ("width", stored.width),
-            ("height", stored.height),
-        )
-        if value is not None
-    }
-    await touch_store.add_evidence(
+    await touch_store.add_media_evidence(
         ctx.session,
+        stored=stored,
+        kind=kind,
         customer_id=customer.id,
         member_id=ctx.acting.id,
         touch_id=touch.id if touch else None,
-        kind=kind,
-        sha256=stored.sha256,
-        path=stored.path,
-        thumb_path=stored.thumb_path,
-        mime=stored.mime,
-        size=stored.size,
-        filename=stored.filename,
-        note=(ctx.event.text if caption is None else caption)[:1000],
-        attributes=attributes,
+        note=ctx.event.text if caption is None else caption,
         now=ctx.now(),
         source_event_id=source_event_id,
     )

@@ -141,32 +141,17 @@ async def save_evidence(
     ctx: Ctx, customer: Customer, stored: StoredMedia, kind: EvidenceKind, attributes: dict[str, Any]
 ) -> Evidence:
     """Store an attachment as evidence of the customer (not of a touch), with what it is for."""
-    found = {
-        key: value
-        for key, value in (
-            ("captured_at", stored.captured_at),
-            ("gps", list(stored.gps) if stored.gps else None),
-            ("width", stored.width),
-            ("height", stored.height),
-        )
-        if value is not None
-    }
-    return await touch_store.add_evidence(
+    return await touch_store.add_media_evidence(
         ctx.session,
+        stored=stored,
+        kind=kind,
         customer_id=customer.id,
         member_id=ctx.acting.id,
         touch_id=None,
-        kind=kind,
-        sha256=stored.sha256,
-        path=stored.path,
-        thumb_path=stored.thumb_path,
-        mime=stored.mime,
-        size=stored.size,
-        filename=stored.filename,
-        note=ctx.event.text[:1000],
-        attributes={**found, **attributes},
+        note=ctx.event.text,
         now=ctx.now(),
         source_event_id=ctx.inbox_id,
+        purpose=attributes,
     )
 
 

@@ -28,6 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -110,6 +111,16 @@ class StoredMedia:
     captured_at: str | None = None  # ISO 8601, with offset when EXIF records one
     gps: tuple[float, float] | None = None  # (lat, lon), south/west negative
     filename: str = ""
+
+    def found_attributes(self) -> dict[str, Any]:
+        """What the file itself tells (capture time, GPS, pixel size), only where known."""
+        found = {
+            "captured_at": self.captured_at,
+            "gps": list(self.gps) if self.gps else None,
+            "width": self.width,
+            "height": self.height,
+        }
+        return {key: value for key, value in found.items() if value is not None}
 
 
 class MediaStore:

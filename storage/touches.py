@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.media import StoredMedia
 from storage.models import Channel, Customer, Evidence, EvidenceKind, EvidenceStatus, Touch
 
 
@@ -145,6 +146,39 @@ async def add_evidence(
     session.add(evidence)
     await session.flush()
     return evidence
+
+
+async def add_media_evidence(
+    session: AsyncSession,
+    *,
+    stored: StoredMedia,
+    kind: EvidenceKind,
+    customer_id: int,
+    member_id: int,
+    touch_id: int | None,
+    note: str,
+    now: dt.datetime,
+    source_event_id: int | None,
+    purpose: dict[str, Any] | None = None,
+) -> Evidence:
+    """Evidence from a stored file; its attributes are what the file tells plus ``purpose``."""
+    return await add_evidence(
+        session,
+        customer_id=customer_id,
+        member_id=member_id,
+        touch_id=touch_id,
+        kind=kind,
+        sha256=stored.sha256,
+        path=stored.path,
+        thumb_path=stored.thumb_path,
+        mime=stored.mime,
+        size=stored.size,
+        filename=stored.filename,
+        note=note[:1000],
+        attributes={**stored.found_attributes(), **(purpose or {})},
+        now=now,
+        source_event_id=source_event_id,
+    )
 
 
 async def evidence_of(session: AsyncSession, touch_id: int) -> list[Evidence]:
