@@ -38,12 +38,16 @@ TouchHook = Callable[[Ctx, Any, Any], Awaitable[list[Reply]]]
 class DomainHooks:
     after_touch: list[TouchHook] = field(default_factory=list)
     after_effective: list[TouchHook] = field(default_factory=list)
+    after_undo: list[TouchHook] = field(default_factory=list)
 
     async def touch_logged(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
         return [reply for hook in self.after_touch for reply in await hook(ctx, touch, customer)]
 
     async def touch_effective(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
         return [reply for hook in self.after_effective for reply in await hook(ctx, touch, customer)]
+
+    async def touch_undone(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
+        return [reply for hook in self.after_undo for reply in await hook(ctx, touch, customer)]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Router:
     media_dialogue_states: set[str] = field(default_factory=set)
     touch_hooks: list[TouchHook] = field(default_factory=list)
     effective_hooks: list[TouchHook] = field(default_factory=list)
+    undo_hooks: list[TouchHook] = field(default_factory=list)
 
     def command(self, *names: str, roles: Iterable[Role] | None = None, summary: str = "") -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -118,6 +123,10 @@ class Router:
         self.effective_hooks.append(fn)
         return fn
 
+    def after_undo(self, fn: TouchHook) -> TouchHook:
+        self.undo_hooks.append(fn)
+        return fn
+
     def media(self, fn: Handler) -> Handler:
         self.media_handler = fn
         return fn
@@ -153,6 +162,7 @@ class Dispatcher:
             self._media_claims += router.media_claims
             self.hooks.after_touch += router.touch_hooks
             self.hooks.after_effective += router.effective_hooks
+            self.hooks.after_undo += router.undo_hooks
             for route in router.commands:
                 for name in route.names:
                     _add_once(self._commands, name, route, "command")

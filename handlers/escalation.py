@@ -74,6 +74,21 @@ async def _mark_progress(ctx: Ctx, touch: Touch, customer: Customer) -> None:
     await ctx.session.flush()
 
 
+@router.after_undo
+async def withdraw_on_undo(ctx: Ctx, touch: Touch, customer: Customer) -> list[Reply]:
+    """A stall touch was undone while its escalation still waits: the escalation is withdrawn."""
+    latest = await store.latest_escalation(ctx.session, customer.id)
+    if latest is None or latest.status is not EscalationStatus.OPEN:
+        return []
+    if touch.id not in (latest.checklist or {}).get("touch_ids", []):
+        return []
+    store.close_escalation(latest, customer, status=EscalationStatus.WITHDRAWN, by=ctx.acting.id, now=ctx.now())
+    return [
+        *await _close_cards(ctx, latest, texts.WITHDRAWN_NOTE),
+        Text(texts.WITHDRAWN_REP.format(customer=customer.name)),
+    ]
+
+
 def _stall_phrases(touch: Touch, configured: tuple[str, ...]) -> list[str]:
     # Each part on its own, so that words are never joined across the boundary of two fields.
     found: list[str] = []

@@ -98,5 +98,9 @@ CLOSED_SNOOZED = "已暂缓至{date}"
 DIALOGUE_CANCELLED = "已取消,复盘卡片仍可继续操作。"
 ESCALATION_GONE = "找不到这条复盘记录。"
 ALREADY_HANDLED = "这条复盘已经处理过了({status}),无需重复操作。"
-STATUS_NAMES = {"open": "复盘中", "reviewed": "已复盘", "transferred": "已转交", "snoozed": "已暂缓"}
+STATUS_NAMES = {
+    "open": "复盘中", "reviewed": "已复盘", "transferred": "已转交", "snoozed": "已暂缓", "withdrawn": "已撤回",
+}
+WITHDRAWN_NOTE = "已撤回:销售撤销了其中一条停滞跟进"
+WITHDRAWN_REP = "已撤销该跟进,「{customer}」的复盘申请随之撤回,客户恢复正常跟进。"
 NOT_PERMITTED = "只有「{customer}」所在团队的主管或管理员可以处理这条复盘。"

@@ -302,6 +302,7 @@ async def undo(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     return [
         await _close_clicked_card(ctx, texts.UNDONE_NOTE),
         Text(texts.UNDONE.format(customer=customer.name)),
+        *await ctx.hooks.touch_undone(ctx, touch, customer),
     ]
 
 

@@ -424,6 +424,7 @@ class EscalationStatus(enum.StrEnum):
     REVIEWED = "reviewed"
     TRANSFERRED = "transferred"
     SNOOZED = "snoozed"
+    WITHDRAWN = "withdrawn"  # a touch it rested on was undone before the manager acted
 
 
 class Escalation(Base):

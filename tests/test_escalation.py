@@ -436,3 +436,21 @@ async def test_escalation_and_review_on_postgresql(pg_console, clock):
     assert row.snoozed_until == dt.date(2026, 12, 10) and row.status is CustomerStatus.ACTIVE
     [escalation] = await load(console, Escalation)
     assert escalation.status is EscalationStatus.SNOOZED
+
+
+async def test_undoing_a_stall_touch_withdraws_the_waiting_escalation(console, clock):
+    customer, reply = await escalate(console, clock)
+    manager_card = card_to(reply, "mgr.wang")
+    undo_card = next(c for c in (i["payload"]["card"] for i in replies_to(reply, "rep.li") if i["kind"] == "card")
+                     if c["buttons"] and c["buttons"][0]["label"] == "撤销")
+
+    undone = await console.click("rep.li", undo_card, "撤销")
+    assert any("复盘申请随之撤回" in (i["payload"].get("text") or "") for i in replies_to(undone, "rep.li"))
+    [closed] = [i["payload"]["card"] for i in replies_to(undone, "mgr.wang") if i["kind"] == "card_update"]
+    assert closed["task_id"] == manager_card["task_id"] and closed["closed_note"].startswith("已撤回")
+    [escalation] = await load(console, Escalation)
+    assert escalation.status is EscalationStatus.WITHDRAWN
+    assert (await customer_row(console, customer.id)).status is CustomerStatus.ACTIVE
+    # The manager's card is closed: clicking it changes nothing.
+    late = await console.click("mgr.wang", manager_card, manager_card["buttons"][0]["label"])
+    assert "已经处理过" in late["replies"][0].get("fallback", late["replies"][0]["payload"].get("text", ""))
