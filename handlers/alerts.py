@@ -33,14 +33,14 @@ from bot.errors import UserError
 from bot.replies import Markdown, Reply, Text, ToMember
 from handlers import texts_alerts as texts
 from handlers.format import format_ago
-from handlers.playbooks import push_pack
+from handlers.playbooks import deliver_pack
 from handlers.rules.workdays import MAX_RANGE_DAYS, WorkCalendar, parse_date_list
 from storage import alerts as alert_store
 from storage import calendar as calendar_store
 from storage import libraries
 from storage import members as member_store
 from storage.alerts import PendingAlert
-from storage.models import Role, Stage
+from storage.models import Role, ScriptPack, Stage
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,9 @@ def _tell_quote(ctx: Ctx, calendar: WorkCalendar, alerts: list[PendingAlert]) ->
             if a.stage_entered_at is not None
         ]
         title = texts.QUOTE_REP_TITLE.format(stage=rules.quote_stage, limit=rules.quote_working_days)
-        replies.append(Text("\n".join([title, *_lines(lines), texts.QUOTE_REP_FOOTER]), to=ToMember(rep_id)))
+        # Only say the manager knows when there is one to tell (a rep's alerts share one team).
+        footer = texts.QUOTE_REP_FOOTER if items[0].manager_id is not None else texts.QUOTE_REP_FOOTER_NO_MANAGER
+        replies.append(Text("\n".join([title, *_lines(lines), footer]), to=ToMember(rep_id)))
     for manager_id, items in _grouped(alerts, lambda a: a.manager_id).items():
         lines = [
             texts.QUOTE_MANAGER_LINE.format(
@@ -222,6 +224,7 @@ async def _tell_milestones(ctx: Ctx, calendar: WorkCalendar, alerts: list[Pendin
     if not alerts:
         return []
     stages = await alert_store.stages_by_id(ctx.session, (a.stage_id for a in alerts if a.stage_id is not None))
+    packs: dict[str, ScriptPack | None] = {}  # by title: each looked up once per run
     replies: list[Reply] = []
     rep_lines: dict[int, list[str]] = defaultdict(list)
     manager_lines: dict[int, list[str]] = defaultdict(list)
@@ -237,19 +240,23 @@ async def _tell_milestones(ctx: Ctx, calendar: WorkCalendar, alerts: list[Pendin
             title = str(action.get("push") or "").strip("《》 ")
             if not title:
                 continue
+            if title not in packs:
+                packs[title] = await libraries.pack_by_title(ctx.session, title)
+            pack = packs[title]
+            if pack is None:
+                log.warning("overdue action of stage %s names an unknown script pack %r", stage.id, title)
+                continue
             entered = alert.stage_entered_at.astimezone(ctx.tz).date().isoformat()
             note = texts.MILESTONE_PACK_NOTE.format(
                 customer=alert.customer_name, stage=stage.name, elapsed=elapsed, limit=limit, deliverables=deliverables
             )
-            sent = await push_pack(
-                ctx, member_id=alert.rep_id, title=title, cause=f"overdue:{stage.id}:{alert.customer_id}:{entered}",
+            sent = await deliver_pack(
+                ctx, pack, member_id=alert.rep_id, cause=f"overdue:{stage.id}:{alert.customer_id}:{entered}",
                 customer_id=alert.customer_id, note=note,
             )
             if sent:
                 replies += sent
                 pushed = texts.MILESTONE_PUSHED.format(title=title)
-            elif await libraries.pack_by_title(ctx.session, title) is None:
-                log.warning("overdue action of stage %s names an unknown script pack %r", stage.id, title)
         if not pushed:
             # No pack went out (none configured, or it is missing): the rep still hears about it.
             rep_lines[alert.rep_id].append(
@@ -320,6 +327,7 @@ async def _tell_low_activity(ctx: Ctx, alerts: list[PendingAlert]) -> list[Reply
         today=ctx.today(), per_owner=SUGGESTION_COUNT,
     )
     ratio = round(ctx.config.rules.low_activity_ratio * 100)
+    companion = await libraries.pack_by_title(ctx.session, texts.SUGGESTION_TITLE)
     replies: list[Reply] = []
     for alert in alerts:
         details = alert.details
@@ -350,10 +358,10 @@ async def _tell_low_activity(ctx: Ctx, alerts: list[PendingAlert]) -> list[Reply
         lines += ["", texts.SUGGESTION_FOOTER]
         replies.append(Markdown(texts.SUGGESTION_TITLE, "\n".join(lines), to=ToMember(alert.rep_id)))
         # The library's companion pack (how to catch up), once per rep and week.
-        replies += await push_pack(
-            ctx, member_id=alert.rep_id, title=texts.SUGGESTION_TITLE,
-            cause=f"low_activity:{details.get('week', '')}",
-        )
+        if companion is not None:
+            replies += await deliver_pack(
+                ctx, companion, member_id=alert.rep_id, cause=f"low_activity:{details.get('week', '')}"
+            )
     return replies
 
 

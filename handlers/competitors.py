@@ -10,7 +10,6 @@ admins are told so they can add it.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from bot.errors import UserError
 from bot.events import EventKind
 from bot.replies import Markdown, Reply, Text, ToMember
 from handlers import texts_library as texts
+from handlers.attachments import store_staged
 from handlers.parsing.customers import CustomerName, match_customer
 from handlers.parsing.dates import normalize
 from storage import customers as customer_store
@@ -31,7 +31,6 @@ from storage import intel as intel_store
 from storage import libraries
 from storage import members as member_store
 from storage import touches as touch_store
-from storage.media import MediaRejected
 from storage.models import Competitor, Customer, EvidenceKind
 
 router = Router("competitors")
@@ -218,14 +217,9 @@ async def _keep_photo(
         touch = await touch_store.open_touch(ctx.session, ctx.acting.id, ctx.now() - window)
         if touch is not None:
             customer = await customer_store.get_customer(ctx.session, touch.customer_id)
-    try:
-        data = await asyncio.to_thread(ctx.media.read_staged, ref.staged_sha256)
-        stored = await asyncio.to_thread(
-            ctx.media.store, data, kind_hint=EvidenceKind.PHOTO.value, filename=ref.filename, mime=ref.mime
-        )
-    except MediaRejected as exc:
-        await asyncio.to_thread(ctx.media.discard_staged, ref.staged_sha256)
-        raise UserError(exc.user_message, detail=exc.detail) from exc
+    stored = await store_staged(
+        ctx, sha256=ref.staged_sha256, kind=EvidenceKind.PHOTO, filename=ref.filename, mime=ref.mime
+    )
     if customer is None:
         return None, stored.path, texts.COMPETITOR_PHOTO_KEPT, None
     evidence = await touch_store.add_media_evidence(

@@ -22,6 +22,7 @@ from bot.errors import NotPermitted, UserError
 from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, ChoiceMode, action, new_task_id
 from handlers import texts_escalation as texts
+from handlers.dialogue import CANCEL_WORDS, AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.parsing.dates import find_due_date
 from handlers.rules import checklist as checklist_rules
 from handlers.rules.checklist import ObstacleChecklist, build_checklist, obstacle_key
@@ -38,8 +39,10 @@ router = Router("escalation")
 
 STATE_ADVICE = "escalation.advice"
 STATE_SNOOZE = "escalation.snooze"
-CANCEL_WORDS = {"取消", "算了", "cancel"}
 MAX_ADVICE_CHARS = 1000
+_ADVICE_ANSWER = AnswerTexts(
+    cancelled=texts.DIALOGUE_CANCELLED, empty=texts.ADVICE_EMPTY, too_long=texts.ADVICE_TOO_LONG
+)
 MAX_TRANSFER_BUTTONS = 5  # plus [取消]: WeCom shows at most six buttons
 
 
@@ -356,15 +359,6 @@ async def _open_case(ctx: Ctx, escalation_id: int) -> _Case:
     return _Case(escalation, customer, owner)
 
 
-def _key(ctx: Ctx) -> dialogues.DialogueKey:
-    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
-
-
-async def _ask(ctx: Ctx, state: str, escalation_id: int) -> None:
-    idle = dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes)
-    await dialogues.save_dialogue(ctx.session, _key(ctx), state, {"escalation_id": escalation_id}, ctx.now(), idle)
-
-
 async def _close_cards(ctx: Ctx, escalation: Escalation, note: str) -> list[Reply]:
     """Close every card sent for the escalation (one per reviewer) with what was decided."""
     updates: list[Reply] = []
@@ -381,27 +375,22 @@ async def _close_cards(ctx: Ctx, escalation: Escalation, note: str) -> list[Repl
 @router.action("esc_rv", closes_card=False)
 async def start_review(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     case = await _open_case(ctx, _id_arg(payload))
-    await _ask(ctx, STATE_ADVICE, case.escalation.id)
+    await save_state(ctx, STATE_ADVICE, {"escalation_id": case.escalation.id})
     return [Text(texts.ASK_ADVICE.format(owner=case.owner.name))]
 
 
 @router.dialogue(STATE_ADVICE)
 async def receive_advice(ctx: Ctx) -> list[Reply]:
-    text = ctx.event.text.strip()
-    if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, _key(ctx))
-        return [Text(texts.DIALOGUE_CANCELLED)]
-    if not text:
-        return [Text(texts.ADVICE_EMPTY)]
-    if len(text) > MAX_ADVICE_CHARS:
-        return [Text(texts.ADVICE_TOO_LONG.format(length=len(text), limit=MAX_ADVICE_CHARS))]
+    text = await read_text_answer(ctx, _ADVICE_ANSWER, limit=MAX_ADVICE_CHARS)
+    if isinstance(text, list):
+        return text
     case = await _case_of_dialogue(ctx)
     if isinstance(case, list):
         return case
     store.close_escalation(
         case.escalation, case.customer, status=EscalationStatus.REVIEWED, by=ctx.acting.id, now=ctx.now(), advice=text
     )
-    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_REVIEWED),
         Text(texts.ADVICE_DONE.format(owner=case.owner.name, customer=case.customer.name)),
@@ -414,12 +403,12 @@ async def receive_advice(ctx: Ctx) -> list[Reply]:
 
 async def _case_of_dialogue(ctx: Ctx) -> _Case | list[Reply]:
     """The open escalation a dialogue is about; if it is gone or settled, end the dialogue."""
-    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     escalation_id = int((row.data if row else {}).get("escalation_id", -1))
     try:
         return await _open_case(ctx, escalation_id)
     except UserError as exc:
-        await dialogues.clear_dialogue(ctx.session, _key(ctx))
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
         return [Text(exc.message)]
 
 
@@ -502,7 +491,7 @@ async def cancel_transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
 @router.action("esc_sn", closes_card=False)
 async def start_snooze(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     case = await _open_case(ctx, _id_arg(payload))
-    await _ask(ctx, STATE_SNOOZE, case.escalation.id)
+    await save_state(ctx, STATE_SNOOZE, {"escalation_id": case.escalation.id})
     return [Text(texts.ASK_SNOOZE)]
 
 
@@ -510,7 +499,7 @@ async def start_snooze(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
 async def receive_snooze(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
     if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, _key(ctx))
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
         return [Text(texts.DIALOGUE_CANCELLED)]
     today = ctx.today()
     request = parse_snooze(text, today)
@@ -528,7 +517,7 @@ async def receive_snooze(ctx: Ctx) -> list[Reply]:
     store.close_escalation(
         case.escalation, case.customer, status=EscalationStatus.SNOOZED, by=ctx.acting.id, now=ctx.now()
     )
-    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     date = _day(request.resume_on)
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_SNOOZED.format(date=date)),

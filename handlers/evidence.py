@@ -7,17 +7,17 @@ is stored; a rejected file changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
 from bot.context import Ctx
 from bot.dispatcher import Router
 from bot.errors import UserError
-from bot.events import EventKind
 from bot.replies import CardReply, CardUpdate, Reply, Text
 from cards.model import ActionPayload, Button, ButtonStyle, Card, action, new_task_id
 from handlers import texts
+from handlers.attachments import EVIDENCE_KIND, store_staged
+from handlers.dialogue import dialogue_key, save_state
 from handlers.format import format_ago
 from handlers.rules.effective import is_effective, shortfall
 from handlers.touches import thresholds
@@ -25,62 +25,39 @@ from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues
 from storage import touches as touch_store
-from storage.media import MediaRejected, StoredMedia
+from storage.media import StoredMedia
 from storage.models import Customer, EvidenceKind, EvidenceStatus, Touch
 
 router = Router("evidence")
 
 STATE_CHOOSE = "evidence.customer"
-_KIND = {
-    EventKind.IMAGE: EvidenceKind.PHOTO,
-    EventKind.VOICE: EvidenceKind.VOICE,
-    EventKind.VIDEO: EvidenceKind.VIDEO,
-    EventKind.FILE: EvidenceKind.FILE,
-}
-
-
-def _key(ctx: Ctx) -> dialogues.DialogueKey:
-    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
 
 
 @router.media
 async def receive_attachment(ctx: Ctx) -> list[Reply]:
     ref = ctx.event.media
-    kind = _KIND[ctx.event.kind]
+    kind = EVIDENCE_KIND[ctx.event.kind]
     kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
     if ref is not None and ref.unavailable:
         return [Text(texts.EVIDENCE_UNAVAILABLE)]
     if ref is None or not ref.staged_sha256:
         return [Text(texts.EVIDENCE_TOO_LARGE)]
-    window = dt.timedelta(minutes=ctx.config.touch.evidence_window_minutes)
-    touch = await touch_store.open_touch(ctx.session, ctx.acting.id, ctx.now() - window)
+    minutes = ctx.config.touch.evidence_window_minutes
+    touch = await touch_store.open_touch(ctx.session, ctx.acting.id, ctx.now() - dt.timedelta(minutes=minutes))
+    # Stored (and so verified) first, so a bad file is refused before anyone is asked anything.
+    stored = await store_staged(ctx, sha256=ref.staged_sha256, kind=kind, filename=ref.filename, mime=ref.mime)
     if touch is not None:
-        stored = await _store(ctx, kind)
         customer = await customer_store.get_customer(ctx.session, touch.customer_id)
         assert customer is not None
         return await _attach(ctx, stored, kind, touch, customer, ctx.inbox_id)
-    # Validate now, so a bad file is refused before anyone is asked anything.
-    await _store(ctx, kind)
     recent = await touch_store.recently_touched_customers(ctx.session, ctx.acting.id, limit=5)
-    customers = await customer_store.by_ids(ctx.session, recent)
     if not recent:
-        return [Text(texts.EVIDENCE_NO_CUSTOMERS.format(kind=kind_name, minutes=window.seconds // 60))]
-    pending: dict[str, Any] = {
-        "sha256": ref.staged_sha256,
-        "kind": kind.value,
-        "filename": ref.filename,
-        "mime": ref.mime,
-        "caption": ctx.event.text,
-        "source_event_id": ctx.inbox_id,
-    }
-    await dialogues.save_dialogue(
-        ctx.session, _key(ctx), STATE_CHOOSE, pending, ctx.now(),
-        dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes),
-    )
+        return [Text(texts.EVIDENCE_NO_CUSTOMERS.format(kind=kind_name, minutes=minutes))]
+    customers = await customer_store.by_ids(ctx.session, recent)
     card = Card(
         task_id=new_task_id("evid"),
         title=texts.EVIDENCE_WHICH_CUSTOMER_TITLE,
-        body=texts.EVIDENCE_WHICH_CUSTOMER_BODY.format(minutes=window.seconds // 60),
+        body=texts.EVIDENCE_WHICH_CUSTOMER_BODY.format(minutes=minutes),
         buttons=tuple(
             Button(customers[i].name, action("ev", i), ButtonStyle.PRIMARY if n == 0 else ButtonStyle.DEFAULT)
             for n, i in enumerate(recent)
@@ -88,20 +65,17 @@ async def receive_attachment(ctx: Ctx) -> list[Reply]:
         )
         + (Button(texts.CANCEL_BUTTON, action("evx")),),
     )
+    pending: dict[str, Any] = {
+        "sha256": ref.staged_sha256,
+        "kind": kind.value,
+        "filename": ref.filename,
+        "mime": ref.mime,
+        "caption": ctx.event.text,
+        "source_event_id": ctx.inbox_id,
+        "card": card.task_id,  # only this card may file it (a newer attachment replaces it)
+    }
+    await save_state(ctx, STATE_CHOOSE, pending)
     return [CardReply(card)]
-
-
-async def _store(ctx: Ctx, kind: EvidenceKind, sha256: str | None = None) -> StoredMedia:
-    ref = ctx.event.media
-    sha = sha256 or (ref.staged_sha256 if ref else None)
-    filename = ref.filename if ref else ""
-    mime = ref.mime if ref else ""
-    try:
-        data = await asyncio.to_thread(ctx.media.read_staged, sha or "")
-        return await asyncio.to_thread(ctx.media.store, data, kind_hint=kind.value, filename=filename, mime=mime)
-    except MediaRejected as exc:
-        await asyncio.to_thread(ctx.media.discard_staged, sha or "")
-        raise UserError(exc.user_message, detail=exc.detail) from exc
 
 
 async def _attach(
@@ -144,26 +118,29 @@ async def _attach(
     return [confirmation, *follow_ups]
 
 
+async def _pending_of_clicked_card(ctx: Ctx) -> dict[str, Any] | None:
+    """The attachment waiting for the clicked card's answer (None if a newer one replaced it)."""
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
+    if row is None or row.state != STATE_CHOOSE or row.expires_at <= ctx.now():
+        return None
+    return dict(row.data) if row.data.get("card") == ctx.event.task_id else None
+
+
 @router.action("ev")
 async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
-    if row is None or row.state != STATE_CHOOSE or row.expires_at <= ctx.now():
+    pending = await _pending_of_clicked_card(ctx)
+    if pending is None:
         raise UserError(texts.CHOICE_GONE)
-    pending = dict(row.data)
     customer_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
     customer = await customer_store.get_customer(ctx.session, customer_id)
     if customer is None or customer.owner_id != ctx.acting.id:
         raise UserError(texts.CHOICE_GONE)
     kind = EvidenceKind(pending["kind"])
-    try:
-        data = await asyncio.to_thread(ctx.media.read_staged, pending["sha256"])
-        stored = await asyncio.to_thread(
-            ctx.media.store, data, kind_hint=kind.value, filename=pending["filename"], mime=pending["mime"]
-        )
-    except MediaRejected as exc:
-        raise UserError(exc.user_message, detail=exc.detail) from exc
+    stored = await store_staged(
+        ctx, sha256=pending["sha256"], kind=kind, filename=pending["filename"], mime=pending["mime"]
+    )
     touch = await touch_store.latest_touch_of(ctx.session, customer.id)
-    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     replies = await _attach(ctx, stored, kind, touch, customer, pending["source_event_id"], pending["caption"])
     record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     assert record is not None
@@ -172,10 +149,11 @@ async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
 
 @router.action("evx")
 async def cancel(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    if await _pending_of_clicked_card(ctx) is not None:
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     assert record is not None
-    return [CardUpdate(Card.from_json(record.payload).closed(texts.CANCEL_BUTTON)), Text(texts.CANCELLED)]
+    return [CardUpdate(Card.from_json(record.payload).closed(texts.CANCEL_BUTTON)), Text(texts.EVIDENCE_CANCELLED)]
 
 
 @router.job("evidence_deadline")

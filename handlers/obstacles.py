@@ -10,7 +10,6 @@ reply is timed and relayed to the rep.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from typing import Any
@@ -18,10 +17,12 @@ from typing import Any
 from bot.context import Ctx
 from bot.dispatcher import Router
 from bot.errors import UserError
-from bot.events import MEDIA_KINDS, EventKind
+from bot.events import MEDIA_KINDS
 from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
 from handlers import texts_stages as texts
+from handlers.attachments import EVIDENCE_KIND, store_staged
+from handlers.dialogue import dialogue_key, save_state
 from handlers.parsing.customers import CustomerName, match_customer
 from storage import cards as card_store
 from storage import customers as customer_store
@@ -30,7 +31,7 @@ from storage import members as member_store
 from storage import obstacles as obstacle_store
 from storage import stages as stage_store
 from storage import touches as touch_store
-from storage.media import MediaRejected, StoredMedia
+from storage.media import StoredMedia
 from storage.models import (
     Customer,
     Evidence,
@@ -67,13 +68,6 @@ ACKNOWLEDGEMENTS = (
 )  # fmt: skip
 _ACK_NOISE_RE = re.compile(r"[\s,.;:!?~、。,;:!?…~\-—()()\[\]【】\"'“”‘’]+")
 
-_KIND = {
-    EventKind.IMAGE: EvidenceKind.PHOTO,
-    EventKind.VOICE: EvidenceKind.VOICE,
-    EventKind.VIDEO: EvidenceKind.VIDEO,
-    EventKind.FILE: EvidenceKind.FILE,
-}
-
 
 def evidence_named(caption: str) -> set[str]:
     """Which demanded evidence kinds a caption names."""
@@ -95,10 +89,6 @@ def is_substantive(text: str) -> bool:
 
 def customer_names(customers: list[Customer]) -> list[CustomerName]:
     return [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in customers]
-
-
-def _dialogue_key(ctx: Ctx) -> dialogues.DialogueKey:
-    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
 
 
 def _int_arg(payload: ActionPayload, index: int) -> int:
@@ -123,17 +113,10 @@ def format_duration(delta: dt.timedelta) -> str:
 async def store_attachment(ctx: Ctx) -> tuple[StoredMedia, EvidenceKind]:
     """Verify and store the event's attachment; a rejected file is refused and changes nothing."""
     ref = ctx.event.media
-    kind = _KIND[ctx.event.kind]
+    kind = EVIDENCE_KIND[ctx.event.kind]
     if ref is None or not ref.staged_sha256:
         raise UserError(texts.EVIDENCE_MISSING_FILE, detail="attachment not staged")
-    try:
-        data = await asyncio.to_thread(ctx.media.read_staged, ref.staged_sha256)
-        stored = await asyncio.to_thread(
-            ctx.media.store, data, kind_hint=kind.value, filename=ref.filename, mime=ref.mime
-        )
-    except MediaRejected as exc:
-        await asyncio.to_thread(ctx.media.discard_staged, ref.staged_sha256)
-        raise UserError(exc.user_message, detail=exc.detail) from exc
+    stored = await store_staged(ctx, sha256=ref.staged_sha256, kind=kind, filename=ref.filename, mime=ref.mime)
     return stored, kind
 
 
@@ -207,11 +190,28 @@ async def _pending_change_for_click(ctx: Ctx, payload: ActionPayload) -> tuple[S
     return change, customer
 
 
+async def _may_move(ctx: Ctx, customer: Customer) -> bool:
+    """Least privilege, checked again on the answer: the member's own customer, a customer of the
+    team they manage, or any customer for an admin (as ``customers_visible_to``)."""
+    member = ctx.acting
+    if customer.owner_id == member.id or member.role is Role.ADMIN:
+        return True
+    if member.role is not Role.MANAGER or member.team_id is None:
+        return False
+    owner = await member_store.get_member(ctx.session, customer.owner_id)
+    return owner is not None and owner.team_id == member.team_id
+
+
 @router.action("ob")
 async def answer_obstacle(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     """The obstacle card was answered: commit the move, store the obstacle, ask for its evidence."""
     change, customer = await _pending_change_for_click(ctx, payload)
     card = await _clicked_card(ctx)
+    if not await _may_move(ctx, customer):
+        # Transferred to someone outside the member's scope since the request: it no longer applies.
+        await stage_store.cancel_change(ctx.session, change)
+        return [CardUpdate(card.closed(texts.CHANGE_STALE_NOTE)),
+                Text(texts.CHANGE_NOT_YOURS.format(customer=customer.name))]
     if customer.stage_id != change.from_stage_id:
         # Someone else moved the customer meanwhile: this request no longer applies.
         await stage_store.cancel_change(ctx.session, change)
@@ -284,12 +284,12 @@ async def _moved_card(
 
 async def _wait_for_evidence(ctx: Ctx, obstacle: Obstacle) -> None:
     """Take the rep's next attachment as the evidence — unless another dialogue is in progress."""
-    key = _dialogue_key(ctx)
-    current = await dialogues.load_dialogue(ctx.session, key)
+    current = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     if current is not None and current.state != STATE_EVIDENCE and current.expires_at > ctx.now():
         return  # never break off, say, a half-logged touch; the caption path still works
-    idle = dt.timedelta(minutes=ctx.config.touch.evidence_window_minutes)
-    await dialogues.save_dialogue(ctx.session, key, STATE_EVIDENCE, {"obstacle_id": obstacle.id}, ctx.now(), idle)
+    await save_state(
+        ctx, STATE_EVIDENCE, {"obstacle_id": obstacle.id}, idle_minutes=ctx.config.touch.evidence_window_minutes
+    )
 
 
 @router.action("obx")
@@ -328,7 +328,7 @@ async def _link(ctx: Ctx, obstacle: Obstacle, customer: Customer) -> list[Reply]
 @router.dialogue(STATE_EVIDENCE, media=True)
 async def evidence_follow_up(ctx: Ctx) -> list[Reply] | None:
     """Right after ②/④: the next attachment is the evidence; "稍后" defers; other text passes on."""
-    key = _dialogue_key(ctx)
+    key = dialogue_key(ctx)
     row = await dialogues.load_dialogue(ctx.session, key)
     assert row is not None
     obstacle = await obstacle_store.get_obstacle(ctx.session, int(row.data.get("obstacle_id", -1)))

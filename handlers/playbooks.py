@@ -1,7 +1,8 @@
 """话术包 / 物料: pushing script packs to reps (by rules, as rewards, or on request).
 
-``push_pack`` is the one way a pack reaches a rep. The pure rules below choose packs for a rep's
-customers (by the industry / stage / obstacle tags) and search the library for ``/话术``.
+``deliver_pack`` is the one way a pack reaches a rep (``push_pack`` finds it by title first). The
+pure rules below choose packs for a rep's customers (by the industry / stage / obstacle tags) and
+search the library for ``/话术``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ async def push_pack(
     pack = await libraries.pack_by_title(ctx.session, title)
     if pack is None:
         return []
+    return await deliver_pack(ctx, pack, member_id=member_id, cause=cause, customer_id=customer_id, note=note)
+
+
+async def deliver_pack(
+    ctx: Ctx, pack: ScriptPack, *, member_id: int, cause: str, customer_id: int | None = None, note: str = ""
+) -> list[Reply]:
+    """Push ``pack`` to a member once per ``cause`` (see ``push_pack``); [] if already sent."""
     fresh = await libraries.record_delivery(
         ctx.session, pack_id=pack.id, member_id=member_id, customer_id=customer_id, cause=cause, now=ctx.now()
     )

@@ -21,6 +21,7 @@ from bot.errors import NotPermitted, UserError
 from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
 from handlers import texts_resources as texts
+from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.parsing.customers import CustomerName, match_customer
 from handlers.parsing.dates import cn_to_int, normalize
 from storage import cards as card_store
@@ -30,16 +31,18 @@ from storage import escalations as review_store
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage import resources as store
-from storage.models import Customer, Member, ResourceRequest, ResourceRequestStatus
+from storage.models import Customer, Member, ResourceRequest, ResourceRequestStatus, Touch
 
 router = Router("resources")
 
 STATE_REJECT = "resources.reject"
-CANCEL_WORDS = {"取消", "算了", "cancel"}
 MAX_AMOUNT = 100_000_000  # yuan; anything above is a typo
 MAX_REASON_CHARS = 500
 MAX_PURPOSE_CHARS = 500
 MAX_EVIDENCE_SHOWN = 10
+_REASON_ANSWER = AnswerTexts(
+    cancelled=texts.DIALOGUE_CANCELLED, empty=texts.REASON_EMPTY, too_long=texts.REASON_TOO_LONG
+)
 
 
 # ------------------------------------------------------------------------------ parsing (pure)
@@ -115,11 +118,6 @@ def _amount_text(amount: int | None) -> str:
     return texts.AMOUNT.format(amount=amount) if amount is not None else ""
 
 
-def _requires_amount(kind: str, spec: dict) -> bool:
-    # Configured per type ([resources] types … requires_amount).
-    return bool(spec.get("requires_amount", False))
-
-
 @router.command("/申请", "/apply", summary="申请市场费用或技术支持")
 async def request_resource(ctx: Ctx) -> list[Reply]:
     kinds = ctx.config.resources.types
@@ -145,7 +143,8 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
         raise UserError(texts.NOT_YOUR_CUSTOMER.format(name=match.guessed_name or parsed.rest.split()[0]))
     customer = by_id[match.customer_id]
 
-    if parsed.amount is None and _requires_amount(kind, kinds[kind]):
+    spec = kinds[kind]  # [resources.types.<kind>]: requires_amount, min_effective_touches
+    if parsed.amount is None and spec.get("requires_amount", False):
         raise UserError(texts.AMOUNT_REQUIRED.format(kind=kind, customer=customer.name))
     if parsed.amount is not None and not 0 < parsed.amount <= MAX_AMOUNT:
         raise UserError(texts.AMOUNT_INVALID.format(limit=MAX_AMOUNT))
@@ -169,8 +168,7 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
             )
         )
     stage = (await pipeline_store.stage_names(ctx.session)).get(customer.stage_id, "")
-    await _require_stage_evidence(ctx, customer, stage, int(kinds[kind].get("min_effective_touches", 1)))
-    touches = await store.effective_touches_in_stage(ctx.session, customer)
+    touches = await _require_stage_evidence(ctx, customer, stage, int(spec.get("min_effective_touches", 1)))
     evidence = await store.evidence_of_touches(ctx.session, [t.id for t in touches])
 
     approvers = await review_store.reviewers_for(ctx.session, ctx.acting)
@@ -217,12 +215,12 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
     return replies
 
 
-async def _require_stage_evidence(ctx: Ctx, customer: Customer, stage: str, need: int) -> None:
-    if need <= 0:
-        return
-    have = len(await store.effective_touches_in_stage(ctx.session, customer))
+async def _require_stage_evidence(ctx: Ctx, customer: Customer, stage: str, need: int) -> list[Touch]:
+    """The effective touches of the customer's current stage; too few refuse the request."""
+    touches = await store.effective_touches_in_stage(ctx.session, customer)
+    have = len(touches)
     if have >= need:
-        return
+        return touches
     if have == 0:
         message = texts.MISSING_NONE.format(customer=customer.name, stage=stage, need=need)
     else:
@@ -309,17 +307,13 @@ def _request_id(payload: ActionPayload) -> int:
     return int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
 
 
-def _key(ctx: Ctx) -> dialogues.DialogueKey:
-    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
-
-
 @router.action("res_ok")
 async def approve(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     case = await _pending(ctx, _request_id(payload))
     store.decide(case.request, approved=True, by=ctx.acting.id, now=ctx.now())
-    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     if row is not None and row.state == STATE_REJECT and row.data.get("request_id") == case.request.id:
-        await dialogues.clear_dialogue(ctx.session, _key(ctx))  # [驳回] was clicked first, then changed
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))  # [驳回] was clicked first, then changed
     record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     assert record is not None  # the dispatcher checked it
     return [
@@ -340,25 +334,18 @@ async def approve(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
 @router.action("res_no", closes_card=False)
 async def start_reject(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     case = await _pending(ctx, _request_id(payload))
-    idle = dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes)
-    data = {"request_id": case.request.id, "task_id": ctx.event.task_id}
-    await dialogues.save_dialogue(ctx.session, _key(ctx), STATE_REJECT, data, ctx.now(), idle)
+    await save_state(ctx, STATE_REJECT, {"request_id": case.request.id, "task_id": ctx.event.task_id})
     return [Text(texts.ASK_REJECT_REASON.format(rep=case.rep.name))]
 
 
 @router.dialogue(STATE_REJECT)
 async def receive_reject_reason(ctx: Ctx) -> list[Reply]:
-    text = ctx.event.text.strip()
-    if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, _key(ctx))
-        return [Text(texts.DIALOGUE_CANCELLED)]
-    if not text:
-        return [Text(texts.REASON_EMPTY)]
-    if len(text) > MAX_REASON_CHARS:
-        return [Text(texts.REASON_TOO_LONG.format(length=len(text), limit=MAX_REASON_CHARS))]
-    row = await dialogues.load_dialogue(ctx.session, _key(ctx))
+    text = await read_text_answer(ctx, _REASON_ANSWER, limit=MAX_REASON_CHARS)
+    if isinstance(text, list):
+        return text
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     data = dict(row.data) if row else {}
-    await dialogues.clear_dialogue(ctx.session, _key(ctx))
+    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     try:
         case = await _pending(ctx, int(data.get("request_id", -1)))
     except UserError as exc:

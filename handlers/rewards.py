@@ -13,7 +13,7 @@ from bot.context import Ctx
 from bot.dispatcher import Router
 from bot.replies import Reply
 from handlers import texts_library as texts
-from handlers.playbooks import push_pack, rank_packs, rep_situations, situation_of
+from handlers.playbooks import deliver_pack, rank_packs, rep_situations, situation_of
 from storage import libraries
 from storage import pipelines as pipeline_store
 from storage import touches as touch_store
@@ -43,8 +43,8 @@ async def unlock_material(ctx: Ctx, touch: Touch, customer: Customer) -> list[Re
         return []
     pack = ranked[0]
     note = texts.REWARD_NOTE.format(count=count, title=pack.title)
-    replies = await push_pack(
-        ctx, member_id=touch.member_id, title=pack.title, cause=f"reward:{count}", customer_id=customer.id, note=note
+    replies = await deliver_pack(
+        ctx, pack, member_id=touch.member_id, cause=f"reward:{count}", customer_id=customer.id, note=note
     )
     if replies:
         log.info("member %s unlocked pack %s at %s effective touches", touch.member_id, pack.id, count)

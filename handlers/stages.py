@@ -33,6 +33,7 @@ from handlers.obstacles import (
 from handlers.parsing.customers import match_customer
 from handlers.parsing.dates import normalize
 from storage import customers as customer_store
+from storage import escalations as review_store
 from storage import members as member_store
 from storage import obstacles as obstacle_store
 from storage import stages as stage_store
@@ -61,6 +62,7 @@ _NEXT_WORDS = frozenset({"下一", "下一个", "下个", "下一步"})
 _PREVIOUS_WORDS = frozenset({"上一", "上一个", "上个", "上一步"})
 _DELIVERABLE_SUFFIXES = ("扫描件", "截图", "照片", "复印件")
 FUZZY_STAGE_CUTOFF = 70.0
+MAX_OBSTACLES_SHOWN = 5  # in /阶段 <customer>
 
 
 @dataclass(frozen=True)
@@ -425,17 +427,22 @@ async def stage_view(ctx: Ctx, customer: Customer) -> Reply:
 
 
 async def _obstacle_lines(ctx: Ctx, customer: Customer, names: dict[int, str]) -> list[str]:
+    # The newest five with their support requests in one go; supporters are few.
+    obstacles = await review_store.obstacles_of(ctx.session, customer.id, limit=MAX_OBSTACLES_SHOWN)
+    supporters = {
+        supporter_id: await member_store.get_member(ctx.session, supporter_id)
+        for supporter_id in {r.supporter_id for _o, _e, r in obstacles if r is not None and r.supporter_id}
+    }
     lines = []
-    for obstacle in (await obstacle_store.obstacles_of_customer(ctx.session, customer.id))[:5]:
+    for obstacle, _evidence, request in obstacles:
         if obstacle.status is ObstacleStatus.AWAITING_EVIDENCE:
             state = texts.VIEW_OBSTACLE_AWAITING.format(evidence=obstacle.required_evidence)
         elif obstacle.status is ObstacleStatus.RESOLVED:
             state = texts.VIEW_OBSTACLE_RESOLVED
         else:
             state = texts.VIEW_OBSTACLE_EVIDENCED if obstacle.evidence_id else ""
-        request = await obstacle_store.support_request_for(ctx.session, obstacle.id)
         if request is not None:
-            supporter = await member_store.get_member(ctx.session, request.supporter_id or 0)
+            supporter = supporters.get(request.supporter_id or 0)
             template = texts.VIEW_SUPPORT_WAITING if request.first_reply_at is None else texts.VIEW_SUPPORT_ANSWERED
             state += template.format(name=supporter.name if supporter else "-")
         lines.append(texts.VIEW_OBSTACLE_LINE.format(

@@ -17,7 +17,6 @@ ASK_NEXT_DATE = "「{action}」打算什么时候做?(例如:明天、下周三�
 ASK_NEXT_ACTION = "{date}要做什么?(例如:上门拜访、发报价单)"
 PAST_DATE = "下次动作的日期{date}已经过去了,请给一个今天或之后的日期。"
 DIALOGUE_HINT = "(回复“取消”可放弃本次记录)"
-EXPIRED_DIALOGUE = "上一条未完成的跟进记录已超时作废。"
 CHOICE_GONE = "这个选择已经失效(可能已超时),请重新发送跟进内容。"
 
 CONFIRM_TITLE = "已记录跟进 · {customer}"
@@ -48,6 +47,7 @@ EVIDENCE_WHICH_CUSTOMER_TITLE = "这份凭证属于哪个客户?"
 EVIDENCE_WHICH_CUSTOMER_BODY = "最近{minutes}分钟内没有跟进记录,请选择客户:"
 EVIDENCE_NO_CUSTOMERS = "收到{kind},但最近没有跟进记录可以关联。请先发送跟进内容(客户+今日动作+下次动作),再在{minutes}分钟内补发凭证。"
 EVIDENCE_SAVED_TO_CUSTOMER = "已将{kind}存为「{customer}」的凭证。"
+EVIDENCE_CANCELLED = "已取消,这份凭证未保存。"
 EVIDENCE_TOO_LARGE = "文件太大或为空,无法保存。请压缩后重新发送。"
 EVIDENCE_UNAVAILABLE = "没能取到这份文件(可能已过期),请重新发送。"
 
@@ -62,7 +62,6 @@ TODAY_PENDING_LINE = "- {customer}:{summary}({when})"
 TODAY_COLD_HEADER = "**超过{hours}小时未跟进**"
 TODAY_COLD_LINE = "- {customer}({stage},{since})"
 TODAY_NEVER = "录入后从未跟进"
-TODAY_DAYS_AGO = "{days}天前"
 
 # --- /客户 ---------------------------------------------------------------------------------
 CUSTOMER_USAGE = "用法:/客户 客户名称"

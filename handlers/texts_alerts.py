@@ -11,6 +11,7 @@ MORE_LINES = "……等共 {count} 位"
 QUOTE_REP_TITLE = "🔴 报价超时(标红):以下客户在「{stage}」阶段已超过 {limit} 个工作日"
 QUOTE_REP_LINE = "· {customer}:已 {days} 个工作日(自 {entered} 起)"
 QUOTE_REP_FOOTER = "主管已同步收到。请尽快推进到下一阶段,或记录阻碍原因。"
+QUOTE_REP_FOOTER_NO_MANAGER = "请尽快推进到下一阶段,或记录阻碍原因。"
 QUOTE_MANAGER_TITLE = "🔴 报价超时(标红):团队有 {count} 位客户在「{stage}」阶段超过 {limit} 个工作日"
 QUOTE_MANAGER_LINE = "· {rep} / {customer}:已 {days} 个工作日(自 {entered} 起)"
 

@@ -13,7 +13,6 @@ PACK_LIST_LINE = "{n}. 《{title}》{tags}"
 PACK_LIST_FOOTER = "发送 /话术 完整标题 即可获取,例如:/话术 {example}"
 PACK_NOT_FOUND = "没有找到与「{query}」相关的话术包。可以换个关键词,或发送 /话术 查看推荐。"
 PACK_EMPTY_LIBRARY = "话术库还是空的,请联系管理员添加。"
-PACK_REQUESTED_NOTE = "按您的请求发送"
 QUERY_TOO_LONG = "关键词太长了,请控制在{limit}字以内。"
 
 # --- competitor intel (竞品动态) ------------------------------------------------------------------

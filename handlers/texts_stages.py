@@ -56,6 +56,7 @@ OWNER_NOTIFIED = "{actor}将您的客户「{customer}」{direction}「{stage}」
 CHANGE_GONE = "这个阶段变更已经处理过或已撤回,无需重复操作。"
 CHANGE_STALE = "「{customer}」的阶段已经变为「{stage}」,这个变更已作废。如仍需调整,请重新发起。"
 CHANGE_STALE_NOTE = "已作废"
+CHANGE_NOT_YOURS = "「{customer}」已不在您的负责范围内(可能已转交他人),这个阶段变更已作废。"
 OPTION_GONE = "这个选项已失效,请重新发起阶段变更。"
 
 # --- obstacle evidence -------------------------------------------------------------------------
@@ -70,7 +71,6 @@ REMINDER_LINE = "- {customer}:{option} → 待补{evidence}(已{age})"
 
 # --- deliverables (节点交付物) -----------------------------------------------------------------
 DELIVERABLE_SAVED = "已将{kind}存为「{customer}」「{stage}」节点的交付物:{deliverable}。"
-DELIVERABLE_PENDING = "(「{customer}」已有待确认的阶段变更 {from_stage} → {to_stage},请先回答障碍卡片。)"
 DELIVERABLE_NOTE = "交付物:{deliverable}"
 
 # --- cross-department support (需跨部门支持) ----------------------------------------------------

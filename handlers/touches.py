@@ -16,6 +16,7 @@ from bot.errors import UserError
 from bot.replies import CardReply, CardUpdate, Reply, Text
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
 from handlers import texts
+from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.format import format_due
 from handlers.parsing.customers import CustomerName, match_customer
 from handlers.parsing.touch import parse_next_action, parse_touch
@@ -33,8 +34,9 @@ STATE_CUSTOMER = "touch.customer"
 STATE_NEW_LEAD = "touch.new_lead"
 STATE_SUMMARY = "touch.summary"
 STATE_NEXT = "touch.next"
-CANCEL_WORDS = {"取消", "算了", "不记了", "cancel"}
+CANCEL_WORDS = frozenset({"取消", "算了", "不记了", "cancel"})
 MAX_CANDIDATES = 5
+_ANSWER = AnswerTexts(cancelled=texts.CANCELLED, empty=texts.EMPTY_MESSAGE, too_long=texts.TOO_LONG)
 
 
 def thresholds(ctx: Ctx) -> EffectiveThresholds:
@@ -44,20 +46,17 @@ def thresholds(ctx: Ctx) -> EffectiveThresholds:
     )
 
 
-def _dialogue_key(ctx: Ctx) -> dialogues.DialogueKey:
-    return dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
+async def _draft_of_clicked_card(ctx: Ctx, *states: str) -> dict[str, Any] | None:
+    """The draft the clicked card was sent for, if it still waits in one of ``states``.
 
-
-async def _save_draft(ctx: Ctx, state: str, draft: dict[str, Any]) -> None:
-    idle = dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes)
-    await dialogues.save_dialogue(ctx.session, _dialogue_key(ctx), state, draft, ctx.now(), idle)
-
-
-async def _load_draft(ctx: Ctx, *states: str) -> dict[str, Any] | None:
-    row = await dialogues.load_dialogue(ctx.session, _dialogue_key(ctx))
+    A newer message replaces the draft while an older card may still be open: that card must not
+    act on the newer draft (create its lead, pick its customer, or cancel it).
+    """
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     if row is None or row.state not in states or row.expires_at <= ctx.now():
         return None
-    return dict(row.data)
+    draft = dict(row.data)
+    return draft if draft.pop("card", None) == ctx.event.task_id else None
 
 
 def _customer_names(customers: list[Customer]) -> list[CustomerName]:
@@ -86,7 +85,6 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         "next_action": parsed.next_action,
         "next_due": parsed.next_due.isoformat() if parsed.next_due else None,
         "proposal": parsed.proposal,
-        "occurred_at": ctx.now().isoformat(),
     }
     if match.status == "matched":
         draft["customer_id"] = match.customer_id
@@ -94,16 +92,18 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     if match.status == "ambiguous":
         by_id = {c.id: c for c in customers}
         draft["candidates"] = list(match.candidates[:MAX_CANDIDATES])
-        await _save_draft(ctx, STATE_CUSTOMER, draft)
-        return [CardReply(_choose_customer_card(text, [by_id[i] for i in draft["candidates"]]))]
+        card = _choose_customer_card(text, [by_id[i] for i in draft["candidates"]])
+        await save_state(ctx, STATE_CUSTOMER, {**draft, "card": card.task_id})
+        return [CardReply(card)]
     if not match.guessed_name:
         return [Text(texts.NO_CUSTOMER_NAME)]
     draft["lead_name"] = match.guessed_name
     # The name itself is not part of what was done today.
     if draft["summary"].startswith(match.guessed_name):
         draft["summary"] = draft["summary"][len(match.guessed_name) :].strip(" ,,。")  # noqa: B005 (a set of characters)
-    await _save_draft(ctx, STATE_NEW_LEAD, draft)
-    return [CardReply(_new_lead_card(match.guessed_name))]
+    card = _new_lead_card(match.guessed_name)
+    await save_state(ctx, STATE_NEW_LEAD, {**draft, "card": card.task_id})
+    return [CardReply(card)]
 
 
 def _choose_customer_card(text: str, candidates: list[Customer]) -> Card:
@@ -132,7 +132,7 @@ def _new_lead_card(name: str) -> Card:
 
 @router.action("tc")
 async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    draft = await _load_draft(ctx, STATE_CUSTOMER)
+    draft = await _draft_of_clicked_card(ctx, STATE_CUSTOMER)
     customer_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
     if draft is None or customer_id not in draft.get("candidates", []):
         return [Text(texts.CHOICE_GONE)]
@@ -146,7 +146,7 @@ async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
 
 @router.action("tl")
 async def create_lead(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    draft = await _load_draft(ctx, STATE_NEW_LEAD)
+    draft = await _draft_of_clicked_card(ctx, STATE_NEW_LEAD)
     if draft is None:
         return [Text(texts.CHOICE_GONE)]
     name = draft.pop("lead_name")
@@ -164,7 +164,9 @@ async def create_lead(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
 
 @router.action("tx")
 async def cancel_from_card(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    await dialogues.clear_dialogue(ctx.session, _dialogue_key(ctx))
+    if await _draft_of_clicked_card(ctx, STATE_CUSTOMER, STATE_NEW_LEAD) is not None:
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    # An older card's draft is gone already: closing the card is all there is to do.
     return [await _close_clicked_card(ctx, texts.CANCELLED)]
 
 
@@ -179,29 +181,27 @@ async def answer_while_card_open(ctx: Ctx) -> list[Reply]:
     """Text while a customer card is open: cancel, a candidate's number, or a fresh message."""
     text = ctx.event.text.strip()
     if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, _dialogue_key(ctx))
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
         return [Text(texts.CANCELLED)]
-    draft = await _load_draft(ctx, STATE_CUSTOMER)
-    if draft and text.isdigit() and 1 <= int(text) <= len(draft.get("candidates", [])):
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
+    assert row is not None  # the dispatcher routed here by its state
+    draft = dict(row.data)
+    if row.state == STATE_CUSTOMER and text.isdigit() and 1 <= int(text) <= len(draft.get("candidates", [])):
+        draft.pop("card", None)
         draft["customer_id"] = draft.pop("candidates")[int(text) - 1]
         return await _continue(ctx, draft)
-    await dialogues.clear_dialogue(ctx.session, _dialogue_key(ctx))
+    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     return await log_touch(ctx)
 
 
 @router.dialogue(STATE_SUMMARY, STATE_NEXT)
 async def answer_missing_field(ctx: Ctx) -> list[Reply]:
-    row = await dialogues.load_dialogue(ctx.session, _dialogue_key(ctx))
+    text = await read_text_answer(ctx, _ANSWER, limit=ctx.config.touch.max_message_chars, cancel_words=CANCEL_WORDS)
+    if isinstance(text, list):
+        return text
+    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     assert row is not None
     draft, state = dict(row.data), row.state
-    text = ctx.event.text.strip()
-    if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, _dialogue_key(ctx))
-        return [Text(texts.CANCELLED)]
-    if not text:
-        return [Text(texts.EMPTY_MESSAGE)]
-    if len(text) > ctx.config.touch.max_message_chars:
-        return [Text(texts.TOO_LONG.format(length=len(text), limit=ctx.config.touch.max_message_chars))]
     if state == STATE_SUMMARY:
         parsed = parse_touch(text, ctx.today())
         draft["summary"] = parsed.summary or text
@@ -226,24 +226,27 @@ async def _continue(ctx: Ctx, draft: dict[str, Any]) -> list[Reply]:
     """Ask for the next missing field, or save the touch when nothing is missing."""
     customer = await customer_store.get_customer(ctx.session, draft["customer_id"])
     if customer is None or customer.owner_id != ctx.acting.id:
-        raise UserError(texts.CHOICE_GONE, detail="draft customer vanished or changed owner")
+        # Transferred or deleted meanwhile: the draft can never be saved, so the dialogue ends
+        # (were it kept, every message would get this answer until it expired).
+        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        return [Text(texts.CHOICE_GONE)]
     if not draft.get("summary"):
-        await _save_draft(ctx, STATE_SUMMARY, draft)
+        await save_state(ctx, STATE_SUMMARY, draft)
         return [Text(texts.ASK_SUMMARY.format(customer=customer.name) + texts.DIALOGUE_HINT)]
     due = dt.date.fromisoformat(draft["next_due"]) if draft.get("next_due") else None
     if due is not None and due < ctx.today():
-        await _save_draft(ctx, STATE_NEXT, draft)
+        await save_state(ctx, STATE_NEXT, draft)
         return [Text(texts.PAST_DATE.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
     if not draft.get("next_action") and due is None:
-        await _save_draft(ctx, STATE_NEXT, draft)
+        await save_state(ctx, STATE_NEXT, draft)
         return [Text(texts.ASK_NEXT + texts.DIALOGUE_HINT)]
     if due is None:
-        await _save_draft(ctx, STATE_NEXT, draft)
+        await save_state(ctx, STATE_NEXT, draft)
         return [Text(texts.ASK_NEXT_DATE.format(action=draft["next_action"]) + texts.DIALOGUE_HINT)]
     if not draft.get("next_action"):
-        await _save_draft(ctx, STATE_NEXT, draft)
+        await save_state(ctx, STATE_NEXT, draft)
         return [Text(texts.ASK_NEXT_ACTION.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
-    await dialogues.clear_dialogue(ctx.session, _dialogue_key(ctx))
+    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     return await _save(ctx, customer, draft, due)
 
 

@@ -307,6 +307,20 @@ async def test_quote_red_on_the_6th_working_day_across_national_day_and_a_makeup
     assert await told(console, "mgr.chen") == []  # another team's manager
 
 
+async def test_a_rep_without_a_manager_is_not_told_the_manager_knows(console, clock) -> None:
+    from storage.models import Team
+
+    async with console.runtime.sessions() as session, session.begin():
+        await session.execute(update(Team).where(Team.key == "east").values(manager_id=None))
+    set_now(clock, dt.datetime(2026, 10, 14, 9, 0, tzinfo=SHANGHAI))
+    await _quoting_customer(console, clock, dt.datetime(2026, 9, 30, 9, 0, tzinfo=SHANGHAI))
+    await run_job(console)
+    [to_rep] = await told(console, "rep.li")
+    assert "标红" in to_rep and "华东建材" in to_rep
+    assert "主管已同步收到" not in to_rep and to_rep.endswith("请尽快推进到下一阶段,或记录阻碍原因。")
+    assert await told(console, "mgr.wang") == []
+
+
 async def test_leaving_the_quote_stage_clears_the_red_alert(console, clock) -> None:
     set_now(clock, dt.datetime(2026, 10, 14, 9, 0, tzinfo=SHANGHAI))
     customer = await _quoting_customer(console, clock, dt.datetime(2026, 9, 30, 9, 0, tzinfo=SHANGHAI))

@@ -269,3 +269,18 @@ async def test_without_supporters_the_request_is_refused_and_nothing_changes(con
 )
 def test_acknowledgements_are_not_substantive(text, substantive):
     assert is_substantive(text) is substantive
+
+
+async def test_the_stage_view_lists_obstacles_with_their_evidence_and_support_state(console):
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    await answer(console, "rep.li", "华东建材 进入初步沟通", "① 决策链不清晰")
+    moved = cards_of(await answer(console, "rep.li", "华东建材 进入需求确认", "② 技术适配存疑"))[0]
+    await console.click("rep.li", moved, "需跨部门支持")
+
+    text = (await console.send("rep.li", "/阶段 华东建材"))["replies"][0]["payload"]["text"]
+    assert "需求确认:技术适配存疑(待补技术对接会议纪要) · 跨部门支持:刘工未答复" in text
+    assert "初步沟通:决策链不清晰(已解决)" in text
+
+    await console.send("sup.liu", "ERP接口有标准中间件,可以对接")
+    text = (await console.send("rep.li", "/阶段 华东建材"))["replies"][0]["payload"]["text"]
+    assert "需求确认:技术适配存疑(待补技术对接会议纪要) · 跨部门支持:刘工已答复" in text

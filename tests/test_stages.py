@@ -486,3 +486,31 @@ async def test_an_answer_after_the_customer_moved_elsewhere_voids_the_change(con
     after = await state(console, customer.id)
     assert after.stage == "需求确认" and after.obstacles == []
     assert after.changes[0].status is StageChangeStatus.CANCELLED
+
+
+async def test_an_answer_after_the_customer_was_transferred_away_voids_the_change(console):
+    customer = await add_customer(console.runtime, "rep.li", "华东建材")
+    [card] = cards_of(await console.send("rep.li", "华东建材 进入方案报价"))
+    async with console.runtime.sessions() as session, session.begin():
+        other_team_rep = await member_store.member_by_code(session, "rep.sun")
+        row = await session.get(Customer, customer.id)
+        row.owner_id = other_team_rep.id  # e.g. the manager's [转交], or an admin's transfer
+    reply = await console.click("rep.li", card, "① 决策链不清晰")
+    assert "「华东建材」已不在您的负责范围内(可能已转交他人),这个阶段变更已作废。" in texts_of(reply)
+    after = await state(console, customer.id)
+    assert after.stage == "新线索" and after.obstacles == []
+    assert after.changes[0].status is StageChangeStatus.CANCELLED
+    # The new owner is not blocked by the voided request.
+    assert cards_of(await console.send("rep.sun", "华东建材 进入方案报价"))[0]["title"] == "当前最大障碍是?"
+
+
+async def test_a_manager_may_still_answer_for_a_customer_moved_within_the_team(console):
+    customer = await add_customer(console.runtime, "rep.li", "华东建材")
+    [card] = cards_of(await console.send("mgr.wang", "华东建材 进入需求确认"))
+    async with console.runtime.sessions() as session, session.begin():
+        teammate = await member_store.member_by_code(session, "rep.zhao")
+        row = await session.get(Customer, customer.id)
+        row.owner_id = teammate.id
+    reply = await console.click("mgr.wang", card, "① 决策链不清晰")
+    assert cards_of(reply)[0]["title"] == "已推进到「需求确认」 · 华东建材"
+    assert (await state(console, customer.id)).stage == "需求确认"

@@ -252,3 +252,94 @@ async def test_a_touch_without_evidence_after_the_deadline_stays_non_effective(c
     async with console.runtime.sessions() as session:
         assert (await session.get(Touch, touch.id)).effective is False
         assert len(list(await session.scalars(select(Evidence)))) == 1
+
+
+async def test_an_older_new_lead_card_cannot_create_the_lead_of_a_newer_message(console):
+    first = cards_of(await console.send("rep.li", "滨江幕墙 面谈30分钟 初次介绍产品,下周二发资料"))[0]
+    second = cards_of(await console.send("rep.li", "钱塘建工 电话10分钟 约了见面,明天拜访"))[0]
+
+    reply = await console.click("rep.li", first, "新建线索「滨江幕墙」")
+    assert texts_of(reply)[-1] == "这个选择已经失效(可能已超时),请重新发送跟进内容。"
+    async with console.runtime.sessions() as session:
+        assert list(await session.scalars(select(Customer))) == []
+    assert await touches(console) == []
+
+    # The newer card still works and logs its own message.
+    reply = await console.click("rep.li", second, "新建线索「钱塘建工」")
+    assert any("已新建线索「钱塘建工」" in t for t in texts_of(reply))
+    [touch] = await touches(console)
+    assert touch.channel.value == "电话" and touch.duration_minutes == 10
+
+
+async def test_cancelling_an_older_customer_card_leaves_the_newer_one_working(console):
+    await add_customer(console.runtime, "rep.li", "华东建材", contacts=("张总",))
+    await add_customer(console.runtime, "rep.li", "金陵置业", contacts=("张总",))
+    first = cards_of(await console.send("rep.li", "张总 电话15分钟 聊了交期,明天回电"))[0]
+    second = cards_of(await console.send("rep.li", "张总 上门拜访40分钟 看了样品,周五报价"))[0]
+
+    await console.click("rep.li", first, "取消")
+    reply = await console.click("rep.li", second, "金陵置业")
+    assert [c["title"] for c in cards_of(reply)] == ["已记录跟进 · 金陵置业"]
+    [touch] = await touches(console)
+    assert touch.channel.value == "面访" and touch.duration_minutes == 40
+
+
+async def test_an_older_which_customer_card_cannot_file_a_newer_photo(console, clock):
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    await console.send("rep.li", "华东建材 上门拜访40分钟 看了工地,下周一送样品")
+    clock.offset += dt.timedelta(minutes=11)
+    first = cards_of(await console.upload("rep.li", jpeg_bytes((640, 480)), "first.jpg"))[0]
+    second = cards_of(await console.upload("rep.li", jpeg_bytes((320, 240)), "second.jpg"))[0]
+
+    reply = await console.click("rep.li", first, "华东建材")
+    assert texts_of(reply) == ["这个选择已经失效(可能已超时),请重新发送跟进内容。"]
+    async with console.runtime.sessions() as session:
+        assert list(await session.scalars(select(Evidence))) == []
+
+    await console.click("rep.li", second, "华东建材")
+    async with console.runtime.sessions() as session:
+        [evidence] = list(await session.scalars(select(Evidence)))
+    assert evidence.attributes["width"] == 320
+
+
+async def test_a_half_logged_touch_of_a_customer_transferred_meanwhile_ends_its_dialogue(console):
+    from storage import members as member_store
+
+    customer = await add_customer(console.runtime, "rep.li", "华东建材")
+    await add_customer(console.runtime, "rep.li", "金陵置业")
+    await console.send("rep.li", "华东建材 电话10分钟 聊了交期")  # asks for the next action
+    async with console.runtime.sessions() as session, session.begin():
+        row = await session.get(Customer, customer.id)
+        row.owner_id = (await member_store.member_by_code(session, "rep.zhao")).id
+
+    reply = await console.send("rep.li", "明天发报价单")
+    assert texts_of(reply) == ["这个选择已经失效(可能已超时),请重新发送跟进内容。"]
+    # The rep is not stuck in the dead dialogue: the next message is logged as usual.
+    reply = await console.send("rep.li", "金陵置业 电话5分钟 确认地址,明天寄样品")
+    assert cards_of(reply)[0]["title"] == "已记录跟进 · 金陵置业"
+    assert [t.summary for t in await touches(console)] == ["电话5分钟 确认地址"]
+
+
+async def test_an_evidence_window_longer_than_a_day_is_named_in_whole_minutes(aiohttp_client, tmp_path, clock):
+    from bot.app import create_app
+    from tests.conftest import Console, make_config
+
+    config = make_config(tmp_path, touch={"evidence_window_minutes": 1500, "evidence_deadline_hours": 48})
+    console = Console(await aiohttp_client(create_app(config, clock=clock)))
+    reply = await console.upload("rep.li", jpeg_bytes(), "site.jpg")
+    assert texts_of(reply) == [
+        "收到照片,但最近没有跟进记录可以关联。请先发送跟进内容(客户+今日动作+下次动作),再在1500分钟内补发凭证。"
+    ]
+
+
+async def test_cancelling_the_which_customer_card_says_the_file_was_not_kept(console, clock):
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    await console.send("rep.li", "华东建材 上门拜访40分钟 看了工地,下周一送样品")
+    clock.offset += dt.timedelta(minutes=11)
+    card = cards_of(await console.upload("rep.li", jpeg_bytes(), "site.jpg"))[0]
+    reply = await console.click("rep.li", card, "取消")
+    # The touch itself stays logged: only the attachment is dropped.
+    assert texts_of(reply)[-1] == "已取消,这份凭证未保存。"
+    assert len(await touches(console)) == 1
+    async with console.runtime.sessions() as session:
+        assert list(await session.scalars(select(Evidence))) == []
