@@ -315,7 +315,10 @@ def _validate(config: Config) -> None:
         ("outbox.workers", config.outbox.workers),
         ("outbox.max_attempts", config.outbox.max_attempts),
         ("outbox.backoff_base_seconds", config.outbox.backoff_base_seconds),
+        ("outbox.backoff_max_seconds", config.outbox.backoff_max_seconds),
         ("outbox.poll_seconds", config.outbox.poll_seconds),
+        # APScheduler refuses anything else when the first job is added, long after start-up checks.
+        ("scheduler.misfire_grace_seconds", config.scheduler.misfire_grace_seconds),
     ):
         positive(key, value)
     if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import texts
@@ -31,10 +32,13 @@ from storage import inbox as inbox_store
 from storage import members as member_store
 from storage.db import transaction
 from storage.media import MediaRejected, MediaStore
+from storage.models import InboxItem
 
 log = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 500
+_PLATFORM_CHARS = InboxItem.__table__.c.platform.type.length
+_MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,11 @@ class Inbox:
         after the transaction holding its event has committed, but a burst of callbacks costs one
         transaction instead of one each.
         """
+        if not 0 < len(event.platform) <= _PLATFORM_CHARS or not 0 < len(event.platform_msg_id) <= _MSG_ID_CHARS:
+            # Refused here, for this caller alone, rather than failing the batch it would join.
+            raise ValueError(
+                f"event ids must be 1-{_PLATFORM_CHARS} (platform) and 1-{_MSG_ID_CHARS} (message id) characters"
+            )
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._accepting.append((event, future))
         if self._flusher is None or self._flusher.done():
@@ -96,42 +105,65 @@ class Inbox:
     async def _flush_accepts(self) -> None:
         while self._accepting:
             batch, self._accepting = self._accepting[:ACCEPT_BATCH], self._accepting[ACCEPT_BATCH:]
-            try:
-                async with transaction(self.sessions) as session:
-                    now = self.clock.now()
-                    results = [
-                        await inbox_store.store_incoming(
-                            session,
-                            platform=event.platform,
-                            platform_msg_id=event.platform_msg_id,
-                            conversation_key=conversation_key(event),
-                            payload=event.to_json(),
-                            now=now,
-                        )
-                        for event, _ in batch
-                    ]
-            except Exception as exc:  # nothing of this batch was stored: every caller must fail
-                log.exception("storing %s incoming events failed", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), (inbox_id, is_new) in zip(batch, results, strict=True):
+            if len(batch) == 1:
+                await self._commit(batch, split_on_bad_data=False)
+            elif not await self._commit(batch, split_on_bad_data=True):
+                # One bad event must not fail the callbacks that happened to arrive with it.
+                for item in batch:
+                    await self._commit([item], split_on_bad_data=False)
+
+    async def _commit(
+        self, batch: list[tuple[Event, asyncio.Future[Accepted]]], *, split_on_bad_data: bool
+    ) -> bool:
+        """Store a batch in one transaction and answer its callers.
+
+        False, with the callers still waiting, when the batch was refused for its data and
+        ``split_on_bad_data`` asks for the events to be stored one by one instead; any other
+        failure stored nothing of the batch, and every caller gets the error.
+        """
+        try:
+            async with transaction(self.sessions) as session:
+                incoming = [
+                    inbox_store.Incoming(event.platform, event.platform_msg_id, conversation_key(event), event.to_json())
+                    for event, _ in batch
+                ]
+                results = await inbox_store.store_incoming_many(session, incoming, now=self.clock.now())
+        except Exception as exc:
+            if split_on_bad_data and _refused_for_its_data(exc):
+                log.warning("storing %s incoming events together failed (%s); storing them one by one",
+                            len(batch), type(exc).__name__)
+                return False
+            log.exception("storing %s incoming event(s) failed", len(batch))
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(Accepted(inbox_id, is_new))
-            if any(is_new for _, is_new in results):
-                self.poller.wake()
+                    future.set_exception(exc)
+            return True
+        for (_, future), (inbox_id, is_new) in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(Accepted(inbox_id, is_new))
+        if any(is_new for _, is_new in results):
+            self.poller.wake()
+        return True
 
     async def wait_processed(self, inbox_id: int, timeout: float = 30.0) -> None:
         """Wait until the worker has finished with an item (used by the console API and tests)."""
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(inbox_id, []).append(future)
-        async with self.sessions() as session:
-            item = await inbox_store.load(session, inbox_id)
-            if item is not None and item.status != "pending":
-                self._resolve(inbox_id)
-        self.poller.wake()
-        await asyncio.wait_for(future, timeout)
+        try:
+            async with self.sessions() as session:
+                item = await inbox_store.load(session, inbox_id)
+                if item is not None and item.status != "pending":
+                    self._resolve(inbox_id)
+            self.poller.wake()
+            await asyncio.wait_for(future, timeout)
+        finally:
+            # A waiter that gave up (timeout, cancelled) must not stay behind: the item may be
+            # finished by another replica, and then nothing here would ever pop it.
+            waiting = self._waiters.get(inbox_id)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._waiters[inbox_id]
 
     def _resolve(self, inbox_id: int) -> None:
         for future in self._waiters.pop(inbox_id, []):
@@ -149,13 +181,19 @@ class Inbox:
                 return
             item = await inbox_store.load(session, inbox_id)
             assert item is not None
-            attempts, payload = item.attempts, item.payload
-        event = Event.from_json(payload)
+            attempts, payload, platform = item.attempts, item.payload, item.platform
+        event: Event | None = None
         try:
+            event = Event.from_json(payload)
+            if attempts > self.config.inbox.max_attempts:
+                # Every attempt allowed was claimed and none finished (the process died, or the
+                # handler outran its lease): an event that brings the worker down must not do so
+                # forever.
+                raise _Unfinished(f"{attempts - 1} attempts never finished")
             event = await self._stage_media(event)
             await self._handle(inbox_id, event)
         except Exception as exc:
-            log.exception("inbox item %s (%s) failed on attempt %s", inbox_id, event.platform, attempts)
+            log.exception("inbox item %s (%s) failed on attempt %s", inbox_id, platform, attempts)
             await self._record_failure(inbox_id, event, exc, attempts)
         else:
             self.on_replies_queued()
@@ -220,29 +258,56 @@ class Inbox:
             if not await inbox_store.finish(session, inbox_id, self.clock.now()):
                 raise _AlreadyProcessed()
 
-    async def _record_failure(self, inbox_id: int, event: Event, exc: Exception, attempts: int) -> None:
+    async def _record_failure(self, inbox_id: int, event: Event | None, exc: Exception, attempts: int) -> None:
         if isinstance(exc, _AlreadyProcessed):
             return
         give_up = attempts >= self.config.inbox.max_attempts
         retry_at = self.clock.now() + dt.timedelta(seconds=self._retry_delay(attempts))
         async with transaction(self.sessions) as session:
-            await inbox_store.record_failure(
-                session, inbox_id, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
+            recorded = await inbox_store.record_failure(
+                session, inbox_id, attempts, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
             )
-            if give_up and event.sender:
-                member = await member_store.member_by_platform_id(session, event.platform, event.sender)
-                if member is not None:
-                    await self.replies.enqueue(
-                        session, [Text(texts.PROCESSING_FAILED)], event=event, sender=member,
-                        inbox_id=inbox_id, now=self.clock.now(),
-                    )
-        if give_up:
+            told = recorded and give_up and await self._tell_sender(session, inbox_id, event)
+        if told:
             self.on_replies_queued()
 
+    async def _tell_sender(self, session: AsyncSession, inbox_id: int, event: Event | None) -> bool:
+        """Queue "could not process your message" to the sender, if known; never blocks the record."""
+        if event is None or not event.sender:
+            return False
+        member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+        if member is None:
+            return False
+        try:
+            async with session.begin_nested():
+                await self.replies.enqueue(
+                    session, [Text(texts.PROCESSING_FAILED)], event=event, sender=member,
+                    inbox_id=inbox_id, now=self.clock.now(),
+                )
+        except Exception:
+            log.exception("inbox item %s: the failure notice could not be queued", inbox_id)
+            return False
+        return True
 
     def _retry_delay(self, attempts: int) -> float:
         return min(300.0, 5.0 * 2**attempts)
 
 
+def _refused_for_its_data(exc: Exception) -> bool:
+    """The database refused what was written (a value too long, a constraint), as opposed to being
+    unreachable or busy: only then can storing the events one by one help."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        # asyncpg's errors reach SQLAlchemy as plain DBAPIErrors; their SQLSTATE still tells:
+        # class 22 is "data exception", 23 "integrity constraint violation".
+        return str(getattr(exc.orig, "sqlstate", None) or "")[:2] in ("22", "23")
+    return isinstance(exc, StatementError)  # a value that could not even be bound
+
+
 class _AlreadyProcessed(Exception):
     """Another worker finished this item first; this transaction was rolled back."""
+
+
+class _Unfinished(Exception):
+    """The item's earlier attempts were all claimed and never finished."""

@@ -103,11 +103,12 @@ class OutboxWorker:
         async with transaction(self.sessions) as session:
             if give_up:
                 log.error("outbox item %s dead-lettered after %s attempts: %s", item.id, item.attempts, error)
-                await outbox_store.mark_dead(session, item.id, error)
+                await outbox_store.mark_dead(session, item.id, item.attempts, error)
                 return
             delay = retry_after if retry_after is not None else self._backoff(item.attempts)
             log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
-            await outbox_store.mark_retry(session, item.id, self.clock.now() + dt.timedelta(seconds=delay), error)
+            retry_at = self.clock.now() + dt.timedelta(seconds=delay)
+            await outbox_store.mark_retry(session, item.id, item.attempts, retry_at, error)
 
     def _backoff(self, attempts: int) -> float:
         base = self.config.backoff_base_seconds * 2 ** max(0, attempts - 1)

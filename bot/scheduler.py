@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import itertools
 import logging
 import re
 import sys
@@ -55,6 +56,9 @@ PLATFORM = "schedule"
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Interval periods are counted from here, so every replica computes the same boundaries.
 _EPOCH = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+# A timer whose period cannot be stored (the database is briefly away) tries again after these
+# pauses (then every last one), for as long as a late run is still wanted (misfire grace).
+_ENQUEUE_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 # -- schedules ---------------------------------------------------------------------------------
@@ -272,7 +276,9 @@ class JobScheduler:
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback: let it run
         self._scheduler = None
         if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=10)
+            _, stuck = await asyncio.wait(self._in_flight, timeout=10)
+            for task in stuck:  # still retrying a database that is away: catch-up covers it next start
+                task.cancel()
 
     def next_runs(self) -> dict[str, dt.datetime | None]:
         if self._scheduler is None:
@@ -284,12 +290,30 @@ class JobScheduler:
         if task is not None:
             self._in_flight.add(task)
         try:
-            accepted, period = await accept_job(self.runtime, job)
+            # The period is fixed when the timer fires, however long storing it takes.
+            period = period_of(JOBS_BY_NAME[job], self.runtime.config, self.runtime.clock.now())
+            accepted = await self._accept(period)
             log.info("job %s period %s %s", job, period.key, "enqueued" if accepted.is_new else "already enqueued")
             return accepted
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+
+    async def _accept(self, period: Period) -> Accepted:
+        """Store the period's event; a failure is tried again rather than losing, say, a day's digest."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.runtime.config.scheduler.misfire_grace_seconds
+        for attempt in itertools.count():
+            try:
+                return await self.runtime.inbox.accept(schedule_event(period))
+            except Exception:
+                delay = _ENQUEUE_RETRY_SECONDS[min(attempt, len(_ENQUEUE_RETRY_SECONDS) - 1)]
+                if self.key not in _RUNNING or loop.time() + delay > give_up_at:
+                    raise
+                log.warning("job %s period %s could not be enqueued; trying again in %ss",
+                            period.job, period.key, delay, exc_info=True)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def catch_up(self) -> list[Period]:
         """Enqueue, once, each job's latest period that has neither run nor been enqueued.

@@ -60,12 +60,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import RulesConfig
 from handlers.rules.workdays import WorkCalendar
+from storage.db import dialect_insert
 from storage.models import (
     Alert,
     AlertStatus,
@@ -156,10 +155,6 @@ def open_key(rule: str, subject: object) -> str:
 
 
 # -- SQL building blocks ---------------------------------------------------------------------
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
 
 
 def _instant(value: dt.datetime) -> ColumnElement[dt.datetime]:
@@ -291,7 +286,7 @@ async def _raise_customer_rule(session: AsyncSession, rule: _CustomerRule, now: 
         ~exists().where(Alert.open_key == rule.key),
     )
     statement = (
-        _insert(session)(Alert).from_select(_INSERT_COLUMNS, source).on_conflict_do_nothing(index_elements=["open_key"])
+        dialect_insert(session)(Alert).from_select(_INSERT_COLUMNS, source).on_conflict_do_nothing(index_elements=["open_key"])
     )
     result = await session.execute(statement)
     return result.rowcount or 0
@@ -330,7 +325,7 @@ async def _sweep_obstacles(
         .where(condition, _not_snoozed(today), ~exists().where(Alert.open_key == key))
     )
     result = await session.execute(
-        _insert(session)(Alert).from_select(_INSERT_COLUMNS, source).on_conflict_do_nothing(index_elements=["open_key"])
+        dialect_insert(session)(Alert).from_select(_INSERT_COLUMNS, source).on_conflict_do_nothing(index_elements=["open_key"])
     )
     return result.rowcount or 0, closed
 
@@ -454,7 +449,7 @@ async def raise_low_activity(
         for row in rows
     ]
     inserted = await session.execute(
-        _insert(session)(Alert)
+        dialect_insert(session)(Alert)
         .values(values)
         .on_conflict_do_nothing(index_elements=["open_key"])
         .returning(Alert.member_id)

@@ -11,21 +11,16 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import RulesConfig
 from handlers.rules.workdays import CalendarOverrides, WorkCalendar, parse_date_list
+from storage.db import dialect_insert
 from storage.models import CalendarDay, Setting
 
 HOLIDAY = "holiday"
 WORKDAY = "workday"
 _BEYOND_DATA_KEY = "calendar_beyond_data_warned:{year}"
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
 
 
 async def declared_days(session: AsyncSession) -> list[CalendarDay]:
@@ -40,7 +35,7 @@ async def declare_days(session: AsyncSession, days: Iterable[dt.date], kind: str
     rows = [{"day": day, "kind": kind, "note": note[:128]} for day in sorted(set(days))]
     if not rows:
         return 0
-    statement = _insert(session)(CalendarDay).values(rows)
+    statement = dialect_insert(session)(CalendarDay).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=[CalendarDay.day], set_={"kind": statement.excluded.kind, "note": statement.excluded.note}
     )
@@ -77,7 +72,7 @@ async def work_calendar(
 async def claim_beyond_data_warning(session: AsyncSession, year: int, now: dt.datetime) -> bool:
     """True exactly once per year (across restarts and replicas): the caller then warns admins."""
     result = await session.execute(
-        _insert(session)(Setting)
+        dialect_insert(session)(Setting)
         .values(key=_BEYOND_DATA_KEY.format(year=year), value={"warned_at": now.isoformat()})
         .on_conflict_do_nothing(index_elements=[Setting.key])
     )

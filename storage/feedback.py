@@ -6,10 +6,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import Customer, CustomerFeedback
 
 
@@ -29,7 +28,7 @@ async def record_feedback(
     comment: str = "",
 ) -> CustomerFeedback | None:
     """Store a feedback once per (source, external id); None when it was stored before."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    insert = dialect_insert(session)
     result = await session.execute(
         insert(CustomerFeedback)
         .values(

@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
 
 
@@ -21,7 +20,7 @@ async def record_run(
     finished_at: dt.datetime, summary: str,
 ) -> None:
     """Record a finished run of ``job`` for ``period``, in the caller's transaction."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    insert = dialect_insert(session)
     values = {"as_of": as_of, "started_at": started_at, "finished_at": finished_at, "status": "done",
               "summary": summary[:4000]}
     statement = insert(JobRun).values(job=job, period=period[:32], **values)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import Competitor, ObstacleResponse, PackDelivery, ScriptPack
 
 
@@ -24,7 +23,7 @@ async def record_delivery(
     session: AsyncSession, *, pack_id: int, member_id: int, customer_id: int | None, cause: str, now: dt.datetime
 ) -> bool:
     """Remember that a pack went to a member for a cause; False if it already did (never twice)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    insert = dialect_insert(session)
     result = await session.execute(
         insert(PackDelivery)
         .values(pack_id=pack_id, member_id=member_id, customer_id=customer_id, cause=cause[:128], delivered_at=now)

@@ -15,10 +15,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import Competitor, ObstacleResponse, ScriptPack, Setting
 
 SEED_SETTING = "library_seed"
@@ -410,13 +409,9 @@ class SeedResult:
         return self.packs + self.obstacle_responses + self.competitors
 
 
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-
-
 async def ensure_library(session: AsyncSession, now: dt.datetime) -> SeedResult:
     """Insert the shipped library entries that were never seeded here; returns how many were added."""
-    insert = _insert(session)
+    insert = dialect_insert(session)
     seeded = await session.get(Setting, SEED_SETTING)
     done: dict[str, list[str]] = {key: list(values) for key, values in (seeded.value if seeded else {}).items()}
 

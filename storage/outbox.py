@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxItem, OutboxStatus
@@ -84,10 +84,11 @@ async def mark_sent(session: AsyncSession, item_id: int, now: dt.datetime, recei
     )
 
 
-async def mark_retry(session: AsyncSession, item_id: int, retry_at: dt.datetime, error: str) -> None:
+async def mark_retry(session: AsyncSession, item_id: int, attempt: int, retry_at: dt.datetime, error: str) -> None:
+    """Claim number ``attempt`` failed: back in the queue at ``retry_at`` (see ``_still_claimed``)."""
     await session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id)
+        .where(OutboxItem.id == item_id, *_still_claimed(attempt))
         .values(status=OutboxStatus.PENDING, next_attempt_at=retry_at, lease_until=None, last_error=error[:4000])
     )
 
@@ -107,12 +108,19 @@ async def defer(session: AsyncSession, item_id: int, retry_at: dt.datetime, reas
     )
 
 
-async def mark_dead(session: AsyncSession, item_id: int, error: str) -> None:
+async def mark_dead(session: AsyncSession, item_id: int, attempt: int, error: str) -> None:
+    """Claim number ``attempt`` failed for good: a dead letter (see ``_still_claimed``)."""
     await session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id)
+        .where(OutboxItem.id == item_id, *_still_claimed(attempt))
         .values(status=OutboxStatus.DEAD, lease_until=None, last_error=error[:4000])
     )
+
+
+def _still_claimed(attempt: int) -> tuple[ColumnElement[bool], ...]:
+    # A sender whose lease ran out reports late: by then another worker may have claimed the item
+    # again (and be sending it, or have sent it). Its failure must not requeue or bury that one.
+    return OutboxItem.status == OutboxStatus.SENDING, OutboxItem.attempts == attempt
 
 
 async def sent_count_since(session: AsyncSession, platform: str, target: str, since: dt.datetime) -> int:

@@ -132,6 +132,16 @@ async def test_malformed_console_requests_get_400(console):
     assert response.status == 400
 
 
+async def test_a_console_message_id_longer_than_the_inbox_allows_gets_400(console):
+    response = await console.client.post(
+        "/console/api/messages", json={"member": "rep.li", "text": "你好", "msg_id": "m" * 129}
+    )
+    assert response.status == 400
+    assert "msg_id" in (await response.json())["error"]
+    reply = await console.send("rep.li", "你好", msg_id="m" * 128)
+    assert reply["status"] == "accepted"
+
+
 async def test_a_forged_card_action_is_refused(console):
     response = await console.client.post(
         "/console/api/actions", json={"member": "rep.li", "task_id": "touch-deadbeef", "action": "undo:1"}
@@ -155,3 +165,14 @@ async def _touches(console) -> list[Touch]:
 def test_huge_png_helper_declares_the_size():
     with pytest.raises(Image.DecompressionBombError):
         Image.open(io.BytesIO(huge_png()))
+
+
+async def test_uploaded_files_are_served_sandboxed_and_traversal_is_refused(console):
+    store = console.runtime.media
+    stored = store.store(b"<html><script>alert(1)</script></html>", kind_hint="file", filename="x.html")
+    response = await console.client.get(f"/console/media/{stored.path}")
+    assert response.status == 200
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    for bad in ("incoming/" + stored.sha256, "evidence/../incoming/x", "evidence/%2e%2e/%2e%2e/pacebot.db", ".x/y"):
+        assert (await console.client.get(f"/console/media/{bad}")).status == 404

@@ -35,6 +35,8 @@ def test_secrets_come_from_the_environment():
         ({"console": {"clock_control": "yes"}}, "console.clock_control: expected true or false"),
         ({"touch": {"dialogue_idle_minutes": 0}}, "touch.dialogue_idle_minutes: must be greater than 0"),
         ({"bogus": {}}, "bogus: unknown key"),
+        ({"outbox": {"backoff_max_seconds": -1}}, "outbox.backoff_max_seconds: must be greater than 0"),
+        ({"scheduler": {"misfire_grace_seconds": 0}}, "scheduler.misfire_grace_seconds: must be greater than 0"),
         ({"scheduler": {"notify_hours": "21:00-08:00"}}, "scheduler.notify_hours: expected a daytime window"),
         ({"scheduler": {"weekly_activity": "friday"}}, "scheduler.weekly_activity: expected like 'fri 10:00'"),
         ({"rules": {"holidays": ["2027-13-01"]}}, "rules.holidays:"),

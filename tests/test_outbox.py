@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -158,3 +159,33 @@ async def test_a_send_interrupted_by_a_crash_is_retried_after_its_lease(setup):
     clock.advance(dt.timedelta(seconds=121))
     await worker.deliver(item_id)
     assert (await status(sessions, item_id)).status is OutboxStatus.SENT
+
+
+async def test_a_late_failure_after_the_lease_ran_out_does_not_requeue_a_resent_item(setup):
+    sessions, clock = setup
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    class SlowFirstTry(ScriptedPlatform):
+        async def deliver(self, item: Outgoing) -> str | None:
+            if item.attempts == 1:  # hangs past its lease, then times out
+                started.set()
+                await gate.wait()
+                raise DeliveryError("timed out", retryable=True)
+            return await super().deliver(item)
+
+    platform = SlowFirstTry([])
+    first, second = (
+        OutboxWorker(sessions=sessions, platforms={"fake": platform}, clock=clock, config=OutboxConfig())
+        for _ in range(2)
+    )
+    [item_id] = await enqueue(sessions, clock)
+    slow = asyncio.create_task(first.deliver(item_id))
+    await started.wait()
+    clock.advance(dt.timedelta(seconds=121))
+    await second.deliver(item_id)  # the lease ran out: another worker sends it
+    gate.set()
+    await slow
+    item = await status(sessions, item_id)
+    assert item.status is OutboxStatus.SENT and len(platform.delivered) == 1
+    async with sessions() as session:
+        assert await outbox_store.due_items(session, ["fake"], clock.now() + dt.timedelta(hours=1), 10) == []

@@ -163,6 +163,30 @@ async def test_the_scheduler_starts_and_stops_with_the_runtime_and_fire_enqueues
     await scheduler.fire("alert_sweep", key)  # a late timer after stop does nothing
 
 
+async def test_a_fire_while_the_database_is_briefly_away_is_retried_not_lost(tmp_path, monkeypatch) -> None:
+    clock = ShiftableClock(base=FrozenClock(START))
+    runtime = await build_runtime(make_config(tmp_path, scheduler={"enabled": True}), clock=clock)
+    monkeypatch.setattr(scheduler, "_ENQUEUE_RETRY_SECONDS", (0.0,))
+    real_accept, failures = runtime.inbox.accept, []
+
+    async def flaky_accept(event):
+        if len(failures) < 2:
+            failures.append(event.platform_msg_id)
+            clock.offset += dt.timedelta(minutes=20)  # time passes while the database is away
+            raise ConnectionError("database is away")
+        return await real_accept(event)
+
+    try:
+        await runtime.start()
+        monkeypatch.setattr(runtime.inbox, "accept", flaky_accept)
+        await scheduler.fire("alert_sweep", runtime.scheduler.key)
+        [item] = await _schedule_items(runtime)
+        # Stored once, for the period the timer fired in (not the one the clock reached meanwhile).
+        assert failures == [item.platform_msg_id] * 2 == ["alert_sweep:2026-11-25T10:00"] * 2
+    finally:
+        await runtime.stop()
+
+
 async def test_scheduler_disabled_starts_no_timers(tmp_path) -> None:
     runtime = await build_runtime(make_config(tmp_path), clock=FrozenClock(START))
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
@@ -22,7 +23,7 @@ from storage.migrate import alembic_config, upgrade
 from storage.models import Channel, InboxItem, Member, Touch
 from storage.org import load_directory_file
 from tests.conftest import ORG_SMALL, START, Console, cards_of, make_config, texts_of
-from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
+from tests.pg import POSTGRES_URL, SKIP_REASON, requires_postgres, scratch_database
 from tests.seed import add_customer
 
 NOW = START.astimezone(dt.UTC)
@@ -80,6 +81,72 @@ async def test_ten_concurrent_deliveries_of_one_message_store_one_item(sessions)
     assert len({inbox_id for inbox_id, _ in results}) == 1
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(InboxItem)) == 1
+
+
+async def test_a_burst_of_events_is_stored_in_one_statement_with_duplicates_recognised(sessions):
+    async with transaction(sessions) as session:
+        before, _ = await inbox_store.store_incoming(
+            session, platform="wecom", platform_msg_id="old", conversation_key="k", payload={}, now=NOW
+        )
+    burst = [
+        inbox_store.Incoming("wecom", "m1", "k1", {"n": 1}),
+        inbox_store.Incoming("wecom", "old", "k", {"n": 2}),  # redelivered: stored before
+        inbox_store.Incoming("console", "m1", "k2", {"n": 3}),  # same id, other platform: distinct
+        inbox_store.Incoming("wecom", "m1", "k1", {"n": 4}),  # redelivered within the burst
+    ]
+    async with transaction(sessions) as session:
+        results = await inbox_store.store_incoming_many(session, burst, now=NOW)
+    assert [is_new for _, is_new in results] == [True, False, True, False]
+    assert results[1][0] == before and results[3][0] == results[0][0] != results[2][0]
+    async with sessions() as session:
+        rows = {(i.platform, i.platform_msg_id): i.payload for i in await session.scalars(select(InboxItem))}
+    assert rows == {("wecom", "old"): {}, ("wecom", "m1"): {"n": 1}, ("console", "m1"): {"n": 3}}
+
+
+@requires_postgres
+async def test_a_value_postgresql_refuses_fails_its_own_accept_only(tmp_path, monkeypatch):
+    import bot.inbox
+    from bot.clock import FrozenClock
+    from bot.events import Event, EventKind
+    from bot.runtime import build_runtime
+
+    monkeypatch.setattr(bot.inbox, "_MSG_ID_CHARS", 1000)  # let it reach the database's own check
+    async with scratch_database() as url:
+        runtime = await build_runtime(make_config(tmp_path, storage={"url": url}), clock=FrozenClock(START))
+        try:
+            def event(msg_id: str) -> Event:
+                return Event(platform="console", platform_msg_id=msg_id, kind=EventKind.TEXT, sender="rep.li",
+                             conversation="rep.li", text="你好")
+
+            good, bad, other = await asyncio.gather(
+                runtime.inbox.accept(event("good-1")), runtime.inbox.accept(event("b" * 200)),
+                runtime.inbox.accept(event("good-2")), return_exceptions=True,
+            )
+            assert isinstance(bad, DBAPIError) and "too long" in str(bad)
+            assert good.is_new and other.is_new
+        finally:
+            await runtime.stop()
+
+
+async def test_a_late_failure_never_overwrites_an_item_another_worker_claimed_or_finished(sessions):
+    async with transaction(sessions) as session:
+        inbox_id, _ = await inbox_store.store_incoming(
+            session, platform="console", platform_msg_id="a", conversation_key="k", payload={}, now=NOW
+        )
+    lease = dt.timedelta(seconds=60)
+    async with transaction(sessions) as session:
+        assert await inbox_store.claim(session, inbox_id, NOW, lease)  # attempt 1, then its lease runs out
+    async with transaction(sessions) as session:
+        assert await inbox_store.claim(session, inbox_id, NOW + 2 * lease, lease)  # attempt 2
+    async with transaction(sessions) as session:
+        # Attempt 1 fails late: attempt 2 keeps its lease and nothing is marked failed.
+        assert not await inbox_store.record_failure(session, inbox_id, 1, "late", give_up=True, retry_at=NOW)
+        assert await inbox_store.finish(session, inbox_id, NOW + 2 * lease)
+    async with transaction(sessions) as session:
+        assert not await inbox_store.record_failure(session, inbox_id, 2, "late", give_up=True, retry_at=NOW)
+    async with sessions() as session:
+        item = await inbox_store.load(session, inbox_id)
+    assert item.status == "done" and item.error is None
 
 
 async def test_only_one_worker_claims_an_inbox_item(sessions):

@@ -281,6 +281,28 @@ async def test_errors_never_carry_the_access_token_or_secret(platform, fake):
     assert token not in str(info.value) and fakes.SECRET not in str(info.value)
 
 
+async def test_a_redirect_loop_error_never_carries_the_secret_or_a_robot_key(aiohttp_server):
+    from aiohttp import web
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.path_qs)  # the query, with the credential, comes back each time
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", loop)
+    server = await aiohttp_server(app)
+    client = WeComClient(api_base=str(server.make_url("")), corp_id=fakes.CORP_ID, secret=fakes.SECRET, agent_id=1)
+    await client.start()
+    try:
+        with pytest.raises(Exception) as token_error:
+            await client.access_token()
+        with pytest.raises(Exception) as robot_error:
+            await client.send_robot("robotkey-0123456789", {"msgtype": "text", "text": {"content": "hi"}})
+    finally:
+        await client.close()
+    assert "Redirect" in str(token_error.value)
+    assert fakes.SECRET not in str(token_error.value) and "robotkey-0123456789" not in str(robot_error.value)
+
+
 async def test_unknown_outbox_kinds_and_addresses_are_permanent_failures(platform):
     with pytest.raises(DeliveryError) as info:
         await platform.deliver(item("sticker", {}))

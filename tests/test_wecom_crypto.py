@@ -127,6 +127,11 @@ def test_a_wrong_signature_is_refused_before_decrypting(crypto):
         crypto.verify_and_decrypt("0" * 40, POST["timestamp"], POST["nonce"], POST_ENCRYPT)
 
 
+def test_a_non_ascii_signature_is_a_mismatch_not_a_crash(crypto):
+    with pytest.raises(SignatureMismatch):
+        crypto.verify("签名" * 20, POST["timestamp"], POST["nonce"], POST_ENCRYPT)
+
+
 def test_a_tampered_timestamp_breaks_the_signature(crypto):
     with pytest.raises(SignatureMismatch):
         crypto.verify(POST["msg_signature"], "1409659814", POST["nonce"], POST_ENCRYPT)

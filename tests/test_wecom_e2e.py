@@ -193,6 +193,21 @@ async def test_a_bad_signature_is_refused_with_403_and_nothing_is_stored(client)
     assert await stored_count(client, InboxItem) == 0
 
 
+async def test_a_non_ascii_signature_is_refused_with_403(client):
+    params, body = fakes.encrypted_callback(crypto, fakes.text_xml("LiMing", "hi", "m-sig"))
+    params["msg_signature"] = "é" * 40
+    resp = await client.post(PATH, params=params, data=body)
+    assert resp.status == 403
+    assert await stored_count(client, InboxItem) == 0
+
+
+async def test_a_create_time_out_of_range_is_refused_with_400(client):
+    resp = await post(client, fakes.message_xml("text", sender="LiMing", fields={"Content": "hi"}, msg_id="m-t",
+                                                 created=10**20))
+    assert resp.status == 400
+    assert await stored_count(client, InboxItem) == 0
+
+
 async def test_an_envelope_for_another_corp_is_refused_with_403(client):
     other = fakes.WeComCrypto(fakes.TOKEN, fakes.AES_KEY, "wwanothercorp")
     params, body = fakes.encrypted_callback(other, fakes.text_xml("LiMing", "hi", "m-corp"))

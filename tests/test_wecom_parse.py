@@ -155,3 +155,11 @@ def test_location_out_of_range_is_malformed():
     xml = load("location.xml").replace(b"31.2304", b"310.2304")
     with pytest.raises(parse.MalformedPayload):
         parse.parse_message(xml)
+
+
+@pytest.mark.parametrize("created", [b"99999999999999999999", b"-1", b"253402300800"])
+def test_a_create_time_no_date_can_hold_is_malformed(created):
+    xml = load("location.xml")
+    start, end = xml.index(b"<CreateTime>") + len(b"<CreateTime>"), xml.index(b"</CreateTime>")
+    with pytest.raises(parse.MalformedPayload, match="CreateTime"):
+        parse.parse_message(xml[:start] + created + xml[end:])

@@ -24,12 +24,14 @@ from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import settings as settings_store
 from storage.media import MediaRejected
-from storage.models import OutboxItem
+from storage.models import InboxItem, OutboxItem
 
 RUNTIME = web.AppKey("runtime", Runtime)
 STATIC = Path(__file__).parent / "static"
 PLATFORM = "console"
 CLOCK_SETTING = "console_clock_offset"
+MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
+_UPLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 _KIND_BY_FORM = {"photo": EventKind.IMAGE, "image": EventKind.IMAGE, "voice": EventKind.VOICE,
                  "video": EventKind.VIDEO, "file": EventKind.FILE}
 
@@ -123,7 +125,7 @@ async def send_message(request: web.Request) -> web.Response:
         member = _str_field(data, "member")
         # Long texts are passed through: the bot itself answers them with a clear refusal.
         text = _str_field(data, "text", required=False, limit=100_000)
-        event = _new_event(member, _str_field(data, "msg_id", required=False), EventKind.TEXT, text=text)
+        event = _new_event(member, _msg_id(data), EventKind.TEXT, text=text)
     return await _submit(runtime, event)
 
 
@@ -141,7 +143,7 @@ async def _event_from_upload(request: web.Request, runtime: Runtime) -> Event:
             fields[part.name] = (await part.text())[:2000]
     if payload is None:
         raise _error(400, "file is required")
-    member = _str_field(fields, "member")
+    member, msg_id = _str_field(fields, "member"), _msg_id(fields)
     kind_name = fields.get("kind") or ("photo" if mime.startswith("image/") else "voice" if mime.startswith("audio/") else "file")
     kind = _KIND_BY_FORM.get(kind_name)
     if kind is None:
@@ -151,7 +153,12 @@ async def _event_from_upload(request: web.Request, runtime: Runtime) -> Event:
     except MediaRejected as exc:
         raise _error(413 if payload else 400, exc.detail) from exc
     media = MediaRef(filename=filename[:200], mime=mime[:100], size=len(payload), staged_sha256=sha)
-    return _new_event(member, fields.get("msg_id", ""), kind, text=fields.get("text", ""), media=media)
+    return _new_event(member, msg_id, kind, text=fields.get("text", ""), media=media)
+
+
+def _msg_id(data: dict[str, Any]) -> str:
+    """The caller's de-duplication id (optional): as long as the inbox column allows, no longer."""
+    return _str_field(data, "msg_id", required=False, limit=MSG_ID_CHARS)
 
 
 def _new_event(member: str, msg_id: str, kind: EventKind, **extra: Any) -> Event:
@@ -173,7 +180,7 @@ async def act_on_card(request: web.Request) -> web.Response:
         raise _error(400, "values must be a list of strings")
     event = _new_event(
         _str_field(data, "member"),
-        _str_field(data, "msg_id", required=False),
+        _msg_id(data),
         EventKind.ACTION,
         task_id=_str_field(data, "task_id", limit=128),
         action=_str_field(data, "action", limit=256),
@@ -314,4 +321,6 @@ async def media_file(request: web.Request) -> web.FileResponse:
         raise _error(404, "no such file") from exc
     if not path.is_file():
         raise _error(404, "no such file")
-    return web.FileResponse(path)
+    # Evidence files are whatever members uploaded (an .html or .svg one too): never let the
+    # browser run them as a page of the console's origin, which can act as anyone.
+    return web.FileResponse(path, headers=_UPLOAD_HEADERS)

@@ -190,7 +190,7 @@ class WeComClient:
         except TimeoutError as exc:
             raise WeComTransportError(api, "timed out") from exc
         except aiohttp.ClientError as exc:
-            raise WeComTransportError(api, f"{type(exc).__name__}: {exc}") from None
+            raise WeComTransportError(api, _client_error(exc)) from None
         return _decode(api, status, raw)
 
     # ------------------------------------------------------------------ app messages
@@ -245,7 +245,7 @@ class WeComClient:
         except TimeoutError as exc:
             raise WeComTransportError("media/get", "timed out") from exc
         except aiohttp.ClientError as exc:
-            raise WeComTransportError("media/get", f"{type(exc).__name__}: {exc}") from None
+            raise WeComTransportError("media/get", _client_error(exc)) from None
         data = b"".join(chunks)
         if ctype in ("application/json", "text/plain") and len(data) < 4096 and data.lstrip().startswith(b"{"):
             # Errors come back as a small JSON document instead of the file (a .txt file does not
@@ -280,6 +280,14 @@ class WeComClient:
     async def department_users(self, department_id: int) -> list[dict[str, Any]]:
         answer = await self.call("GET", "user/list", params={"department_id": department_id})
         return list(answer.get("userlist") or [])
+
+
+def _client_error(exc: aiohttp.ClientError) -> str:
+    """What went wrong, without the request URL: its query carries the access token, the secret
+    (``gettoken``) or a robot key. Response errors, such as too many redirects, print the URL."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__}: HTTP {exc.status}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _decode(api: str, status: int, raw: bytes) -> dict[str, Any]:

@@ -67,7 +67,8 @@ class WeComCrypto:
 
     def verify(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         expected = signature(self.token, timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected, msg_signature.strip().lower()):
+        # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, not a 403).
+        if not hmac.compare_digest(expected.encode(), msg_signature.strip().lower().encode()):
             raise SignatureMismatch("msg_signature does not match")
 
     def decrypt(self, encrypted: str) -> bytes:

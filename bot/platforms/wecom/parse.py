@@ -24,6 +24,7 @@ from bot.events import Event, EventKind, MediaRef
 
 PLATFORM = "wecom"
 _MAX_MSG_ID = 128  # InboxItem.platform_msg_id
+_MAX_CREATE_TIME = 253_402_300_800  # 10000-01-01: beyond it, no datetime can hold the instant
 # Cards sent again after a failed in-place update get "<task id>@u<n>" (see render.py).
 RESEND_SUFFIX = re.compile(r"@u\d{1,12}$")
 
@@ -127,6 +128,8 @@ def parse_message(data: bytes) -> Event | None:
     msg_type = _text(root, "MsgType")
     sender = _required(root, "FromUserName")
     created = _int(_text(root, "CreateTime"))
+    if not 0 <= created < _MAX_CREATE_TIME:
+        raise MalformedPayload(f"CreateTime out of range: {created}")
     if msg_type == "event":
         name = _text(root, "Event")
         build = EVENTS.get(name)
