@@ -57,7 +57,6 @@ class TouchConfig:
     dialogue_idle_minutes: int = 30
     phone_effective_minutes: int = 2
     visit_effective_minutes: int = 15
-    cold_after_hours: int = 72
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,9 @@ class ConsoleConfig:
     enabled: bool = True
     # Moving the clock from the console is for demos and tests; never on in production.
     clock_control: bool = False
+    # The console has no login: anyone who reaches it can act as any member. By default it answers
+    # only requests from this machine (127.0.0.1 / ::1).
+    allow_remote: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,6 @@ def _validate(config: Config) -> None:
         ("touch.evidence_window_minutes", config.touch.evidence_window_minutes),
         ("touch.evidence_deadline_hours", config.touch.evidence_deadline_hours),
         ("touch.dialogue_idle_minutes", config.touch.dialogue_idle_minutes),
-        ("touch.cold_after_hours", config.touch.cold_after_hours),
         ("media.max_image_pixels", config.media.max_image_pixels),
         ("media.max_bytes", config.media.max_bytes),
         ("media.thumb_size", config.media.thumb_size),

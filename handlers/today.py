@@ -43,7 +43,7 @@ async def today(ctx: Ctx) -> list[Reply]:
             )
             for touch, customer in pending[:10]
         ]
-    hours = ctx.config.touch.cold_after_hours
+    hours = ctx.config.rules.cold_hours
     cold = await touch_store.cold_customers(ctx.session, member.id, now - dt.timedelta(hours=hours))
     if cold:
         stage_names = await pipeline_store.stage_names(ctx.session)

@@ -176,3 +176,28 @@ async def test_uploaded_files_are_served_sandboxed_and_traversal_is_refused(cons
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     for bad in ("incoming/" + stored.sha256, "evidence/../incoming/x", "evidence/%2e%2e/%2e%2e/pacebot.db", ".x/y"):
         assert (await console.client.get(f"/console/media/{bad}")).status == 404
+
+
+async def test_the_console_refuses_other_machines_unless_allowed(console):
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.platforms.console.routes import local_only
+
+    async def handler(request):
+        from aiohttp import web
+
+        return web.Response(text="ok")
+
+    class Transport:
+        def get_extra_info(self, name, default=None):
+            return ("10.1.2.3", 50000) if name == "peername" else default
+
+    app = console.client.server.app
+    request = make_mocked_request("GET", "/console/api/org", app=app, transport=Transport())
+    from aiohttp import web
+
+    with pytest.raises(web.HTTPForbidden) as info:
+        await local_only(request, handler)
+    assert info.value.status == 403 and "allow_remote" in info.value.text
+    api = make_mocked_request("GET", "/healthz", app=app, transport=Transport())
+    assert (await local_only(api, handler)).text == "ok"  # only the console is local-only

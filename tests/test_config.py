@@ -12,15 +12,15 @@ def test_defaults_are_the_embedded_setup():
     config = config_from_dict({})
     assert config.storage.url.startswith("sqlite+aiosqlite://")
     assert config.console.enabled and not config.console.clock_control
-    assert config.touch.evidence_window_minutes == 10 and config.touch.cold_after_hours == 72
+    assert config.touch.evidence_window_minutes == 10 and config.rules.cold_hours == 72
 
 
 def test_secrets_come_from_the_environment():
     config = config_from_dict(
-        {"storage": {"url": "${DB_URL}"}, "touch": {"cold_after_hours": "${COLD}"}},
+        {"storage": {"url": "${DB_URL}"}, "rules": {"cold_hours": "${COLD}"}},
         {"DB_URL": "postgresql+asyncpg://u:p@h/db", "COLD": "48"},
     )
-    assert config.storage.url == "postgresql+asyncpg://u:p@h/db" and config.touch.cold_after_hours == 48
+    assert config.storage.url == "postgresql+asyncpg://u:p@h/db" and config.rules.cold_hours == 48
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,20 @@ _KIND_BY_FORM = {"photo": EventKind.IMAGE, "image": EventKind.IMAGE, "voice": Ev
                  "video": EventKind.VIDEO, "file": EventKind.FILE}
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
+
+@web.middleware
+async def local_only(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Refuse console requests from other machines unless ``[console] allow_remote`` is set."""
+    if request.path.startswith("/console") and request.remote not in LOOPBACK:
+        if not request.app[RUNTIME].config.console.allow_remote:
+            raise _error(403, "the console only answers this machine; set [console] allow_remote = true to open it")
+    return await handler(request)
+
+
 def add_routes(app: web.Application) -> None:
+    app.middlewares.append(local_only)
     app.router.add_get("/console", page)
     app.router.add_get("/console/", page)
     app.router.add_static("/console/static", STATIC)
