@@ -6,6 +6,8 @@ one place. Order of precedence: card actions, slash commands, an open dialogue, 
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from bot.context import Ctx
 from bot.errors import UserError
 from bot.events import MEDIA_KINDS, EventKind
 from bot.replies import Reply, Text, ToMember
-from cards.model import ActionPayload, InvalidPayload
+from cards.model import ActionPayload, Card, ChoiceMode, InvalidPayload
 from storage import cards as card_store
 from storage import dialogues
 from storage import members as member_store
@@ -210,6 +212,8 @@ class Dispatcher:
             return [Text(texts.WELCOME.format(name=ctx.member.name))]
         if event.kind is EventKind.TEXT and event.text.strip().startswith(("/", "/")):
             return await self._command(ctx)
+        if event.kind is EventKind.TEXT and (numbered := await self._numbered_choice(ctx)) is not None:
+            return numbered
         key = dialogues.DialogueKey(event.platform, event.conversation, ctx.member.id)
         dialogue = await dialogues.load_dialogue(ctx.session, key)
         if dialogue is not None:
@@ -260,6 +264,38 @@ class Dispatcher:
         if route.roles is not None and ctx.acting.role not in route.roles:
             return [Text(texts.COMMAND_NOT_PERMITTED.format(name=name))]
         return await route.handler(ctx)
+
+    async def _numbered_choice(self, ctx: Ctx) -> list[Reply] | None:
+        """A reply such as "2" or "1 3" to the member's latest open card: its text fallback's choices.
+
+        Cards reach some people as text (platforms or places that cannot show them), so the numbers
+        the fallback lists must work. Only recent cards with a real choice (two or more options)
+        count, so a lone "1" never undoes a touch through its confirmation card.
+        """
+        numbers = ctx.event.text.replace(",", " ").replace(",", " ").split()
+        if not numbers or not all(n.isdigit() for n in numbers):
+            return None
+        since = ctx.now() - dt.timedelta(minutes=ctx.config.touch.dialogue_idle_minutes)
+        record = await card_store.latest_open_card(ctx.session, ctx.acting.id, since)
+        if record is None:
+            return None
+        card = Card.from_json(record.payload)
+        choices = card.buttons if card.choice_mode is ChoiceMode.BUTTONS else card.options
+        picked = [int(n) for n in numbers]
+        if len(choices) < 2 or not all(1 <= n <= len(choices) for n in picked):
+            return None
+        if card.choice_mode is ChoiceMode.BUTTONS or card.submit is None:
+            if len(picked) != 1:
+                return None
+            action, values = choices[picked[0] - 1].action, ()
+        else:
+            if card.choice_mode is ChoiceMode.SINGLE and len(picked) != 1:
+                return None
+            action, values = card.submit.action, tuple(choices[n - 1].action for n in dict.fromkeys(picked))
+        ctx.event = dataclasses.replace(
+            ctx.event, kind=EventKind.ACTION, action=action, task_id=card.task_id, action_values=values
+        )
+        return await self._action(ctx)
 
     async def _action(self, ctx: Ctx) -> list[Reply]:
         event = ctx.event

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CardRecord
@@ -19,6 +19,16 @@ def record_card(
 
 async def get_card(session: AsyncSession, task_id: str) -> CardRecord | None:
     return await session.get(CardRecord, task_id)
+
+
+async def latest_open_card(session: AsyncSession, member_id: int, since: dt.datetime) -> CardRecord | None:
+    """The member's most recent unanswered card sent since ``since``."""
+    return await session.scalar(
+        select(CardRecord)
+        .where(CardRecord.member_id == member_id, CardRecord.answered_at.is_(None), CardRecord.created_at >= since)
+        .order_by(CardRecord.created_at.desc())
+        .limit(1)
+    )
 
 
 async def mark_answered(session: AsyncSession, task_id: str, answer: str, now: dt.datetime) -> bool:

@@ -262,3 +262,13 @@ async def test_the_card_command_needs_one_of_the_reps_customers(console, text, a
     await add_customer(console.runtime, "rep.sun", "金陵置业")  # someone else's customer
     reply = await console.send("rep.li", text)
     assert texts_of(reply)[0].startswith(answer)
+
+
+async def test_the_feedback_card_can_be_answered_with_numbers_as_its_text_version_says(console):
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    reply = await console.send("rep.li", "/反馈 华东建材")
+    assert "可多选,回复序号(如 1 3)" in reply["replies"][0]["fallback"]
+    await console.send("rep.li", "1 2")
+    async with console.runtime.sessions() as session:
+        [feedback] = list(await session.scalars(select(CustomerFeedback)))
+    assert feedback.source == "card" and feedback.options == ["操作太复杂", "孩子兴趣不高"]

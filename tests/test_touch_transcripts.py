@@ -343,3 +343,20 @@ async def test_cancelling_the_which_customer_card_says_the_file_was_not_kept(con
     assert len(await touches(console)) == 1
     async with console.runtime.sessions() as session:
         assert list(await session.scalars(select(Evidence))) == []
+
+
+async def test_a_numbered_reply_answers_the_latest_card_like_its_text_version_says(console):
+    await add_customer(console.runtime, "rep.li", "华东建材", contacts=("张总",))
+    await add_customer(console.runtime, "rep.li", "金陵置业", contacts=("张总",))
+    reply = await console.send("rep.li", "张总 电话15分钟 聊了交期,明天回电")
+    [card] = cards_of(reply)
+    assert "请回复序号选择" in reply["replies"][0]["fallback"]
+    second = card["buttons"][1]["label"]
+
+    reply = await console.send("rep.li", "2")
+    assert [c["title"] for c in cards_of(reply)] == [f"已记录跟进 · {second}"]
+    # A lone "1" does not undo through the single-button confirmation card.
+    reply = await console.send("rep.li", "1")
+    assert not any(i["kind"] == "card_update" for i in reply["replies"])
+    [touch] = await touches(console)
+    assert touch.undone_at is None
