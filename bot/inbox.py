@@ -24,7 +24,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
-from bot.events import Event
+from bot.events import Event, EventKind
 from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
 from bot.workers import KeyedPoller
@@ -37,6 +37,7 @@ from storage.models import InboxItem
 log = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 500
+_MEDIA_KIND_HINTS = {EventKind.IMAGE: "photo", EventKind.VOICE: "voice", EventKind.VIDEO: "video", EventKind.FILE: "file"}
 _PLATFORM_CHARS = InboxItem.__table__.c.platform.type.length
 _MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
 
@@ -221,7 +222,21 @@ class Inbox:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _stage_media(self, event: Event) -> Event:
-        """Fetch a platform attachment into the media store, so the handler can read it."""
+        """Fetch a platform attachment into the media store and verify it, before any transaction."""
+        event = await self._fetch_media(event)
+        ref = event.media
+        if ref is not None and ref.staged_sha256 and event.kind in _MEDIA_KIND_HINTS:
+            try:
+                data = await asyncio.to_thread(self.media.read_staged, ref.staged_sha256)
+                # Verifying decodes the file; done here, the handler's own call finds the outcome.
+                await asyncio.to_thread(
+                    self.media.store, data, kind_hint=_MEDIA_KIND_HINTS[event.kind], filename=ref.filename, mime=ref.mime
+                )
+            except MediaRejected:
+                pass  # the handler gets the same refusal and answers the sender
+        return event
+
+    async def _fetch_media(self, event: Event) -> Event:
         ref = event.media
         if ref is None or ref.staged_sha256 or not ref.platform_media_id:
             return event

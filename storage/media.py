@@ -24,7 +24,9 @@ import math
 import os
 import re
 import tempfile
+import threading
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +82,9 @@ _MSG_IMAGE_CORRUPT = "图片文件已损坏或不完整,请重新拍照发送。
 _MSG_EXECUTABLE = "出于安全考虑,不接收可执行程序或脚本文件,请改发图片、文档或压缩包。"
 _MSG_MISSING = "文件已失效,请重新发送。"
 _MSG_BAD_PATH = "文件路径无效。"
+
+
+_REMEMBERED_OUTCOMES = 256  # recent store() outcomes kept (see MediaStore.store)
 
 
 class MediaRejected(Exception):
@@ -140,6 +145,8 @@ class MediaStore:
         self.max_bytes = int(max_bytes)
         self.thumb_size = int(thumb_size)
         self.allowed_image_formats = tuple(f.upper() for f in allowed_image_formats)
+        self._outcomes: OrderedDict[tuple[str, str, str, str], StoredMedia | MediaRejected] = OrderedDict()
+        self._outcomes_lock = threading.Lock()
 
     # ------------------------------------------------------------------ staging
 
@@ -169,15 +176,37 @@ class MediaStore:
     # ------------------------------------------------------------------ storing
 
     def store(self, data: bytes, *, kind_hint: str, filename: str = "", mime: str = "") -> StoredMedia:
+        """Verify and store; the outcome (result or rejection) of recent calls is remembered.
+
+        Decoding a large photo takes a while; the inbox verifies an attachment before the
+        handler's transaction, so that the handler's own call (same bytes) is instant and no
+        database lock is held while pixels are decoded.
+        """
         kind = _KIND_ALIASES.get((kind_hint or "").strip().lower())
         if kind is None:
             raise ValueError(f"unknown kind_hint {kind_hint!r}")
         self._check_size(data)
         filename = _clean_filename(filename)
         sha = hashlib.sha256(data).hexdigest()
-        if kind == "photo":
-            return self._store_photo(data, sha, filename)
-        return self._store_file(data, sha, kind, filename, mime)
+        key = (sha, kind, filename, mime)
+        with self._outcomes_lock:
+            outcome = self._outcomes.get(key)
+            if outcome is not None:
+                self._outcomes.move_to_end(key)
+        if outcome is None:
+            try:
+                outcome = self._store_photo(data, sha, filename) if kind == "photo" else self._store_file(
+                    data, sha, kind, filename, mime
+                )
+            except MediaRejected as exc:
+                outcome = exc
+            with self._outcomes_lock:
+                self._outcomes[key] = outcome
+                while len(self._outcomes) > _REMEMBERED_OUTCOMES:
+                    self._outcomes.popitem(last=False)
+        if isinstance(outcome, MediaRejected):
+            raise MediaRejected(outcome.user_message, outcome.detail)
+        return outcome
 
     def store_generated(self, data: bytes, suffix: str) -> str:
         """Store an image the bot produced itself at ``generated/<sha>.<suffix>``."""

@@ -511,3 +511,27 @@ def test_store_generated(store: MediaStore, tmp_path: Path):
     for bad in ("../png", "p/ng", "", "waytoolongsuffix"):
         with pytest.raises(ValueError):
             store.store_generated(data, bad)
+
+
+def test_a_repeated_store_of_the_same_bytes_does_not_decode_again(store: MediaStore, monkeypatch):
+    data = _jpeg_with_exif()
+    calls = []
+    real = MediaStore._store_photo
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaStore, "_store_photo", counting)
+    first = store.store(data, kind_hint="photo", filename="a.jpg")
+    second = store.store(data, kind_hint="photo", filename="a.jpg")
+    assert first == second and len(calls) == 1
+
+
+def test_a_remembered_rejection_is_raised_again(store: MediaStore):
+    data = "不是图片".encode() * 10
+    with pytest.raises(MediaRejected) as first:
+        store.store(data, kind_hint="photo", filename="x.jpg")
+    with pytest.raises(MediaRejected) as second:
+        store.store(data, kind_hint="photo", filename="x.jpg")
+    assert first.value.user_message == second.value.user_message and first.value is not second.value

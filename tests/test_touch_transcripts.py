@@ -360,3 +360,21 @@ async def test_a_numbered_reply_answers_the_latest_card_like_its_text_version_sa
     assert not any(i["kind"] == "card_update" for i in reply["replies"])
     [touch] = await touches(console)
     assert touch.undone_at is None
+
+
+async def test_a_photo_is_decoded_once_before_the_handlers_transaction(console, monkeypatch):
+    from storage.media import MediaStore
+
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    await console.send("rep.li", "华东建材 电话20分钟 聊了报价细节,明天发报价单")
+    decoded = []
+    real = MediaStore._store_photo
+
+    def counting(self, *args, **kwargs):
+        decoded.append(args[1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaStore, "_store_photo", counting)
+    reply = await console.upload("rep.li", jpeg_bytes((1200, 900)), "site.jpg")
+    assert any("有效触达" in t for t in texts_of(reply))
+    assert len(decoded) == 1
