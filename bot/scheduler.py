@@ -153,14 +153,17 @@ class JobSpec:
     name: str
     schedule: Callable[[Config], Schedule]
     about: str
+    # Idempotent sweeps run their current period at the very first start, so a fresh
+    # installation (or the demo) shows alerts at once instead of after the first interval.
+    run_at_first_start: bool = False
 
 
 # One line per job. Times are in the organisation's time zone (org.timezone).
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("alert_sweep", lambda c: Every(c.scheduler.alert_sweep_minutes), "alert rules (预警扫描)"),
+    JobSpec("alert_sweep", lambda c: Every(c.scheduler.alert_sweep_minutes), "alert rules (预警扫描)", True),
     JobSpec("weekly_activity", lambda c: Weekly.parse(c.scheduler.weekly_activity), "low weekly activity check"),
     JobSpec("obstacle_reminders", lambda c: Every(60), "obstacle evidence reminders"),
-    JobSpec("evidence_deadline", lambda c: Every(60), "touches past the evidence deadline stay non-effective"),
+    JobSpec("evidence_deadline", lambda c: Every(60), "touches past the evidence deadline stay non-effective", True),
     JobSpec("digest", lambda c: Daily(dt.time(9, 0)), "morning digest to team groups (晨会速览)"),
     JobSpec("calibration", lambda c: Weekly(4, dt.time(15, 0)), "Friday calibration report (动作校准会)"),
 )
@@ -320,14 +323,17 @@ class JobScheduler:
 
         Only jobs that ran before are caught up: a fresh installation (or a job new in this
         release) starts with its next scheduled time, rather than sending, say, yesterday's digest
-        on the day it is installed.
+        on the day it is installed — except idempotent sweeps (``run_at_first_start``), whose
+        current period runs at once.
         """
         enqueued = []
         now = self.runtime.clock.now()
         for spec in self.jobs:
             period = period_of(spec, self.runtime.config, now)
             async with self.runtime.sessions() as session:
-                if not await ever_ran(session, spec.name) or await has_run(session, spec.name, period.key):
+                if await has_run(session, spec.name, period.key):
+                    continue
+                if not spec.run_at_first_start and not await ever_ran(session, spec.name):
                     continue
             accepted = await self.runtime.inbox.accept(schedule_event(period))
             if accepted.is_new:

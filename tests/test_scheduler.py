@@ -122,10 +122,15 @@ async def test_catch_up_enqueues_the_latest_missed_period_once_and_runs_are_reco
     runtime = await build_runtime(make_config(tmp_path), clock=clock)
     jobs = JobScheduler(runtime)
     try:
-        # A fresh installation has nothing to catch up: no sweep for last Friday's period on day one.
-        assert await jobs.catch_up() == []
+        # A fresh installation runs its idempotent sweeps at once, but nothing for a past period
+        # that sends messages: no weekly check for last Friday on day one.
+        first = await jobs.catch_up()
+        assert sorted((p.job, p.key) for p in first) == [
+            ("alert_sweep", "2026-11-25T10:00"), ("evidence_deadline", "2026-11-25T10:00"),
+        ]
+        assert await jobs.catch_up() == []  # enqueued once
         await runtime.start(workers=True, scheduler=False)
-        for job in ("alert_sweep", "weekly_activity"):  # the timers' first runs
+        for job in ("alert_sweep", "weekly_activity"):  # the sweep enqueued above, the timer's first run
             accepted, _ = await accept_job(runtime, job)
             await runtime.inbox.wait_processed(accepted.inbox_id)
         async with runtime.sessions() as session:
@@ -137,7 +142,9 @@ async def test_catch_up_enqueues_the_latest_missed_period_once_and_runs_are_reco
 
         clock.offset += dt.timedelta(hours=5, minutes=20)  # down for five hours: 21 sweeps missed
         again = await jobs.catch_up()
-        assert [(p.job, p.key) for p in again] == [("alert_sweep", "2026-11-25T15:15")]  # once, the latest
+        assert sorted((p.job, p.key) for p in again) == [  # once each, the latest period
+            ("alert_sweep", "2026-11-25T15:15"), ("evidence_deadline", "2026-11-25T15:00"),
+        ]
         assert await jobs.catch_up() == []
         assert len(await _schedule_items(runtime, "alert_sweep")) == 2
     finally:
@@ -152,10 +159,13 @@ async def test_the_scheduler_starts_and_stops_with_the_runtime_and_fire_enqueues
         key = runtime.scheduler.key
         next_runs = runtime.scheduler.next_runs()
         assert {"alert_sweep", "weekly_activity"} <= set(next_runs) and all(next_runs.values())
-        assert await _schedule_items(runtime) == []  # fresh database: nothing to catch up
+        # Fresh database: only the idempotent sweeps run at once.
+        assert sorted(i.platform_msg_id for i in await _schedule_items(runtime)) == [
+            "alert_sweep:2026-11-25T10:00", "evidence_deadline:2026-11-25T10:00",
+        ]
         await scheduler.fire("alert_sweep", key)  # what the timer calls
-        await scheduler.fire("alert_sweep", key)  # a second fire in the same period: stored once
-        [item] = await _schedule_items(runtime)
+        await scheduler.fire("alert_sweep", key)  # more fires in the same period: stored once
+        [item] = await _schedule_items(runtime, "alert_sweep")
         assert item.platform_msg_id == "alert_sweep:2026-11-25T10:00"
     finally:
         await runtime.stop()
@@ -178,11 +188,12 @@ async def test_a_fire_while_the_database_is_briefly_away_is_retried_not_lost(tmp
 
     try:
         await runtime.start()
+        clock.offset += dt.timedelta(minutes=15)  # the next period: start-up already ran the first
         monkeypatch.setattr(runtime.inbox, "accept", flaky_accept)
         await scheduler.fire("alert_sweep", runtime.scheduler.key)
-        [item] = await _schedule_items(runtime)
+        item = (await _schedule_items(runtime, "alert_sweep"))[-1]
         # Stored once, for the period the timer fired in (not the one the clock reached meanwhile).
-        assert failures == [item.platform_msg_id] * 2 == ["alert_sweep:2026-11-25T10:00"] * 2
+        assert failures == [item.platform_msg_id] * 2 == ["alert_sweep:2026-11-25T10:15"] * 2
     finally:
         await runtime.stop()
 
