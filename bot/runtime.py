@@ -20,7 +20,7 @@ from bot.outbox import OutboxWorker
 from bot.platforms.base import Platform
 from bot.scheduler import JobScheduler, RecordingDispatcher
 from storage import migrate
-from storage.db import create_engine, session_factory
+from storage.db import WalCheckpointer, create_engine, session_factory
 from storage.media import MediaStore
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,13 @@ class Runtime:
     inbox: Inbox
     outbox: OutboxWorker
     started: bool = field(default=False)
+    checkpointer: WalCheckpointer | None = None  # SQLite only
     # --- scheduler (bot/scheduler.py): timers start with the workers, unless disabled ---
     scheduler: JobScheduler | None = None
 
     async def start(self, *, workers: bool = True, scheduler: bool = True) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         for platform in self.platforms.values():
             await platform.start()
         if workers:
@@ -63,6 +66,8 @@ class Runtime:
         for platform in self.platforms.values():
             await platform.close()
         await self.engine.dispose()
+        if self.checkpointer is not None and self.started:
+            await self.checkpointer.stop()
 
 
 async def build_runtime(
@@ -72,8 +77,13 @@ async def build_runtime(
     from handlers import build_dispatcher
 
     clock = clock or ShiftableClock()
+    # On SQLite the service checkpoints the WAL itself, off the request path (see WalCheckpointer).
+    checkpointer = WalCheckpointer(config.storage.url) if WalCheckpointer.wanted(config.storage.url) else None
     engine = create_engine(
-        config.storage.url, sqlite_synchronous=config.storage.sqlite_synchronous, echo=config.storage.echo_sql
+        config.storage.url,
+        sqlite_synchronous=config.storage.sqlite_synchronous,
+        echo=config.storage.echo_sql,
+        sqlite_autocheckpoint=checkpointer is None,
     )
     await migrate.upgrade(engine)
     sessions = session_factory(engine)
@@ -124,4 +134,5 @@ async def build_runtime(
         platforms=platforms,
         inbox=inbox,
         outbox=outbox,
+        checkpointer=checkpointer,
     )

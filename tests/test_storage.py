@@ -236,3 +236,28 @@ async def test_the_migrations_create_exactly_the_models_schema(database_url):
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
     await engine.dispose()
+
+
+async def test_the_service_checkpoints_sqlite_off_the_request_path(tmp_path, clock):
+    from sqlalchemy import text
+
+    from bot.runtime import build_runtime
+
+    runtime = await build_runtime(make_config(tmp_path), clock=clock)
+    try:
+        assert runtime.checkpointer is not None
+        async with runtime.engine.connect() as connection:
+            assert await connection.scalar(text("PRAGMA wal_autocheckpoint")) == 0  # no commit pays for it
+        await add_customer(runtime, "rep.li", "华东建材")
+        frames, done = runtime.checkpointer.checkpoint()
+        assert frames > 0 and done == frames
+    finally:
+        await runtime.stop()
+
+
+def test_postgresql_needs_no_checkpointer():
+    from storage.db import WalCheckpointer
+
+    assert not WalCheckpointer.wanted("postgresql+asyncpg://u@h/db")
+    assert not WalCheckpointer.wanted("sqlite+aiosqlite:///:memory:")
+    assert WalCheckpointer.wanted("sqlite+aiosqlite:///data/pacebot.db")
