@@ -66,9 +66,7 @@ def parse_pipelines(raw: Any) -> list[dict[str, Any]]:
     for i, pipeline in enumerate(raw, 1):
         where = f"pipelines #{i}"
         _check_keys(pipeline, _PIPELINE_KEYS, where)
-        for required in ("key", "name"):
-            if not isinstance(pipeline.get(required), str) or not pipeline[required].strip():
-                raise DirectoryError(f"{where}: {required} is required")
+        _require_texts(pipeline, ("key", "name"), where)
         where = f"pipelines #{i} ({pipeline['key']})"
         if pipeline["key"] in keys:
             raise DirectoryError(f"{where}: duplicate key")
@@ -121,9 +119,7 @@ def parse_directory(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
     for i, team in enumerate(teams, 1):
         where = f"teams #{i}"
         _check_keys(team, _TEAM_KEYS, where)
-        for required in ("key", "name"):
-            if not isinstance(team.get(required), str) or not team[required].strip():
-                raise DirectoryError(f"{where}: {required} is required")
+        _require_texts(team, ("key", "name"), where)
         if team["key"] in team_keys:
             raise DirectoryError(f"{where}: duplicate team key {team['key']!r}")
         if team.get("pipeline") is not None and team["pipeline"] not in pipeline_keys:
@@ -135,9 +131,7 @@ def parse_directory(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
     for i, member in enumerate(members, 1):
         where = f"members #{i}"
         _check_keys(member, _MEMBER_KEYS, where)
-        for required in ("code", "name"):
-            if not isinstance(member.get(required), str) or not member[required].strip():
-                raise DirectoryError(f"{where}: {required} is required")
+        _require_texts(member, ("code", "name"), where)
         where = f"members #{i} ({member['code']})"
         if member["code"] in codes:
             raise DirectoryError(f"{where}: duplicate code")
@@ -151,6 +145,12 @@ def parse_directory(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
         if team.get("manager") and team["manager"] not in codes:
             raise DirectoryError(f"team {team['key']}: manager {team['manager']!r} is not a member code")
     return teams, members
+
+
+def _require_texts(entry: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise DirectoryError(f"{where}: {key} is required")
 
 
 def _check_keys(entry: Any, allowed: set[str], where: str) -> None:
