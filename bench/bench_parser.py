@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from handlers.parsing.customers import CustomerName, match_customer  # noqa: E402
-from handlers.parsing.touch import parse_touch  # noqa: E402
+from domain.parsing.customers import CustomerName, match_customer  # noqa: E402
+from domain.parsing.touch import parse_touch  # noqa: E402
 
 HEADS = "华东 华西 华南 鑫达 恒通 金地 宏远 明远 东方 长江 黄河 蓝天 绿源 永兴 昌盛 万通 天成 瑞丰 汇金 广源".split()
 TRADES = "建材 装饰 贸易 物流 置业 科技 机械 五金 电气 管业 石材 涂料 门窗 钢构 陶瓷".split()

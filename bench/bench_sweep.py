@@ -192,7 +192,7 @@ async def _measure(path: str) -> dict[str, float]:
     from sqlalchemy import text
 
     from bot.config import RulesConfig
-    from handlers.rules.workdays import WorkCalendar
+    from domain.rules.workdays import WorkCalendar
     from storage import alerts as alert_store
     from storage.db import create_engine, session_factory, transaction
 

@@ -8,18 +8,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.appkeys import RUNTIME
+from bot.bootstrap import build_runtime
 from bot.clock import Clock
 from bot.config import Config
 from bot.platforms.base import Platform
 from bot.platforms.console import routes as console_routes
-from bot.platforms.registry import add_platform_routes
-from bot.runtime import build_runtime
+from bot.platforms.wecom import routes as wecom_routes
 from bot.webhooks import add_webhook_routes
 
 log = logging.getLogger(__name__)
-
-RUNTIME = console_routes.RUNTIME
-
 
 def create_app(
     config: Config,
@@ -50,6 +48,14 @@ def create_app(
     add_platform_routes(app, config)
     add_webhook_routes(app, config)
     return app
+
+
+def add_platform_routes(app: web.Application, config: Config) -> None:
+    """Mount each enabled platform's HTTP endpoints (callbacks, the console page)."""
+    if config.console.enabled:
+        console_routes.add_routes(app)
+    if config.wecom.enabled:
+        wecom_routes.add_routes(app, config.wecom)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -9,7 +9,13 @@ import os
 import sys
 from pathlib import Path
 
+from bot.app import create_app
+from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
+from bot.jobs_cli import run_cli
+from bot.platforms.wecom.directory import run_sync
+from storage.demo import seed_demo
+from storage.org import DirectoryError, load_directory_file
 
 log = logging.getLogger("pacebot")
 
@@ -64,8 +70,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(config, args.host, args.port)
         if args.command == "jobs":
-            from bot.scheduler import run_cli
-
             return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None)))
         return asyncio.run(_run(args, config))
     except ConfigError as exc:
@@ -82,8 +86,6 @@ def _load(path: str | None) -> Config:
 def _serve(config: Config, host: str | None, port: int | None) -> int:
     from aiohttp import web
 
-    from bot.app import create_app
-
     host = host or config.server.host
     port = port or config.server.port
     app = create_app(config)
@@ -95,21 +97,15 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
-    from bot.runtime import build_runtime
-
     runtime = await build_runtime(config)
     try:
         if args.command == "db":
             print("database schema is up to date")
         elif args.command == "demo":
-            from storage.demo import seed_demo
-
             async with runtime.sessions() as session, session.begin():
                 summary = await seed_demo(session, now=runtime.clock.now(), seed=args.seed, if_empty=args.if_empty)
             print(summary)
         elif args.command == "org":
-            from storage.org import DirectoryError, load_directory_file
-
             try:
                 async with runtime.sessions() as session, session.begin():
                     await load_directory_file(session, args.file, now=runtime.clock.now())
@@ -118,8 +114,6 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
                 return 2
             print(f"org directory loaded from {args.file}")
         elif args.command == "sync":
-            from bot.platforms.wecom.directory import run_sync
-
             print(await run_sync(runtime))
     finally:
         await runtime.stop()

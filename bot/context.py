@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,20 @@ from storage.models import Member
 
 
 @dataclass
+class JobContext:
+    """The scheduled run a ``schedule`` event stands for, set by the dispatcher before its handler."""
+
+    name: str
+    period: str
+    as_of: dt.datetime  # the scheduled instant (never later than the clock's now)
+    notes: list[str] = field(default_factory=list)
+
+    def report(self, summary: str) -> None:
+        """Add a line to the run's summary (kept in its JobRun row, printed by the CLI)."""
+        self.notes.append(summary)
+
+
+@dataclass
 class Ctx:
     session: AsyncSession
     clock: Clock
@@ -27,6 +41,8 @@ class Ctx:
     inbox_id: int | None = None
     # Set by the dispatcher: lets a capability tell the others that a touch was logged.
     hooks: Any = None
+    # Set by the dispatcher for scheduled runs.
+    job: JobContext | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -37,6 +53,12 @@ class Ctx:
 
     def today(self) -> dt.date:
         return self.clock.now().astimezone(self.tz).date()
+
+    @property
+    def run(self) -> JobContext:
+        """The scheduled run; the dispatcher sets it for every ``schedule`` event."""
+        assert self.job is not None, "handler needs a scheduled run"
+        return self.job
 
     @property
     def acting(self) -> Member:

@@ -1,7 +1,7 @@
 """Routing neutral events to handlers.
 
-Each feature module owns a ``Router``; ``handlers.build_dispatcher`` assembles them explicitly in
-one place. Order of precedence: card actions, slash commands, an open dialogue, media, text.
+Each feature module owns a ``Router`` (``bot.router``); ``build_dispatcher`` assembles the list
+``handlers.catalogue.all_routers`` gives, in that order. Order of precedence: card actions, slash commands, an open dialogue, media, text.
 """
 
 from __future__ import annotations
@@ -9,141 +9,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
 
 from bot import texts
-from bot.context import Ctx
+from bot.context import Ctx, JobContext
 from bot.errors import UserError
 from bot.events import MEDIA_KINDS, EventKind
 from bot.replies import Reply, Text, ToMember
+from bot.router import ActionRoute, Claim, CommandRoute, DialogueHandler, DomainHooks, Handler, Router
 from cards.model import ActionPayload, Card, ChoiceMode, InvalidPayload
+from handlers.catalogue import all_routers
 from storage import cards as card_store
-from storage import dialogues
+from storage import dialogues, job_runs
 from storage import members as member_store
-from storage.models import Role
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Ctx], Awaitable[list[Reply]]]
-# A dialogue handler may return None to hand the message on to normal routing.
-DialogueHandler = Callable[[Ctx], Awaitable[list[Reply] | None]]
-ActionHandler = Callable[[Ctx, ActionPayload], Awaitable[list[Reply]]]
-# A claim looks at a message first and either handles it (returns replies) or passes (None).
-Claim = Callable[[Ctx], Awaitable[list[Reply] | None]]
-# Domain hooks: other capabilities react to a touch being logged or becoming effective.
-TouchHook = Callable[[Ctx, Any, Any], Awaitable[list[Reply]]]
-
-
-@dataclass
-class DomainHooks:
-    after_touch: list[TouchHook] = field(default_factory=list)
-    after_effective: list[TouchHook] = field(default_factory=list)
-    after_undo: list[TouchHook] = field(default_factory=list)
-
-    async def touch_logged(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
-        return [reply for hook in self.after_touch for reply in await hook(ctx, touch, customer)]
-
-    async def touch_effective(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
-        return [reply for hook in self.after_effective for reply in await hook(ctx, touch, customer)]
-
-    async def touch_undone(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
-        return [reply for hook in self.after_undo for reply in await hook(ctx, touch, customer)]
-
-
-@dataclass(frozen=True)
-class CommandRoute:
-    names: tuple[str, ...]
-    handler: Handler
-    roles: frozenset[Role] | None  # None: everyone
-    summary: str
-
-
-@dataclass(frozen=True)
-class ActionRoute:
-    prefix: str
-    handler: ActionHandler
-    closes_card: bool
-
-
-@dataclass
-class Router:
-    name: str
-    commands: list[CommandRoute] = field(default_factory=list)
-    actions: list[ActionRoute] = field(default_factory=list)
-    dialogue_states: dict[str, DialogueHandler] = field(default_factory=dict)
-    media_handler: Handler | None = None
-    text_handler: Handler | None = None
-    jobs: dict[str, Handler] = field(default_factory=dict)
-    text_claims: list[Claim] = field(default_factory=list)
-    media_claims: list[Claim] = field(default_factory=list)
-    media_dialogue_states: set[str] = field(default_factory=set)
-    touch_hooks: list[TouchHook] = field(default_factory=list)
-    effective_hooks: list[TouchHook] = field(default_factory=list)
-    undo_hooks: list[TouchHook] = field(default_factory=list)
-
-    def command(self, *names: str, roles: Iterable[Role] | None = None, summary: str = "") -> Callable[[Handler], Handler]:
-        def register(fn: Handler) -> Handler:
-            self.commands.append(CommandRoute(names, fn, frozenset(roles) if roles else None, summary))
-            return fn
-
-        return register
-
-    def action(self, prefix: str, *, closes_card: bool = True) -> Callable[[ActionHandler], ActionHandler]:
-        def register(fn: ActionHandler) -> ActionHandler:
-            self.actions.append(ActionRoute(prefix, fn, closes_card))
-            return fn
-
-        return register
-
-    def dialogue(self, *states: str, media: bool = False) -> Callable[[DialogueHandler], DialogueHandler]:
-        """Handle messages while a dialogue is in one of ``states`` (attachments too if ``media``)."""
-
-        def register(fn: DialogueHandler) -> DialogueHandler:
-            for state in states:
-                self.dialogue_states[state] = fn
-                if media:
-                    self.media_dialogue_states.add(state)
-            return fn
-
-        return register
-
-    def claim_text(self, fn: Claim) -> Claim:
-        self.text_claims.append(fn)
-        return fn
-
-    def claim_media(self, fn: Claim) -> Claim:
-        self.media_claims.append(fn)
-        return fn
-
-    def after_touch(self, fn: TouchHook) -> TouchHook:
-        self.touch_hooks.append(fn)
-        return fn
-
-    def after_effective(self, fn: TouchHook) -> TouchHook:
-        self.effective_hooks.append(fn)
-        return fn
-
-    def after_undo(self, fn: TouchHook) -> TouchHook:
-        self.undo_hooks.append(fn)
-        return fn
-
-    def media(self, fn: Handler) -> Handler:
-        self.media_handler = fn
-        return fn
-
-    def text(self, fn: Handler) -> Handler:
-        self.text_handler = fn
-        return fn
-
-    def job(self, name: str) -> Callable[[Handler], Handler]:
-        def register(fn: Handler) -> Handler:
-            self.jobs[name] = fn
-            return fn
-
-        return register
-
 
 class Dispatcher:
     def __init__(self, routers: Iterable[Router]) -> None:
@@ -203,6 +83,8 @@ class Dispatcher:
             handler = self._jobs.get(event.job or "")
             if handler is None:
                 raise LookupError(f"no handler for job {event.job!r}")
+            if event.kind is EventKind.SCHEDULE:
+                return await self._scheduled_run(ctx, handler)
             return await handler(ctx)
         if ctx.member is None:
             return await self._unknown_sender(ctx)
@@ -240,6 +122,24 @@ class Dispatcher:
             if self._text:
                 return await self._text(ctx)
         return [Text(texts.UNSUPPORTED_MESSAGE)]
+
+    async def _scheduled_run(self, ctx: Ctx, handler: Handler) -> list[Reply]:
+        """Run a job with its run on ``ctx.job``, and record the run (a ``JobRun`` row).
+
+        The row is written in the handler's transaction, so a run is recorded exactly when its
+        effects and its replies are committed.
+        """
+        event = ctx.event
+        started = ctx.now()
+        raw_as_of = event.job_args.get("as_of")
+        as_of = min(dt.datetime.fromisoformat(str(raw_as_of)), started) if raw_as_of else started
+        period = str(event.job_args.get("period") or started.isoformat(timespec="minutes"))
+        ctx.job = JobContext(name=event.job or "", period=period, as_of=as_of)
+        replies = await handler(ctx)
+        summary = "; ".join([*ctx.job.notes, f"{len(replies)} message(s) queued"])
+        await job_runs.record_run(ctx.session, job=ctx.job.name, period=period, as_of=as_of, started_at=started,
+                                  finished_at=ctx.now(), summary=summary)
+        return replies
 
     async def _unknown_sender(self, ctx: Ctx) -> list[Reply]:
         first = await member_store.note_unknown_sender(
@@ -330,3 +230,7 @@ def _add_once(table: dict, key: str, value: object, what: str) -> None:
     if key in table:
         raise ValueError(f"duplicate {what} {key!r}")
     table[key] = value
+
+
+def build_dispatcher() -> Dispatcher:
+    return Dispatcher(all_routers())

@@ -20,35 +20,39 @@ it (``@router.job(name)``), so a line can be added before its handler exists.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import datetime as dt
 import itertools
 import logging
 import re
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
 from bot.config import Config
-from bot.context import Ctx
 from bot.events import Event, EventKind
-from bot.replies import Reply
-from storage import inbox as inbox_store
+from bot.inbox import Accepted, Inbox
 from storage import job_runs
-from storage.models import OutboxStatus
 
-if TYPE_CHECKING:
-    from bot.inbox import Accepted
-    from bot.runtime import Runtime
+
+class JobHost(Protocol):
+    """What the timers need of the runtime (the runtime itself, structurally)."""
+
+    config: Config
+    clock: Clock
+    sessions: async_sessionmaker[AsyncSession]
+    inbox: Inbox
+
+    @property
+    def job_names(self) -> list[str]: ...
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +201,7 @@ def schedule_event(period: Period, *, replay: str | None = None) -> Event:
     )
 
 
-def run_as_of(ctx: Ctx) -> dt.datetime:
-    """The instant a job run stands for: its scheduled time (never later than now)."""
-    raw = ctx.event.job_args.get("as_of")
-    if not raw:
-        return ctx.now()
-    return min(dt.datetime.fromisoformat(str(raw)), ctx.now())
-
-
-async def accept_job(runtime: Runtime, job: str, *, replay: bool = False) -> tuple[Accepted, Period]:
+async def accept_job(runtime: JobHost, job: str, *, replay: bool = False) -> tuple[Accepted, Period]:
     """Compute the job's current period (runtime clock) and accept its event into the inbox."""
     period = period_of(JOBS_BY_NAME[job], runtime.config, runtime.clock.now())
     accepted = await runtime.inbox.accept(schedule_event(period, replay=uuid.uuid4().hex[:12] if replay else None))
@@ -238,10 +234,10 @@ def scheduled_jobs(config: Config, handled: list[str] | set[str]) -> list[JobSpe
 class JobScheduler:
     """APScheduler timers for one runtime, started and stopped with it."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: JobHost) -> None:
         self.runtime = runtime
         self.key = f"scheduler-{uuid.uuid4().hex[:8]}"
-        self.jobs = scheduled_jobs(runtime.config, set(runtime.dispatcher.job_names))
+        self.jobs = scheduled_jobs(runtime.config, set(runtime.job_names))
         self._scheduler: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
 
@@ -342,49 +338,6 @@ class JobScheduler:
         return enqueued
 
 
-# -- recording runs ------------------------------------------------------------------------------
-
-_RUN_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("job_run_notes", default=None)
-
-
-def report(summary: str) -> None:
-    """Let a job handler add a line to its run's summary (kept in JobRun, printed by the CLI)."""
-    notes = _RUN_NOTES.get()
-    if notes is not None:
-        notes.append(summary)
-
-
-class RecordingDispatcher:
-    """The dispatcher the inbox uses: schedule events also leave a ``JobRun`` row.
-
-    The row is written in the handler's transaction, so a run is recorded exactly when its effects
-    and its replies are committed.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def dispatch(self, ctx: Ctx) -> list[Reply]:
-        event = ctx.event
-        if event.kind is not EventKind.SCHEDULE or not event.job:
-            return await self.inner.dispatch(ctx)
-        started = ctx.now()
-        notes: list[str] = []
-        token = _RUN_NOTES.set(notes)
-        try:
-            replies = await self.inner.dispatch(ctx)
-        finally:
-            _RUN_NOTES.reset(token)
-        summary = "; ".join([*notes, f"{len(replies)} message(s) queued"])
-        period = str(event.job_args.get("period") or started.isoformat(timespec="minutes"))
-        await job_runs.record_run(ctx.session, job=event.job, period=period, as_of=run_as_of(ctx), started_at=started,
-                                  finished_at=ctx.now(), summary=summary)
-        return replies
-
-
 async def has_run(session: AsyncSession, job: str, period: str) -> bool:
     """A run was recorded for the period, or its event is already in the inbox."""
     return await job_runs.run_exists(session, job, period) or await job_runs.period_queued(
@@ -394,94 +347,3 @@ async def has_run(session: AsyncSession, job: str, period: str) -> bool:
 
 async def ever_ran(session: AsyncSession, job: str) -> bool:
     return await job_runs.has_ever_run(session, job) or await job_runs.ever_queued(session, PLATFORM, job)
-
-
-# -- the command line: pacebot jobs list | run NAME [--now ISO] -------------------------------------
-
-
-async def run_cli(config: Config, action: str, name: str | None = None, now: str | None = None) -> int:
-    from bot.clock import FrozenClock, ShiftableClock
-    from bot.runtime import build_runtime
-
-    clock: Any = ShiftableClock()
-    if now:
-        try:
-            instant = dt.datetime.fromisoformat(now)
-        except ValueError:
-            print(f"pacebot: --now {now!r} is not an ISO 8601 date-time", file=sys.stderr)
-            return 2
-        if instant.tzinfo is None:
-            print("pacebot: --now needs a time zone offset, e.g. 2026-12-01T09:00:00+08:00", file=sys.stderr)
-            return 2
-        clock = FrozenClock(instant)
-    runtime = await build_runtime(config, clock=clock)
-    try:
-        handled = set(runtime.dispatcher.job_names)
-        if action == "list":
-            return await _list(runtime, handled)
-        assert name is not None
-        if name not in JOBS_BY_NAME or name not in handled:
-            known = ", ".join(spec.name for spec in JOBS if spec.name in handled)
-            reason = "has no handler yet" if name in JOBS_BY_NAME else "is not a job"
-            print(f"pacebot: {name!r} {reason}; jobs: {known}", file=sys.stderr)
-            return 2
-        await runtime.start(workers=True, scheduler=False)
-        return await _run_one(runtime, name)
-    finally:
-        await runtime.stop()
-
-
-async def _list(runtime: Runtime, handled: set[str]) -> int:
-    async with runtime.sessions() as session:
-        runs = await job_runs.latest_runs(session)
-    tz = runtime.config.tz
-    now = runtime.clock.now()
-    for spec in JOBS:
-        schedule = spec.schedule(runtime.config)
-        run = runs.get(spec.name)
-        last = f"last run {run.period} ({run.summary})" if run else "never run"
-        state = "" if spec.name in handled else " [no handler yet]"
-        due = period_of(spec, runtime.config, now).fire.astimezone(tz).isoformat(timespec="minutes")
-        print(f"{spec.name:<20} {schedule.describe():<18} {spec.about}{state}\n{'':<20} latest period {due}; {last}")
-    return 0
-
-
-async def _run_one(runtime: Runtime, name: str, timeout: float = 60.0) -> int:
-    accepted, period = await accept_job(runtime, name, replay=True)
-    await runtime.inbox.wait_processed(accepted.inbox_id, timeout=timeout)
-    async with runtime.sessions() as session:
-        item = await inbox_store.load(session, accepted.inbox_id)
-        run = await job_runs.run_of(session, name, period.key)
-    assert item is not None
-    as_of_text = period.fire.astimezone(runtime.config.tz).isoformat()
-    if item.status != "done":
-        print(f"job {name} period {period.key} (as of {as_of_text}): {item.status}: {item.error}", file=sys.stderr)
-        return 1
-    statuses = await _wait_delivered(runtime, accepted.inbox_id, timeout)
-    print(f"job {name} period {period.key} (as of {as_of_text}): done")
-    if run is not None:
-        print(f"  {run.summary}")
-    sent, dead = statuses.get(OutboxStatus.SENT, 0), statuses.get(OutboxStatus.DEAD, 0)
-    waiting = sum(statuses.values()) - sent - dead
-    print(f"  messages: {sent} sent, {waiting} waiting for retry, {dead} failed")
-    return 0
-
-
-async def _wait_delivered(runtime: Runtime, inbox_id: int, timeout: float) -> dict[OutboxStatus, int]:
-    """Wait until every reply of the run was sent, dead-lettered, or tried once and left for a retry."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        async with runtime.sessions() as session:
-            rows = await job_runs.replies_delivery_state(session, inbox_id)
-        statuses: dict[OutboxStatus, int] = {}
-        for status, _ in rows:
-            statuses[OutboxStatus(status)] = statuses.get(OutboxStatus(status), 0) + 1
-        untried = [
-            (status, attempts) for status, attempts in rows
-            if status == OutboxStatus.SENDING or (status == OutboxStatus.PENDING and attempts == 0)
-        ]
-        if not untried or loop.time() >= deadline:
-            return statuses
-        runtime.outbox.wake()
-        await asyncio.sleep(0.1)

@@ -25,22 +25,22 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from bot import scheduler
 from bot.config import notify_window
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import UserError
 from bot.replies import Markdown, Reply, Text, ToMember
+from bot.router import Router
+from domain.enums import Role
+from domain.rules.workdays import MAX_RANGE_DAYS, WorkCalendar, parse_date_list
 from handlers import texts_alerts as texts
 from handlers.format import format_ago
 from handlers.playbooks import deliver_pack
-from handlers.rules.workdays import MAX_RANGE_DAYS, WorkCalendar, parse_date_list
 from storage import alerts as alert_store
 from storage import calendar as calendar_store
 from storage import libraries
 from storage import members as member_store
 from storage.alerts import PendingAlert
-from storage.models import Role, ScriptPack, Stage
+from storage.models import ScriptPack, Stage
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +61,20 @@ async def alert_sweep(ctx: Ctx) -> list[Reply]:
     result = await alert_store.sweep(ctx.session, now=ctx.now(), tz=ctx.tz, rules=ctx.config.rules, calendar=calendar)
     replies = await _notify(ctx, calendar, alert_store.RULES)
     replies = await _warn_beyond_data(ctx, beyond) + replies
-    scheduler.report(result.summary())
+    ctx.run.report(result.summary())
     log.info("alert sweep as of %s: %s", ctx.now().isoformat(), result.summary())
     return replies
 
 
 @router.job("weekly_activity")
 async def weekly_activity(ctx: Ctx) -> list[Reply]:
-    as_of = scheduler.run_as_of(ctx)
+    as_of = ctx.run.as_of
     raised = await alert_store.raise_low_activity(
         ctx.session, as_of=as_of, now=ctx.now(), tz=ctx.tz, ratio=ctx.config.rules.low_activity_ratio
     )
     calendar, beyond = await _calendar(ctx)
     replies = await _notify(ctx, calendar, (alert_store.LOW_ACTIVITY,))
-    scheduler.report(f"low activity raised: {len(raised)}")
+    ctx.run.report(f"low activity raised: {len(raised)}")
     return await _warn_beyond_data(ctx, beyond) + replies
 
 

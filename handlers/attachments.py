@@ -12,8 +12,8 @@ import contextlib
 from bot.context import Ctx
 from bot.errors import UserError
 from bot.events import EventKind
+from domain.enums import EvidenceKind
 from storage.media import MediaRejected, StoredMedia
-from storage.models import EvidenceKind
 
 EVIDENCE_KIND = {
     EventKind.IMAGE: EvidenceKind.PHOTO,

@@ -18,20 +18,21 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import UserError
 from bot.events import EventKind
 from bot.replies import Markdown, Reply, Text, ToMember
+from bot.router import Router
+from domain.enums import EvidenceKind
+from domain.parsing.customers import CustomerName, match_customer
+from domain.parsing.dates import normalize
 from handlers import texts_library as texts
 from handlers.attachments import store_staged
-from handlers.parsing.customers import CustomerName, match_customer
-from handlers.parsing.dates import normalize
 from storage import customers as customer_store
 from storage import intel as intel_store
 from storage import libraries
 from storage import members as member_store
 from storage import touches as touch_store
-from storage.models import Competitor, Customer, EvidenceKind
+from storage.models import Competitor, Customer
 
 router = Router("competitors")
 

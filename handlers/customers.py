@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.replies import Markdown, Reply, Text
+from bot.router import Router
+from domain.parsing.customers import CustomerName, match_customer
 from handlers import texts
 from handlers.format import format_due
-from handlers.parsing.customers import CustomerName, match_customer
 from storage import customers as customer_store
 from storage import members as member_store
 from storage import pipelines as pipeline_store

@@ -17,23 +17,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import NotPermitted, UserError
 from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
+from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, ChoiceMode, action, new_task_id
+from domain.enums import CustomerStatus, EscalationStatus, Role
+from domain.parsing.dates import find_due_date
+from domain.rules import checklist as checklist_rules
+from domain.rules.checklist import ObstacleChecklist, build_checklist, obstacle_key
+from domain.rules.stall import ESCALATE_AFTER, find_stall_phrases, is_no_progress, should_escalate
 from handlers import texts_escalation as texts
 from handlers.dialogue import CANCEL_WORDS, AnswerTexts, dialogue_key, read_text_answer, save_state
-from handlers.parsing.dates import find_due_date
-from handlers.rules import checklist as checklist_rules
-from handlers.rules.checklist import ObstacleChecklist, build_checklist, obstacle_key
-from handlers.rules.stall import ESCALATE_AFTER, find_stall_phrases, is_no_progress, should_escalate
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues, libraries
 from storage import escalations as store
 from storage import members as member_store
 from storage import pipelines as pipeline_store
-from storage.models import Customer, CustomerStatus, Escalation, EscalationStatus, Member, Role, Touch
+from storage.models import Customer, Escalation, Member, Touch
 
 router = Router("escalation")
 

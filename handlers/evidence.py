@@ -11,22 +11,23 @@ import datetime as dt
 from typing import Any
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import UserError
 from bot.replies import CardReply, CardUpdate, Reply, Text
+from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, action, new_task_id
+from domain.enums import EvidenceKind, EvidenceStatus
+from domain.rules.effective import is_effective, shortfall
 from handlers import texts
 from handlers.attachments import EVIDENCE_KIND, store_staged
 from handlers.dialogue import dialogue_key, save_state
 from handlers.format import format_ago
-from handlers.rules.effective import is_effective, shortfall
 from handlers.touches import thresholds
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues
 from storage import touches as touch_store
 from storage.media import StoredMedia
-from storage.models import Customer, EvidenceKind, EvidenceStatus, Touch
+from storage.models import Customer, Touch
 
 router = Router("evidence")
 

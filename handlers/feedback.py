@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import UserError
 from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
+from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, ChoiceMode, action, new_task_id
+from domain.parsing.customers import CustomerName, match_customer
 from handlers import texts_library as texts
-from handlers.parsing.customers import CustomerName, match_customer
 from handlers.playbooks import push_pack
 from storage import cards as card_store
 from storage import customers as customer_store

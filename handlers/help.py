@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.replies import Markdown, Reply
+from bot.router import Router
+from domain.enums import Role
 from handlers import texts
-from storage.models import Role
 
 router = Router("help")
 

@@ -15,15 +15,16 @@ import re
 from typing import Any
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import UserError
 from bot.events import MEDIA_KINDS
 from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
+from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from domain.enums import EvidenceKind, ObstacleStatus, Role, StageChangeStatus
+from domain.parsing.customers import CustomerName, match_customer
 from handlers import texts_stages as texts
 from handlers.attachments import EVIDENCE_KIND, store_staged
 from handlers.dialogue import dialogue_key, save_state
-from handlers.parsing.customers import CustomerName, match_customer
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues, libraries
@@ -32,17 +33,7 @@ from storage import obstacles as obstacle_store
 from storage import stages as stage_store
 from storage import touches as touch_store
 from storage.media import StoredMedia
-from storage.models import (
-    Customer,
-    Evidence,
-    EvidenceKind,
-    Obstacle,
-    ObstacleStatus,
-    Role,
-    Stage,
-    StageChange,
-    StageChangeStatus,
-)
+from storage.models import Customer, Evidence, Obstacle, Stage, StageChange
 
 router = Router("obstacles")
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.replies import File, Markdown, Reply, Text, ToMember
+from bot.router import Router
+from domain.enums import CustomerStatus
 from handlers import texts_library as library_texts
 from storage import customers as customer_store
 from storage import libraries
 from storage import pipelines as pipeline_store
-from storage.models import Customer, CustomerStatus, ScriptPack
+from storage.models import Customer, ScriptPack
 
 router = Router("playbooks")
 

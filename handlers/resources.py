@@ -16,14 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import NotPermitted, UserError
 from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
+from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from domain.enums import ResourceRequestStatus
+from domain.parsing.customers import CustomerName, match_customer
+from domain.parsing.dates import cn_to_int, normalize
 from handlers import texts_resources as texts
 from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
-from handlers.parsing.customers import CustomerName, match_customer
-from handlers.parsing.dates import cn_to_int, normalize
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues
@@ -31,7 +32,7 @@ from storage import escalations as review_store
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage import resources as store
-from storage.models import Customer, Member, ResourceRequest, ResourceRequestStatus, Touch
+from storage.models import Customer, Member, ResourceRequest, Touch
 
 router = Router("resources")
 

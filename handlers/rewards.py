@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.replies import Reply
+from bot.router import Router
 from handlers import texts_library as texts
 from handlers.playbooks import deliver_pack, rank_packs, rep_situations, situation_of
 from storage import libraries

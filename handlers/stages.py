@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import NotPermitted, UserError
 from bot.replies import CardReply, Markdown, Reply, Text
+from bot.router import Router
 from cards.model import new_task_id
+from domain.enums import ObstacleStatus, Role
+from domain.parsing.customers import match_customer
+from domain.parsing.dates import normalize
 from handlers import texts_stages as texts
 from handlers.obstacles import (
     customer_names,
@@ -30,14 +33,12 @@ from handlers.obstacles import (
     store_attachment,
     withdrawn_text,
 )
-from handlers.parsing.customers import match_customer
-from handlers.parsing.dates import normalize
 from storage import customers as customer_store
 from storage import escalations as review_store
 from storage import members as member_store
 from storage import obstacles as obstacle_store
 from storage import stages as stage_store
-from storage.models import Customer, ObstacleStatus, Role, Stage, StageChange
+from storage.models import Customer, Stage, StageChange
 
 router = Router("stages")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.replies import Markdown, Reply
+from bot.router import Router
 from handlers import texts
 from handlers.format import format_ago, format_due
 from storage import pipelines as pipeline_store

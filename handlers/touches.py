@@ -11,22 +11,23 @@ import datetime as dt
 from typing import Any
 
 from bot.context import Ctx
-from bot.dispatcher import Router
 from bot.errors import UserError
 from bot.replies import CardReply, CardUpdate, Reply, Text
+from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from domain.enums import Channel
+from domain.parsing.customers import CustomerName, match_customer
+from domain.parsing.touch import parse_next_action, parse_touch
+from domain.rules.effective import EffectiveThresholds, shortfall
 from handlers import texts
 from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.format import format_due
-from handlers.parsing.customers import CustomerName, match_customer
-from handlers.parsing.touch import parse_next_action, parse_touch
-from handlers.rules.effective import EffectiveThresholds, shortfall
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues
 from storage import pipelines as pipeline_store
 from storage import touches as touch_store
-from storage.models import Channel, Customer
+from storage.models import Customer
 
 router = Router("touches")
 

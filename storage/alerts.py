@@ -62,19 +62,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import RulesConfig
-from handlers.rules.workdays import WorkCalendar
+from domain.enums import AlertStatus, CustomerStatus, ObstacleStatus, Role
+from domain.rules.thresholds import RuleThresholds
+from domain.rules.workdays import WorkCalendar
 from storage.db import dialect_insert
 from storage.models import (
     Alert,
-    AlertStatus,
     Customer,
-    CustomerStatus,
     Evidence,
     Member,
     Obstacle,
-    ObstacleStatus,
-    Role,
     Stage,
     SupportRequest,
     Team,
@@ -188,7 +185,7 @@ class _CustomerRule:
     key: ColumnElement[str]
 
 
-def _cold_rule(now: dt.datetime, rules: RulesConfig) -> _CustomerRule:
+def _cold_rule(now: dt.datetime, rules: RuleThresholds) -> _CustomerRule:
     cutoff = now - dt.timedelta(hours=rules.cold_hours)
     silent = or_(
         Customer.last_touch_at < cutoff,
@@ -198,7 +195,7 @@ def _cold_rule(now: dt.datetime, rules: RulesConfig) -> _CustomerRule:
 
 
 async def _quote_rule(
-    session: AsyncSession, today: dt.date, tz: ZoneInfo, rules: RulesConfig, calendar: WorkCalendar
+    session: AsyncSession, today: dt.date, tz: ZoneInfo, rules: RuleThresholds, calendar: WorkCalendar
 ) -> _CustomerRule:
     stage_ids = list(await session.scalars(select(Stage.id).where(Stage.name == rules.quote_stage)))
     condition: ColumnElement[bool] = false()
@@ -295,7 +292,7 @@ async def _raise_customer_rule(session: AsyncSession, rule: _CustomerRule, now: 
 # -- the obstacle rule: subject is the support request -------------------------------------------
 
 
-def _obstacle_condition(now: dt.datetime, rules: RulesConfig) -> ColumnElement[bool]:
+def _obstacle_condition(now: dt.datetime, rules: RuleThresholds) -> ColumnElement[bool]:
     return and_(
         SupportRequest.first_reply_at.is_(None),
         SupportRequest.requested_at < now - dt.timedelta(hours=rules.obstacle_slow_hours),
@@ -314,7 +311,7 @@ def _support_requests() -> Select[Any]:
 
 
 async def _sweep_obstacles(
-    session: AsyncSession, now: dt.datetime, today: dt.date, rules: RulesConfig
+    session: AsyncSession, now: dt.datetime, today: dt.date, rules: RuleThresholds
 ) -> tuple[int, int]:
     key = _key(OBSTACLE_SLOW, SupportRequest.id)
     condition = _obstacle_condition(now, rules)
@@ -485,7 +482,7 @@ async def mark_ignored(session: AsyncSession, *, now: dt.datetime, tz: ZoneInfo,
 
 
 async def sweep(
-    session: AsyncSession, *, now: dt.datetime, tz: ZoneInfo, rules: RulesConfig, calendar: WorkCalendar
+    session: AsyncSession, *, now: dt.datetime, tz: ZoneInfo, rules: RuleThresholds, calendar: WorkCalendar
 ) -> SweepResult:
     """Evaluate every rule over the whole organisation as of ``now``.
 

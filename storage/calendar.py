@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import RulesConfig
-from handlers.rules.workdays import CalendarOverrides, WorkCalendar, parse_date_list
+from domain.rules.thresholds import RuleThresholds
+from domain.rules.workdays import CalendarOverrides, WorkCalendar, parse_date_list
 from storage.db import dialect_insert
 from storage.models import CalendarDay, Setting
 
@@ -52,7 +52,7 @@ async def remove_days(session: AsyncSession, days: Iterable[dt.date]) -> list[dt
     return sorted(removed)
 
 
-async def overrides(session: AsyncSession, rules: RulesConfig) -> CalendarOverrides:
+async def overrides(session: AsyncSession, rules: RuleThresholds) -> CalendarOverrides:
     """Configuration days plus declared days; a declared day wins over the configuration."""
     holidays = set(parse_date_list(rules.holidays))
     workdays = set(parse_date_list(rules.workdays)) - holidays  # a clash in the file: the day off wins
@@ -64,7 +64,7 @@ async def overrides(session: AsyncSession, rules: RulesConfig) -> CalendarOverri
 
 
 async def work_calendar(
-    session: AsyncSession, rules: RulesConfig, on_beyond_data: Callable[[dt.date], None] | None = None
+    session: AsyncSession, rules: RuleThresholds, on_beyond_data: Callable[[dt.date], None] | None = None
 ) -> WorkCalendar:
     return WorkCalendar(await overrides(session, rules), on_beyond_data=on_beyond_data)
 

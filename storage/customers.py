@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Customer, Member, Role, StageHistory
+from domain.enums import Role
+from storage.models import Customer, Member, StageHistory
 from storage.pipelines import first_stage, pipeline_for_member
 
 

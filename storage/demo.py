@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Channel, Customer, EvidenceStatus, Member, StageHistory, Touch
+from domain.enums import Channel, EvidenceStatus
+from storage.models import Customer, Member, StageHistory, Touch
 from storage.org import load_directory
 from storage.pipelines import default_pipeline, stages_of
 

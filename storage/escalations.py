@@ -9,20 +9,16 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from domain.enums import AlertStatus, CustomerStatus, EscalationStatus, Role, StageChangeStatus
 from storage.models import (
     Alert,
-    AlertStatus,
     Customer,
-    CustomerStatus,
     Escalation,
-    EscalationStatus,
     Evidence,
     Member,
     Obstacle,
-    Role,
     Stage,
     StageChange,
-    StageChangeStatus,
     StageHistory,
     SupportRequest,
     Team,

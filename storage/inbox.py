@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.enums import InboxStatus
 from storage.db import dialect_insert
-from storage.models import InboxItem, InboxStatus
+from storage.models import InboxItem
 
 
 @dataclass(frozen=True)

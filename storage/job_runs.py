@@ -11,8 +11,9 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.enums import OutboxStatus
 from storage.db import dialect_insert
-from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
+from storage.models import InboxItem, JobRun, OutboxItem
 
 
 async def record_run(

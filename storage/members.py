@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Member, Role, Setting, Team
+from domain.enums import Role
+from storage.models import Member, Setting, Team
 
 # Which column links a member to each platform's user id.
 _IDENTITY = {

@@ -24,6 +24,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from domain.enums import (  # noqa: F401  (re-exported: the models' column types)
+    AlertStatus,
+    Channel,
+    CustomerStatus,
+    EscalationStatus,
+    EvidenceKind,
+    EvidenceStatus,
+    InboxStatus,
+    ObstacleStatus,
+    OutboxStatus,
+    ResourceRequestStatus,
+    Role,
+    StageChangeStatus,
+)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -63,13 +78,6 @@ class Base(DeclarativeBase):
 
 def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
-
-
-class Role(enum.StrEnum):
-    REP = "rep"
-    MANAGER = "manager"
-    SUPPORTER = "supporter"
-    ADMIN = "admin"
 
 
 class Team(Base):
@@ -132,12 +140,6 @@ class Stage(Base):
     overdue_actions: Mapped[list[Any]] = mapped_column(default=list)
 
 
-class CustomerStatus(enum.StrEnum):
-    ACTIVE = "active"
-    REVIEWING = "reviewing"  # 复盘中
-    CLOSED = "closed"
-
-
 class Customer(Base):
     """客户 / 线索: owned by one rep; a lead is a customer in the pipeline's first stage."""
 
@@ -182,20 +184,6 @@ class StageHistory(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
 
 
-class Channel(enum.StrEnum):
-    PHONE = "电话"
-    WECHAT = "微信"
-    VISIT = "面访"
-    EMAIL = "邮件"
-    OTHER = "其他"
-
-
-class EvidenceStatus(enum.StrEnum):
-    PENDING = "pending"  # 待补凭证
-    PROVIDED = "provided"
-    MISSING = "missing"  # deadline passed without evidence
-
-
 class Touch(Base):
     """接触记录: one customer contact with its next action (下次动作)."""
 
@@ -224,14 +212,6 @@ class Touch(Base):
     stall_phrases: Mapped[list[Any]] = mapped_column(default=list)
     # The inbox event that created it: a replayed event can never create a second touch.
     source_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), unique=True)
-
-
-class EvidenceKind(enum.StrEnum):
-    PHOTO = "photo"
-    VOICE = "voice"
-    VIDEO = "video"
-    FILE = "file"
-    TEXT = "text"
 
 
 class Evidence(Base):
@@ -284,12 +264,6 @@ class CardRecord(Base):
     platform_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class InboxStatus(enum.StrEnum):
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
-
-
 class InboxItem(Base):
     """An incoming event, stored before it is acknowledged; processed exactly once."""
 
@@ -309,13 +283,6 @@ class InboxItem(Base):
     lease_until: Mapped[dt.datetime | None]
     processed_at: Mapped[dt.datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class OutboxStatus(enum.StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    DEAD = "dead"  # dead letter: gave up; visible to admins
 
 
 class OutboxItem(Base):
@@ -357,12 +324,6 @@ class Setting(Base):
 # --- process control (SPEC §3.2, §3.3, §4–§7) ------------------------------------------------
 
 
-class StageChangeStatus(enum.StrEnum):
-    AWAITING_OBSTACLE = "awaiting_obstacle"  # committed only once the obstacle card is answered
-    COMMITTED = "committed"
-    CANCELLED = "cancelled"
-
-
 class StageChange(Base):
     """A requested move of a customer to another stage, waiting for its obstacle answer."""
 
@@ -378,12 +339,6 @@ class StageChange(Base):
     requested_at: Mapped[dt.datetime]
     committed_at: Mapped[dt.datetime | None]
     task_id: Mapped[str | None] = mapped_column(String(128))
-
-
-class ObstacleStatus(enum.StrEnum):
-    AWAITING_EVIDENCE = "awaiting_evidence"  # ② and ④ wait for their evidence
-    OPEN = "open"  # answered, being worked on
-    RESOLVED = "resolved"
 
 
 class Obstacle(Base):
@@ -419,14 +374,6 @@ class SupportRequest(Base):
     reply_text: Mapped[str] = mapped_column(Text, default="")
 
 
-class EscalationStatus(enum.StrEnum):
-    OPEN = "open"  # 复盘中, waiting for the manager
-    REVIEWED = "reviewed"
-    TRANSFERRED = "transferred"
-    SNOOZED = "snoozed"
-    WITHDRAWN = "withdrawn"  # a touch it rested on was undone before the manager acted
-
-
 class Escalation(Base):
     """进度停滞 → 复盘: two consecutive no-progress touches put the customer under review."""
 
@@ -442,12 +389,6 @@ class Escalation(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     advice: Mapped[str] = mapped_column(Text, default="")
     task_id: Mapped[str | None] = mapped_column(String(128))
-
-
-class ResourceRequestStatus(enum.StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
 
 
 class ResourceRequest(Base):
@@ -468,13 +409,6 @@ class ResourceRequest(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     task_id: Mapped[str | None] = mapped_column(String(128))
-
-
-class AlertStatus(enum.StrEnum):
-    RAISED = "raised"
-    NOTIFIED = "notified"
-    CLEARED = "cleared"  # the condition ended (e.g. a touch arrived)
-    IGNORED = "ignored"  # not acted on within its window
 
 
 class Alert(Base):

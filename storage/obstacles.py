@@ -12,15 +12,8 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import (
-    Customer,
-    CustomerStatus,
-    Member,
-    Obstacle,
-    ObstacleStatus,
-    Role,
-    SupportRequest,
-)
+from domain.enums import CustomerStatus, ObstacleStatus, Role
+from storage.models import Customer, Member, Obstacle, SupportRequest
 
 # --- obstacles ---------------------------------------------------------------------------------
 

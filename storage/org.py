@@ -41,7 +41,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Member, Role, Team
+from domain.enums import Role
+from storage.models import Member, Team
 from storage.pipelines import ensure_templates, pipeline_by_key, upsert_pipeline
 
 log = logging.getLogger(__name__)

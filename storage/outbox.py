@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OutboxItem, OutboxStatus
+from domain.enums import OutboxStatus
+from storage.models import OutboxItem
 
 
 def enqueue(

@@ -8,14 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import (
-    Customer,
-    Evidence,
-    EvidenceStatus,
-    ResourceRequest,
-    ResourceRequestStatus,
-    Touch,
-)
+from domain.enums import EvidenceStatus, ResourceRequestStatus
+from storage.models import Customer, Evidence, ResourceRequest, Touch
 
 
 async def effective_touches_in_stage(session: AsyncSession, customer: Customer) -> list[Touch]:

@@ -14,15 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import (
-    Customer,
-    Evidence,
-    Pipeline,
-    Stage,
-    StageChange,
-    StageChangeStatus,
-    StageHistory,
-)
+from domain.enums import StageChangeStatus
+from storage.models import Customer, Evidence, Pipeline, Stage, StageChange, StageHistory
 from storage.pipeline_templates import DEFAULT_OBSTACLES
 
 

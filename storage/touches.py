@@ -9,8 +9,9 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from domain.enums import Channel, EvidenceKind, EvidenceStatus
 from storage.media import StoredMedia
-from storage.models import Channel, Customer, Evidence, EvidenceKind, EvidenceStatus, Touch
+from storage.models import Customer, Evidence, Touch
 
 
 async def record_touch(

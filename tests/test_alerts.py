@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 
 from bot import scheduler
 from bot.clock import ShiftableClock
-from handlers.rules.workdays import WorkCalendar
+from domain.enums import AlertStatus, Channel, EvidenceKind, ObstacleStatus
+from domain.rules.workdays import WorkCalendar
 from storage import alerts as alert_store
 from storage import customers as customer_store
 from storage import members as member_store
@@ -27,14 +28,10 @@ from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import (
     Alert,
-    AlertStatus,
-    Channel,
     Customer,
     Evidence,
-    EvidenceKind,
     InboxItem,
     Obstacle,
-    ObstacleStatus,
     Pipeline,
     ScriptPack,
     Stage,

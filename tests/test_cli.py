@@ -8,8 +8,9 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from bot.cli import main
+from domain.enums import Role
 from storage.db import create_engine, session_factory
-from storage.models import Customer, Member, Role, Team, Touch
+from storage.models import Customer, Member, Team, Touch
 
 
 def write_config(tmp_path) -> str:

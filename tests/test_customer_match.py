@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from handlers.parsing.customers import (
+from domain.parsing.customers import (
     CustomerIndex,
     CustomerMatch,
     CustomerName,

@@ -9,24 +9,26 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
+from domain.enums import (
+    AlertStatus,
+    CustomerStatus,
+    EscalationStatus,
+    EvidenceKind,
+    ObstacleStatus,
+    StageChangeStatus,
+)
 from handlers.escalation import parse_snooze
 from storage import libraries
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage.models import (
     Alert,
-    AlertStatus,
     Customer,
-    CustomerStatus,
     Escalation,
-    EscalationStatus,
     Evidence,
-    EvidenceKind,
     Obstacle,
     ObstacleResponse,
-    ObstacleStatus,
     StageChange,
-    StageChangeStatus,
     StageHistory,
     Touch,
 )

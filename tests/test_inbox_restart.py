@@ -12,9 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from bot import texts
 from bot.app import create_app
 from bot.events import Event, EventKind
+from domain.enums import InboxStatus
 from storage import inbox as inbox_store
 from storage.db import transaction
-from storage.models import InboxItem, InboxStatus, OutboxItem, Touch
+from storage.models import InboxItem, OutboxItem, Touch
 from tests.conftest import Console, texts_of
 from tests.seed import add_customer
 

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.events import Event, EventKind
+from domain.enums import ObstacleStatus, Role
 from handlers.obstacles import is_substantive
 from storage import members as member_store
 from storage import obstacles as obstacle_store
-from storage.models import CardRecord, Evidence, Member, Obstacle, ObstacleStatus, Role, SupportRequest, Touch
+from storage.models import CardRecord, Evidence, Member, Obstacle, SupportRequest, Touch
 from tests.conftest import cards_of, texts_of, unique_id
 from tests.seed import add_customer
 from tests.test_stages import jpeg_bytes, upload

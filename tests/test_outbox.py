@@ -13,10 +13,11 @@ from bot.config import OutboxConfig
 from bot.events import MediaRef
 from bot.outbox import OutboxWorker
 from bot.platforms.base import DeliveryError, Outgoing, RateLimit
+from domain.enums import OutboxStatus
 from storage import outbox as outbox_store
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
-from storage.models import OutboxItem, OutboxStatus
+from storage.models import OutboxItem
 from tests.conftest import START
 
 

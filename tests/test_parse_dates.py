@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from handlers.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
+from domain.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
 
 D = datetime.date
 SAT = D(2026, 11, 28)  # Saturday; its week runs Mon 11-23 .. Sun 11-29

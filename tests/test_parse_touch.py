@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from handlers.parsing.touch import (
+from domain.parsing.touch import (
     Channel,
     ParsedTouch,
     detect_channel,

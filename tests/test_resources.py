@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
+from domain.enums import ResourceRequestStatus
 from handlers.resources import ParsedRequest, parse_amount, parse_request
 from storage import members as member_store
-from storage.models import Customer, Dialogue, ResourceRequest, ResourceRequestStatus
+from storage.models import Customer, Dialogue, ResourceRequest
 from tests.conftest import Console, make_config, texts_of
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 from tests.seed import add_customer

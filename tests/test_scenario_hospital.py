@@ -16,17 +16,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.events import Event, EventKind
+from domain.enums import AlertStatus, ObstacleStatus, ResourceRequestStatus
 from storage import pipelines as pipeline_store
-from storage.models import (
-    Alert,
-    AlertStatus,
-    Customer,
-    Obstacle,
-    ObstacleStatus,
-    ResourceRequest,
-    ResourceRequestStatus,
-    StageHistory,
-)
+from storage.models import Alert, Customer, Obstacle, ResourceRequest, StageHistory
 from storage.pipeline_templates import HOSPITAL
 from tests.conftest import cards_of, texts_of
 from tests.seed import add_customer

@@ -11,15 +11,16 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import scheduler
+from bot.bootstrap import build_runtime
 from bot.cli import main
 from bot.clock import FrozenClock, ShiftableClock
 from bot.config import config_from_dict
-from bot.runtime import build_runtime
 from bot.scheduler import JOBS_BY_NAME, Daily, Every, JobScheduler, Weekly, accept_job, period_of
+from domain.enums import OutboxStatus
 from storage import customers as customer_store
 from storage import members as member_store
 from storage.db import create_engine, session_factory
-from storage.models import InboxItem, JobRun, OutboxItem, OutboxStatus
+from storage.models import InboxItem, JobRun, OutboxItem
 from tests.conftest import ORG_SMALL, SHANGHAI, START, make_config
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 

@@ -12,20 +12,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
+from domain.enums import StageChangeStatus
 from handlers.stages import find_node, match_stage, parse_move
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage import stages as stage_store
-from storage.models import (
-    CardRecord,
-    Customer,
-    Evidence,
-    Obstacle,
-    StageChange,
-    StageChangeStatus,
-    StageHistory,
-    Touch,
-)
+from storage.models import CardRecord, Customer, Evidence, Obstacle, StageChange, StageHistory, Touch
 from storage.pipeline_templates import B2B, HOSPITAL
 from tests.conftest import cards_of, texts_of
 from tests.seed import add_customer

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from bot.config import DEFAULT_STALL_PHRASES
-from handlers.rules.checklist import (
+from domain.rules.thresholds import DEFAULT_STALL_PHRASES
+from domain.rules.checklist import (
     AlertItem,
     ChecklistInput,
     EvidenceItem,
@@ -17,7 +17,7 @@ from handlers.rules.checklist import (
     build_checklist,
     obstacle_key,
 )
-from handlers.rules.stall import find_stall_phrases, is_no_progress, should_escalate
+from domain.rules.stall import find_stall_phrases, is_no_progress, should_escalate
 
 PHRASES = DEFAULT_STALL_PHRASES
 

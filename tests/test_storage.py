@@ -14,13 +14,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
+from domain.enums import Channel
 from storage import customers as customer_store
 from storage import inbox as inbox_store
 from storage import outbox as outbox_store
 from storage import touches as touch_store
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import alembic_config, upgrade
-from storage.models import Channel, InboxItem, Member, Touch
+from storage.models import InboxItem, Member, Touch
 from storage.org import load_directory_file
 from tests.conftest import ORG_SMALL, START, Console, cards_of, make_config, texts_of
 from tests.pg import POSTGRES_URL, SKIP_REASON, requires_postgres, scratch_database
@@ -106,9 +107,9 @@ async def test_a_burst_of_events_is_stored_in_one_statement_with_duplicates_reco
 @requires_postgres
 async def test_a_value_postgresql_refuses_fails_its_own_accept_only(tmp_path, monkeypatch):
     import bot.inbox
+    from bot.bootstrap import build_runtime
     from bot.clock import FrozenClock
     from bot.events import Event, EventKind
-    from bot.runtime import build_runtime
 
     monkeypatch.setattr(bot.inbox, "_MSG_ID_CHARS", 1000)  # let it reach the database's own check
     async with scratch_database() as url:
@@ -241,7 +242,7 @@ async def test_the_migrations_create_exactly_the_models_schema(database_url):
 async def test_the_service_checkpoints_sqlite_off_the_request_path(tmp_path, clock):
     from sqlalchemy import text
 
-    from bot.runtime import build_runtime
+    from bot.bootstrap import build_runtime
 
     runtime = await build_runtime(make_config(tmp_path), clock=clock)
     try:

@@ -8,7 +8,8 @@ import io
 from PIL import Image
 from sqlalchemy import select
 
-from storage.models import Customer, Dialogue, Evidence, EvidenceStatus, Touch
+from domain.enums import EvidenceStatus
+from storage.models import Customer, Dialogue, Evidence, Touch
 from tests.conftest import START, cards_of, texts_of
 from tests.seed import add_customer
 

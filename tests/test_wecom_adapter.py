@@ -21,8 +21,9 @@ from bot.platforms.wecom.adapter import WeComPlatform, fit_image, robot_key
 from bot.platforms.wecom.client import WeComClient
 from bot.platforms.wecom.directory import sync_directory
 from cards.model import Button, ButtonStyle, Card, CardField, ChoiceMode, new_task_id
+from domain.enums import Role
 from storage.media import MediaStore
-from storage.models import Member, Role, Team
+from storage.models import Member, Team
 from tests.fakes import wecom as fakes
 
 _ids = itertools.count(1)

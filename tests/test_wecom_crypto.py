@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from wechatpy.enterprise.crypto import WeChatCrypto
 
+from bot.appkeys import RUNTIME
 from bot.config import WeComConfig
 from bot.events import EventKind
-from bot.platforms.console.routes import RUNTIME
 from bot.platforms.wecom import parse
 from bot.platforms.wecom.crypto import (
     DecryptionFailed,

@@ -16,8 +16,9 @@ from bot import texts
 from bot.app import RUNTIME, create_app
 from bot.clock import FrozenClock, ShiftableClock
 from bot.config import config_from_dict
+from domain.enums import OutboxStatus
 from handlers import texts as handler_texts
-from storage.models import Evidence, InboxItem, OutboxItem, OutboxStatus, Touch
+from storage.models import Evidence, InboxItem, OutboxItem, Touch
 from tests.conftest import START
 from tests.fakes import wecom as fakes
 from tests.seed import add_customer

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 
-from handlers.rules import workdays as workdays_module
-from handlers.rules.workdays import CalendarOverrides, WorkCalendar, parse_date_list
+from domain.rules import workdays as workdays_module
+from domain.rules.workdays import CalendarOverrides, WorkCalendar, parse_date_list
 
 D = dt.date
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.config import Config
+from bot.webhooks import feedback
 
 
 def add_webhook_routes(app: web.Application, config: Config) -> None:
-    from bot.webhooks import feedback
-
     feedback.add_routes(app, config)

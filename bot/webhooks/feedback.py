@@ -36,9 +36,9 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.appkeys import RUNTIME
 from bot.config import Config, FeedbackConfig
 from bot.events import Event, EventKind
-from bot.platforms.console.routes import RUNTIME
 from handlers import texts_library as texts
 from storage import customers as customer_store
 from storage import feedback as feedback_store

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.appkeys import RUNTIME
 from bot.clock import ShiftableClock
 from bot.events import Event, EventKind, MediaRef
 from bot.runtime import Runtime
@@ -26,7 +27,6 @@ from storage import settings as settings_store
 from storage.media import MediaRejected
 from storage.models import InboxItem, OutboxItem
 
-RUNTIME = web.AppKey("runtime", Runtime)
 STATIC = Path(__file__).parent / "static"
 PLATFORM = "console"
 CLOCK_SETTING = "console_clock_offset"

@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import SystemClock
 from bot.config import ConfigError
+from bot.platforms.wecom.adapter import WeComPlatform
 from bot.platforms.wecom.client import WeComClient
+from domain.enums import Role
 from storage import members as member_store
-from storage.models import Member, Role, Team
+from storage.models import Member, Team
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +157,6 @@ def _leaders(departments: list[dict[str, Any]], users: dict[str, dict[str, Any]]
 
 async def run_sync(runtime: Any) -> str:
     """``pacebot sync wecom``: sync the directory through the running WeCom platform; one-line summary."""
-    from bot.platforms.wecom.adapter import WeComPlatform
-
     platform = runtime.platforms.get("wecom")
     if not isinstance(platform, WeComPlatform):
         raise ConfigError("wecom.enabled: must be true (with corp_id, agent_id and secret) to sync the WeCom directory")

@@ -18,8 +18,8 @@ import logging
 
 from aiohttp import web
 
+from bot.appkeys import RUNTIME
 from bot.config import WeComConfig
-from bot.platforms.console.routes import RUNTIME
 from bot.platforms.wecom import parse
 from bot.platforms.wecom.crypto import (
     DecryptionFailed,

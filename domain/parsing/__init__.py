@@ -3,9 +3,9 @@
 Everything here is pure: no I/O and no clock; callers pass today's date explicitly.
 """
 
-from handlers.parsing.customers import CustomerIndex, CustomerMatch, CustomerName, match_customer
-from handlers.parsing.dates import DueDate, find_all_due_dates, find_due_date
-from handlers.parsing.touch import Channel, ParsedTouch, parse_next_action, parse_touch
+from domain.parsing.customers import CustomerIndex, CustomerMatch, CustomerName, match_customer
+from domain.parsing.dates import DueDate, find_all_due_dates, find_due_date
+from domain.parsing.touch import Channel, ParsedTouch, parse_next_action, parse_touch
 
 __all__ = [
     "Channel",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.models import Channel
+from domain.enums import Channel
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from handlers.parsing.dates import NUMBER_PATTERN as _N
-from handlers.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
-from storage.models import Channel  # the domain's one channel enum
+from domain.enums import Channel
+from domain.parsing.dates import NUMBER_PATTERN as _N
+from domain.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
 
 __all__ = ["Channel", "ParsedTouch", "detect_channel", "parse_duration", "parse_next_action", "parse_touch"]
 

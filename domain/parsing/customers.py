@@ -31,7 +31,7 @@ from typing import Literal, overload
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from handlers.parsing.dates import find_all_due_dates, normalize
+from domain.parsing.dates import find_all_due_dates, normalize
 
 __all__ = ["CustomerIndex", "CustomerMatch", "CustomerName", "match_customer", "leading_token"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from handlers.parsing.dates import normalize
+from domain.parsing.dates import normalize
 
 __all__ = ["ESCALATE_AFTER", "compact", "find_stall_phrases", "is_no_progress", "should_escalate"]
 
