@@ -31,7 +31,13 @@ from bot.errors import UserError
 from bot.replies import Markdown, Reply, Text, ToMember
 from bot.router import Router
 from domain.enums import Role
-from domain.rules.workdays import MAX_RANGE_DAYS, WorkCalendar, parse_date_list
+from domain.rules.workdays import (
+    MAX_RANGE_DAYS,
+    DateItemError,
+    WorkCalendar,
+    parse_date_item,
+    parse_date_list,
+)
 from handlers import texts_alerts as texts
 from handlers.format import format_ago
 from handlers.playbooks import deliver_pack
@@ -371,10 +377,9 @@ _HOLIDAY_WORDS = ("假期", "放假", "节假日", "休息")
 _WORKDAY_WORDS = ("调休", "补班", "上班")
 _REMOVE_WORDS = ("删除", "取消", "移除")
 _DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
-_RANGE_SPLIT = re.compile(r"\s*(?:\.\.|~|～|至)\s*")
 
 
-@router.command("/规则", "/rules", roles=[Role.ADMIN], summary="查看规则与工作日日历;设定假期、调休")
+@router.command("/规则", "/rules", roles=[Role.ADMIN], summary=texts.CMD_RULES, usage=texts.CMD_RULES_USAGE)
 async def rules_command(ctx: Ctx) -> list[Reply]:
     args = ctx.event.text.strip().split()[1:]
     if not args:
@@ -411,27 +416,14 @@ def _parse_days(action: str, tokens: list[str]) -> tuple[list[dt.date], str]:
 
 
 def _parse_item(text: str) -> list[dt.date]:
-    parts = _RANGE_SPLIT.split(text.strip())
-    if len(parts) > 2:
-        raise UserError(texts.RULES_BAD_DATE.format(text=text))
-    first = _parse_date(parts[0])
-    last = _parse_date(parts[-1])
-    if last < first:
-        raise UserError(texts.RULES_BAD_RANGE.format(text=text))
-    span = (last - first).days + 1
-    if span > MAX_RANGE_DAYS:
-        raise UserError(texts.RULES_RANGE_TOO_LONG.format(text=text, days=span, limit=MAX_RANGE_DAYS))
-    return [first + dt.timedelta(days=i) for i in range(span)]
-
-
-def _parse_date(text: str) -> dt.date:
-    match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
-    if match is None:
-        raise UserError(texts.RULES_BAD_DATE.format(text=text))
     try:
-        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError as exc:
-        raise UserError(texts.RULES_BAD_DATE.format(text=text)) from exc
+        return parse_date_item(text, loose=True)
+    except DateItemError as exc:
+        if exc.reason == DateItemError.BACKWARDS:
+            raise UserError(texts.RULES_BAD_RANGE.format(text=text)) from exc
+        if exc.reason == DateItemError.TOO_LONG:
+            raise UserError(texts.RULES_RANGE_TOO_LONG.format(text=text, days=exc.days, limit=MAX_RANGE_DAYS)) from exc
+        raise UserError(texts.RULES_BAD_DATE.format(text=exc.value)) from exc
 
 
 def _format_days(days: Sequence[dt.date]) -> str:

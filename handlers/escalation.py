@@ -19,27 +19,72 @@ from typing import Any
 from bot.context import Ctx
 from bot.errors import NotPermitted, UserError
 from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
-from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, ChoiceMode, action, new_task_id
+from bot.router import DialogueState, Router
+from cards.model import Button, ButtonStyle, Card, CardAction, CardField, ChoiceMode, new_task_id
 from domain.enums import CustomerStatus, EscalationStatus, Role
 from domain.parsing.dates import find_due_date
 from domain.rules import checklist as checklist_rules
 from domain.rules.checklist import ObstacleChecklist, build_checklist, obstacle_key
 from domain.rules.stall import ESCALATE_AFTER, find_stall_phrases, is_no_progress, should_escalate
 from handlers import texts_escalation as texts
-from handlers.dialogue import CANCEL_WORDS, AnswerTexts, dialogue_key, read_text_answer, save_state
+from handlers.dialogue import (
+    CANCEL_WORDS,
+    AnswerTexts,
+    dialogue_data,
+    end_dialogue,
+    read_text_answer,
+    save_state,
+)
+from handlers.format import evidence_kind_name
 from storage import cards as card_store
 from storage import customers as customer_store
-from storage import dialogues, libraries
 from storage import escalations as store
+from storage import libraries
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage.models import Customer, Escalation, Member, Touch
 
 router = Router("escalation")
 
-STATE_ADVICE = "escalation.advice"
-STATE_SNOOZE = "escalation.snooze"
+
+
+class EscalationState(DialogueState):
+    ADVICE = "escalation.advice"  # [已复盘]: waiting for the manager's advice
+    SNOOZE = "escalation.snooze"  # [暂缓]: waiting for a reason and a resume date
+
+
+@dataclass(frozen=True)
+class StartReview(CardAction, prefix="esc_rv"):
+    """[已复盘]: ask the manager for the review's advice."""
+
+    escalation_id: int
+
+
+@dataclass(frozen=True)
+class ChooseNewOwner(CardAction, prefix="esc_tr"):
+    """[转交]: offer the team's other reps as the customer's new owner."""
+
+    escalation_id: int
+
+
+@dataclass(frozen=True)
+class TransferTo(CardAction, prefix="esc_to"):
+    """Transfer the customer to ``member_id`` (a button), or to the option chosen (a choice card)."""
+
+    escalation_id: int
+    member_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CancelTransfer(CardAction, prefix="esc_tx"):
+    """Close the new-owner picker without transferring."""
+
+
+@dataclass(frozen=True)
+class StartSnooze(CardAction, prefix="esc_sn"):
+    """[暂缓]: ask for a reason and a date to resume."""
+
+    escalation_id: int
 MAX_ADVICE_CHARS = 1000
 _ADVICE_ANSWER = AnswerTexts(
     cancelled=texts.DIALOGUE_CANCELLED, empty=texts.ADVICE_EMPTY, too_long=texts.ADVICE_TOO_LONG
@@ -261,7 +306,7 @@ def _obstacle_lines(sheet: ObstacleChecklist) -> list[str]:
             status += texts.OBSTACLE_SUPPORT_ANSWERED if o.support_answered else texts.OBSTACLE_SUPPORT_WAITING
         evidence = texts.LIST_SEPARATOR.join(
             texts.EVIDENCE_LINE.format(
-                kind=texts.EVIDENCE_KINDS.get(e.kind, e.kind),
+                kind=evidence_kind_name(e.kind),
                 date=_day(e.created_on),
                 filename=f" {e.filename}" if e.filename else "",
             )
@@ -324,9 +369,9 @@ def _escalation_card(task_id: str, escalation_id: int, sheet: ObstacleChecklist)
         body=texts.CARD_BODY.format(owner=sheet.owner, customer=sheet.customer),
         fields=tuple(fields),
         buttons=(
-            Button(texts.BUTTON_REVIEWED, action("esc_rv", escalation_id), ButtonStyle.PRIMARY),
-            Button(texts.BUTTON_TRANSFER, action("esc_tr", escalation_id)),
-            Button(texts.BUTTON_SNOOZE, action("esc_sn", escalation_id)),
+            Button(texts.BUTTON_REVIEWED, StartReview(escalation_id).pack(), ButtonStyle.PRIMARY),
+            Button(texts.BUTTON_TRANSFER, ChooseNewOwner(escalation_id).pack()),
+            Button(texts.BUTTON_SNOOZE, StartSnooze(escalation_id).pack()),
         ),
     )
 
@@ -339,11 +384,6 @@ class _Case:
     escalation: Escalation
     customer: Customer
     owner: Member
-
-
-def _id_arg(payload: ActionPayload, index: int = 0) -> int:
-    args = payload.args
-    return int(args[index]) if len(args) > index and args[index].isdigit() else -1
 
 
 async def _open_case(ctx: Ctx, escalation_id: int) -> _Case:
@@ -373,14 +413,14 @@ async def _close_cards(ctx: Ctx, escalation: Escalation, note: str) -> list[Repl
     return updates
 
 
-@router.action("esc_rv", closes_card=False)
-async def start_review(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
-    await save_state(ctx, STATE_ADVICE, {"escalation_id": case.escalation.id})
+@router.action(StartReview, closes_card=False)
+async def start_review(ctx: Ctx, payload: StartReview) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
+    await save_state(ctx, EscalationState.ADVICE, {"escalation_id": case.escalation.id})
     return [Text(texts.ASK_ADVICE.format(owner=case.owner.name))]
 
 
-@router.dialogue(STATE_ADVICE)
+@router.dialogue(EscalationState.ADVICE)
 async def receive_advice(ctx: Ctx) -> list[Reply]:
     text = await read_text_answer(ctx, _ADVICE_ANSWER, limit=MAX_ADVICE_CHARS)
     if isinstance(text, list):
@@ -391,7 +431,7 @@ async def receive_advice(ctx: Ctx) -> list[Reply]:
     store.close_escalation(
         case.escalation, case.customer, status=EscalationStatus.REVIEWED, by=ctx.acting.id, now=ctx.now(), advice=text
     )
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    await end_dialogue(ctx)
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_REVIEWED),
         Text(texts.ADVICE_DONE.format(owner=case.owner.name, customer=case.customer.name)),
@@ -404,18 +444,17 @@ async def receive_advice(ctx: Ctx) -> list[Reply]:
 
 async def _case_of_dialogue(ctx: Ctx) -> _Case | list[Reply]:
     """The open escalation a dialogue is about; if it is gone or settled, end the dialogue."""
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    escalation_id = int((row.data if row else {}).get("escalation_id", -1))
+    data = dialogue_data(ctx, *EscalationState) or {}
     try:
-        return await _open_case(ctx, escalation_id)
+        return await _open_case(ctx, int(data.get("escalation_id", -1)))
     except UserError as exc:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        await end_dialogue(ctx)
         return [Text(exc.message)]
 
 
-@router.action("esc_tr", closes_card=False)
-async def choose_new_owner(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
+@router.action(ChooseNewOwner, closes_card=False)
+async def choose_new_owner(ctx: Ctx, payload: ChooseNewOwner) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
     candidates = [m for m in await store.team_reps(ctx.session, case.owner.team_id) if m.id != case.owner.id]
     if not candidates:
         raise UserError(texts.TRANSFER_NO_ONE.format(customer=case.customer.name))
@@ -427,8 +466,8 @@ async def choose_new_owner(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
             task_id=new_task_id("esct"),
             title=title,
             body=body,
-            buttons=tuple(Button(m.name, action("esc_to", escalation_id, m.id)) for m in candidates)
-            + (Button(texts.BUTTON_CANCEL, action("esc_tx")),),
+            buttons=tuple(Button(m.name, TransferTo(escalation_id, m.id).pack()) for m in candidates)
+            + (Button(texts.BUTTON_CANCEL, CancelTransfer().pack()),),
         )
     else:
         card = Card(
@@ -437,15 +476,15 @@ async def choose_new_owner(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
             body=body,
             choice_mode=ChoiceMode.SINGLE,
             options=tuple(Button(m.name, str(m.id)) for m in candidates),
-            submit=Button(texts.TRANSFER_SUBMIT, action("esc_to", escalation_id), ButtonStyle.PRIMARY),
+            submit=Button(texts.TRANSFER_SUBMIT, TransferTo(escalation_id).pack(), ButtonStyle.PRIMARY),
         )
     return [CardReply(card)]
 
 
-@router.action("esc_to")
-async def transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
-    chosen = payload.args[1] if len(payload.args) > 1 else next(iter(ctx.event.action_values), "")
+@router.action(TransferTo)
+async def transfer(ctx: Ctx, payload: TransferTo) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
+    chosen = str(payload.member_id) if payload.member_id is not None else next(iter(ctx.chosen), "")
     new_owner = await member_store.get_member(ctx.session, int(chosen)) if chosen.isdigit() else None
     if (
         new_owner is None
@@ -462,12 +501,8 @@ async def transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     customer.owner_id = new_owner.id  # stage, history, touches and evidence stay with the customer
     store.close_escalation(case.escalation, customer, status=EscalationStatus.TRANSFERRED, by=ctx.acting.id, now=ctx.now())
     stage = (await pipeline_store.stage_names(ctx.session)).get(customer.stage_id, "")
-    picker = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     note = texts.CLOSED_TRANSFERRED.format(new=new_owner.name)
-    replies: list[Reply] = []
-    if picker is not None:
-        replies.append(CardUpdate(Card.from_json(picker.payload).closed(note)))
-    replies += await _close_cards(ctx, case.escalation, note)
+    replies: list[Reply] = [ctx.close_card(note), *await _close_cards(ctx, case.escalation, note)]
     replies += [
         Text(texts.TRANSFER_DONE.format(customer=customer.name, old=old_owner.name, new=new_owner.name)),
         Text(
@@ -482,25 +517,23 @@ async def transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     return replies
 
 
-@router.action("esc_tx")
-async def cancel_transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    picker = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert picker is not None  # the dispatcher checked it
-    return [CardUpdate(Card.from_json(picker.payload).closed(texts.TRANSFER_CANCELLED))]
+@router.action(CancelTransfer)
+async def cancel_transfer(ctx: Ctx, payload: CancelTransfer) -> list[Reply]:
+    return [ctx.close_card(texts.TRANSFER_CANCELLED)]
 
 
-@router.action("esc_sn", closes_card=False)
-async def start_snooze(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
-    await save_state(ctx, STATE_SNOOZE, {"escalation_id": case.escalation.id})
+@router.action(StartSnooze, closes_card=False)
+async def start_snooze(ctx: Ctx, payload: StartSnooze) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
+    await save_state(ctx, EscalationState.SNOOZE, {"escalation_id": case.escalation.id})
     return [Text(texts.ASK_SNOOZE)]
 
 
-@router.dialogue(STATE_SNOOZE)
+@router.dialogue(EscalationState.SNOOZE)
 async def receive_snooze(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
     if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        await end_dialogue(ctx)
         return [Text(texts.DIALOGUE_CANCELLED)]
     today = ctx.today()
     request = parse_snooze(text, today)
@@ -518,7 +551,7 @@ async def receive_snooze(ctx: Ctx) -> list[Reply]:
     store.close_escalation(
         case.escalation, case.customer, status=EscalationStatus.SNOOZED, by=ctx.acting.id, now=ctx.now()
     )
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    await end_dialogue(ctx)
     date = _day(request.resume_on)
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_SNOOZED.format(date=date)),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from domain.enums import EvidenceKind
+from handlers.texts import EVIDENCE_KIND_NAMES
+
 _WEEKDAYS = "一二三四五六日"
 
 
@@ -31,3 +34,9 @@ def format_ago(instant: dt.datetime, now: dt.datetime) -> str:
     if seconds < 86400:
         return f"{int(seconds // 3600)}小时前"
     return f"{int(seconds // 86400)}天前"
+
+
+def evidence_kind_name(kind: EvidenceKind | str) -> str:
+    """照片 / 录音 / 视频 / 文件 / 文字 for an evidence kind (its value if unknown)."""
+    value = kind.value if isinstance(kind, EvidenceKind) else kind
+    return EVIDENCE_KIND_NAMES.get(value, value)
