@@ -105,6 +105,10 @@ class Ctx:
     def today(self) -> dt.date:
         return self.clock.now().astimezone(self.tz).date()
 
+    def local_date(self, instant: dt.datetime) -> dt.date:
+        """The local calendar day of ``instant`` (in the configured time zone)."""
+        return instant.astimezone(self.tz).date()
+
     @property
     def run(self) -> JobContext:
         """The scheduled run; the dispatcher sets it for every ``schedule`` event."""

@@ -39,7 +39,7 @@ from domain.rules.workdays import (
     parse_date_list,
 )
 from handlers import texts_alerts as texts
-from handlers.format import format_ago
+from handlers.format import format_ago, month_day, weekday_name
 from handlers.playbooks import deliver_pack
 from storage import alerts as alert_store
 from storage import calendar as calendar_store
@@ -157,11 +157,6 @@ def _lines(items: list[str]) -> list[str]:
     return [*items[:MAX_LINES], texts.MORE_LINES.format(count=len(items))]
 
 
-def _month_day(instant: dt.datetime, ctx: Ctx) -> str:
-    local = instant.astimezone(ctx.tz)
-    return f"{local.month}月{local.day}日"
-
-
 def _tell_cold(ctx: Ctx, alerts: list[PendingAlert]) -> list[Reply]:
     replies: list[Reply] = []
     now = ctx.now()
@@ -195,7 +190,7 @@ def _tell_quote(ctx: Ctx, calendar: WorkCalendar, alerts: list[PendingAlert]) ->
     days = {a.id: _working_days_in_stage(ctx, calendar, a) for a in alerts}
     for rep_id, items in _grouped(alerts, lambda a: a.rep_id).items():
         lines = [
-            texts.QUOTE_REP_LINE.format(customer=a.customer_name, days=days[a.id], entered=_month_day(a.stage_entered_at, ctx))
+            texts.QUOTE_REP_LINE.format(customer=a.customer_name, days=days[a.id], entered=month_day(ctx.local_date(a.stage_entered_at)))
             for a in items
             if a.stage_entered_at is not None
         ]
@@ -206,7 +201,7 @@ def _tell_quote(ctx: Ctx, calendar: WorkCalendar, alerts: list[PendingAlert]) ->
     for manager_id, items in _grouped(alerts, lambda a: a.manager_id).items():
         lines = [
             texts.QUOTE_MANAGER_LINE.format(
-                rep=a.rep_name, customer=a.customer_name, days=days[a.id], entered=_month_day(a.stage_entered_at, ctx)
+                rep=a.rep_name, customer=a.customer_name, days=days[a.id], entered=month_day(ctx.local_date(a.stage_entered_at))
             )
             for a in items
             if a.stage_entered_at is not None
@@ -252,7 +247,7 @@ async def _tell_milestones(ctx: Ctx, calendar: WorkCalendar, alerts: list[Pendin
             if pack is None:
                 log.warning("overdue action of stage %s names an unknown script pack %r", stage.id, title)
                 continue
-            entered = alert.stage_entered_at.astimezone(ctx.tz).date().isoformat()
+            entered = ctx.local_date(alert.stage_entered_at).isoformat()
             note = texts.MILESTONE_PACK_NOTE.format(
                 customer=alert.customer_name, stage=stage.name, elapsed=elapsed, limit=limit, deliverables=deliverables
             )
@@ -341,7 +336,7 @@ async def _tell_low_activity(ctx: Ctx, alerts: list[PendingAlert]) -> list[Reply
         lines = [
             texts.SUGGESTION_HEADING,
             texts.SUGGESTION_INTRO.format(
-                week_start=_month_day(start, ctx), count=details.get("count", 0),
+                week_start=month_day(ctx.local_date(start)), count=details.get("count", 0),
                 mean=f"{float(details.get('team_mean', 0)):.1f}", ratio=ratio,
             ),
             "",
@@ -465,7 +460,7 @@ async def _show_rules(ctx: Ctx) -> Reply:
             kind = texts.KIND_HOLIDAY if row.kind == calendar_store.HOLIDAY else texts.KIND_WORKDAY
             lines.append(
                 texts.RULES_DECLARED_LINE.format(
-                    day=row.day.isoformat(), weekday="周" + texts.WEEKDAY_NAMES[row.day.weekday()], kind=kind,
+                    day=row.day.isoformat(), weekday=weekday_name(row.day), kind=kind,
                     note=f"({row.note})" if row.note else "",
                 )
             )

@@ -89,7 +89,7 @@ async def show_customer(ctx: Ctx) -> list[Reply]:
     stage_names = await pipeline_store.stage_names(ctx.session)
     recent = await touch_store.recent_touches(ctx.session, customer.id, limit=3)
     today = ctx.today()
-    days_in_stage = (today - customer.stage_entered_at.astimezone(ctx.tz).date()).days
+    days_in_stage = (today - ctx.local_date(customer.stage_entered_at)).days
     latest = recent[0] if recent else None
     body = texts.CUSTOMER_LINES.format(
         owner=owner.name if owner else "-",

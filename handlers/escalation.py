@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.context import Ctx
 from bot.errors import NotPermitted, UserError
-from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
+from bot.replies import CardReply, Markdown, Reply, Text, ToMember
 from bot.router import DialogueState, Router
 from cards.model import Button, ButtonStyle, Card, CardAction, CardField, ChoiceMode, new_task_id
 from domain.enums import CustomerStatus, EscalationStatus, Role
@@ -35,8 +35,8 @@ from handlers.dialogue import (
     read_text_answer,
     save_state,
 )
-from handlers.format import evidence_kind_name
-from storage import cards as card_store
+from handlers.format import evidence_kind_name, month_day
+from handlers.sent_cards import close_sent_card
 from storage import customers as customer_store
 from storage import escalations as store
 from storage import libraries
@@ -236,11 +236,11 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
             customer=customer.name,
             owner=owner.name,
             stage=stage_names.get(customer.stage_id, ""),
-            stage_entered_on=_local_date(ctx, customer.stage_entered_at),
+            stage_entered_on=ctx.local_date(customer.stage_entered_at),
             today=ctx.today(),
             touches=[
                 checklist_rules.TouchItem(
-                    occurred_on=_local_date(ctx, t.occurred_at),
+                    occurred_on=ctx.local_date(t.occurred_at),
                     channel=t.channel.value,
                     summary=t.summary,
                     stall_phrases=tuple(t.stall_phrases or ()),
@@ -252,10 +252,10 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
                 checklist_rules.ObstacleItem(
                     option=o.option,
                     status=o.status.value,
-                    answered_on=_local_date(ctx, o.answered_at),
+                    answered_on=ctx.local_date(o.answered_at),
                     required_evidence=o.required_evidence,
                     evidence=(
-                        (checklist_rules.EvidenceItem(e.kind.value, _local_date(ctx, e.created_at), e.filename),)
+                        (checklist_rules.EvidenceItem(e.kind.value, ctx.local_date(e.created_at), e.filename),)
                         if e is not None
                         else ()
                     ),
@@ -268,7 +268,7 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
                 checklist_rules.AlertItem(
                     rule=a.rule,
                     severity=a.severity,
-                    raised_on=_local_date(ctx, a.raised_at),
+                    raised_on=ctx.local_date(a.raised_at),
                     text=str((a.details or {}).get("title") or (a.details or {}).get("text") or ""),
                 )
                 for a in alerts
@@ -280,18 +280,10 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
     )
 
 
-def _local_date(ctx: Ctx, instant: dt.datetime) -> dt.date:
-    return instant.astimezone(ctx.tz).date()
-
-
-def _day(day: dt.date) -> str:
-    return f"{day.month}月{day.day}日"
-
-
 def _touch_lines(sheet: ObstacleChecklist) -> list[str]:
     lines = []
     for t in sheet.touches:
-        line = texts.TOUCH_LINE.format(date=_day(t.occurred_on), channel=t.channel, summary=t.summary[:60])
+        line = texts.TOUCH_LINE.format(date=month_day(t.occurred_on), channel=t.channel, summary=t.summary[:60])
         if t.no_progress and t.stall_phrases:
             line += texts.TOUCH_STALL_MARK.format(phrases=texts.LIST_SEPARATOR.join(t.stall_phrases))
         lines.append(line)
@@ -307,7 +299,7 @@ def _obstacle_lines(sheet: ObstacleChecklist) -> list[str]:
         evidence = texts.LIST_SEPARATOR.join(
             texts.EVIDENCE_LINE.format(
                 kind=evidence_kind_name(e.kind),
-                date=_day(e.created_on),
+                date=month_day(e.created_on),
                 filename=f" {e.filename}" if e.filename else "",
             )
             for e in o.evidence
@@ -321,7 +313,7 @@ def _alert_lines(sheet: ObstacleChecklist) -> list[str]:
         texts.ALERT_LINE.format(
             name=a.text or texts.ALERT_RULE_NAMES.get(a.rule, a.rule),
             severity=texts.ALERT_SEVERITY.get(a.severity, a.severity),
-            date=_day(a.raised_on),
+            date=month_day(a.raised_on),
         )
         for a in sheet.alerts
     ] or [texts.NONE]
@@ -404,12 +396,8 @@ async def _close_cards(ctx: Ctx, escalation: Escalation, note: str) -> list[Repl
     """Close every card sent for the escalation (one per reviewer) with what was decided."""
     updates: list[Reply] = []
     for task_id in (escalation.checklist or {}).get("card_task_ids") or [escalation.task_id]:
-        record = await card_store.get_card(ctx.session, task_id or "")
-        if record is None:
-            continue
-        await card_store.mark_answered(ctx.session, record.task_id, note, ctx.now())
-        to = ToMember(record.member_id) if record.member_id is not None else None
-        updates.append(CardUpdate(Card.from_json(record.payload).closed(note), to=to))
+        if (update := await close_sent_card(ctx, task_id or "", note, to_holder=True)) is not None:
+            updates.append(update)
     return updates
 
 
@@ -541,9 +529,9 @@ async def receive_snooze(ctx: Ctx) -> list[Reply]:
     if request.resume_on is None:
         raise UserError(texts.SNOOZE_NO_DATE)
     if request.resume_on <= today:
-        raise UserError(texts.SNOOZE_NOT_FUTURE.format(date=_day(request.resume_on)))
+        raise UserError(texts.SNOOZE_NOT_FUTURE.format(date=month_day(request.resume_on)))
     if not request.reason:
-        raise UserError(texts.SNOOZE_NO_REASON.format(date=_day(request.resume_on)))
+        raise UserError(texts.SNOOZE_NO_REASON.format(date=month_day(request.resume_on)))
     case = await _case_of_dialogue(ctx)
     if isinstance(case, list):
         return case
@@ -552,7 +540,7 @@ async def receive_snooze(ctx: Ctx) -> list[Reply]:
         case.escalation, case.customer, status=EscalationStatus.SNOOZED, by=ctx.acting.id, now=ctx.now()
     )
     await end_dialogue(ctx)
-    date = _day(request.resume_on)
+    date = month_day(request.resume_on)
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_SNOOZED.format(date=date)),
         Text(texts.SNOOZE_DONE.format(customer=case.customer.name, date=date, reason=request.reason, owner=case.owner.name)),

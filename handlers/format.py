@@ -14,9 +14,14 @@ def weekday_name(day: dt.date) -> str:
     return "周" + _WEEKDAYS[day.weekday()]
 
 
+def month_day(day: dt.date) -> str:
+    """"12月2日"."""
+    return f"{day.month}月{day.day}日"
+
+
 def format_due(day: dt.date, today: dt.date) -> str:
     """"12月2日 周三", with 今天/明天 where that is clearer."""
-    label = f"{day.month}月{day.day}日 {weekday_name(day)}"
+    label = f"{month_day(day)} {weekday_name(day)}"
     if day.year != today.year:
         label = f"{day.year}年{label}"
     delta = (day - today).days

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.context import Ctx
 from bot.errors import NotPermitted, UserError
-from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
+from bot.replies import CardReply, Reply, Text, ToMember
 from bot.router import DialogueState, Router
 from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
 from domain.enums import ResourceRequestStatus
@@ -25,7 +25,8 @@ from domain.parsing.dates import cn_to_int, normalize
 from handlers import texts_resources as texts
 from handlers.customers import find_customer_named
 from handlers.dialogue import AnswerTexts, dialogue_data, end_dialogue, read_text_answer, save_state
-from handlers.format import evidence_kind_name
+from handlers.format import evidence_kind_name, month_day
+from handlers.sent_cards import close_sent_card
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import escalations as review_store
@@ -170,7 +171,7 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
     duplicate = await store.pending_duplicate(ctx.session, customer_id=customer.id, kind=kind, amount=parsed.amount)
     if duplicate is not None:
         approver = await member_store.get_member(ctx.session, await _approver_id(ctx, duplicate))
-        details = texts.DUPLICATE_DETAILS.format(date=_day(ctx, duplicate.requested_at), purpose=duplicate.purpose)
+        details = texts.DUPLICATE_DETAILS.format(date=month_day(ctx.local_date(duplicate.requested_at)), purpose=duplicate.purpose)
         if duplicate.amount is not None:
             details = texts.AMOUNT_VALUE.format(amount=duplicate.amount) + texts.LIST_COMMA + details
         raise UserError(
@@ -202,7 +203,7 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
                 "evidence_id": e.id,
                 "touch_id": e.touch_id,
                 "kind": e.kind.value,
-                "date": e.created_at.astimezone(ctx.tz).date().isoformat(),
+                "date": ctx.local_date(e.created_at).isoformat(),
                 "filename": e.filename,
             }
             for e in evidence
@@ -250,19 +251,13 @@ async def _approver_id(ctx: Ctx, request: ResourceRequest) -> int:
     return record.member_id if record is not None and record.member_id is not None else -1
 
 
-def _day(ctx: Ctx, instant: dt.datetime) -> str:
-    day = instant.astimezone(ctx.tz).date()
-    return f"{day.month}月{day.day}日"
-
-
 def _evidence_lines(request: ResourceRequest) -> list[str]:
     lines = []
     for item in request.evidence[:MAX_EVIDENCE_SHOWN]:
-        day = dt.date.fromisoformat(item["date"])
         lines.append(
             texts.EVIDENCE_LINE.format(
                 kind=evidence_kind_name(item["kind"]),
-                date=f"{day.month}月{day.day}日",
+                date=month_day(dt.date.fromisoformat(item["date"])),
                 filename=item.get("filename") or "-",
             )
         )
@@ -327,15 +322,7 @@ async def approve(ctx: Ctx, payload: Approve) -> list[Reply]:
     return [
         ctx.close_card(texts.CLOSED_APPROVED),
         Text(texts.APPROVED_DONE.format(rep=case.rep.name)),
-        Text(
-            texts.APPROVED_TO_REP.format(
-                customer=case.customer.name,
-                kind=case.request.kind,
-                amount=_amount_text(case.request.amount),
-                manager=ctx.acting.name,
-            ),
-            to=ToMember(case.rep.id),
-        ),
+        _tell_rep(ctx, case, texts.APPROVED_TO_REP),
     ]
 
 
@@ -361,23 +348,17 @@ async def receive_reject_reason(ctx: Ctx) -> list[Reply]:
         return [Text(exc.message)]  # settled meanwhile: the dialogue ends either way
     store.decide(case.request, approved=False, by=ctx.acting.id, now=ctx.now(), reason=text)
     replies: list[Reply] = []
-    task_id = str(data.get("task_id") or "")
-    record = await card_store.get_card(ctx.session, task_id)
-    if record is not None:
-        note = texts.CLOSED_REJECTED.format(reason=text[:40])
-        await card_store.mark_answered(ctx.session, task_id, note, ctx.now())
-        replies.append(CardUpdate(Card.from_json(record.payload).closed(note)))
-    replies += [
-        Text(texts.REJECTED_DONE.format(rep=case.rep.name)),
-        Text(
-            texts.REJECTED_TO_REP.format(
-                customer=case.customer.name,
-                kind=case.request.kind,
-                amount=_amount_text(case.request.amount),
-                manager=ctx.acting.name,
-                reason=text,
-            ),
-            to=ToMember(case.rep.id),
-        ),
-    ]
-    return replies
+    note = texts.CLOSED_REJECTED.format(reason=text[:40])
+    if (update := await close_sent_card(ctx, str(data.get("task_id") or ""), note)) is not None:
+        replies.append(update)
+    return [*replies, Text(texts.REJECTED_DONE.format(rep=case.rep.name)), _tell_rep(ctx, case, texts.REJECTED_TO_REP, reason=text)]
+
+
+def _tell_rep(ctx: Ctx, case: _Pending, template: str, **extra: str) -> Text:
+    """The decision, told to the rep who asked (``template`` has customer, kind, amount, manager)."""
+    request = case.request
+    return Text(
+        template.format(customer=case.customer.name, kind=request.kind, amount=_amount_text(request.amount),
+                        manager=ctx.acting.name, **extra),
+        to=ToMember(case.rep.id),
+    )

@@ -80,7 +80,6 @@ RULES_USAGE = (
 )
 KIND_HOLIDAY = "放假"
 KIND_WORKDAY = "调休上班"
-WEEKDAY_NAMES = "一二三四五六日"
 WEEKLY_SCHEDULE = "每{day} {time}"
 WEEKDAY_BY_KEY = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
 
