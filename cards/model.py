@@ -67,9 +67,10 @@ class CardAction:
         args = [getattr(self, f.name) for f, _base in self._fields()]
         while args and args[-1] is None:
             args.pop()
-        text = ":".join((self.prefix, *("" if a is None else str(a) for a in args)))
-        if not all(_ARG_RE.match(a) for a in text.split(":")[1:]):
-            raise InvalidPayload(f"bad argument in {text!r}")
+        texts = ["" if a is None else str(a) for a in args]
+        if not all(_ARG_RE.match(a) for a in texts):
+            raise InvalidPayload(f"bad argument in {type(self).__name__}: {texts!r}")
+        text = ":".join((self.prefix, *texts))
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise InvalidPayload(f"payload longer than {MAX_PAYLOAD_BYTES} bytes: {text!r}")
         return text
