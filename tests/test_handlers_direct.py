@@ -166,19 +166,24 @@ async def test_undo_of_another_reps_touch_is_refused_and_the_touch_stays(console
 # --- a dialogue step ----------------------------------------------------------------------------------
 
 
+async def answer_after_a_question(runtime: Any, session: Any, rep: Member, answer_text: str) -> Ctx:
+    """Log a touch without a next action (the bot asks for it); the context of the rep's answer."""
+    first = make_ctx(runtime, session, rep, "华东建材 电话10分钟 聊了交期")
+    [question] = await touches.log_touch(first)
+    assert question == Text(touch_texts.ASK_NEXT + touch_texts.DIALOGUE_HINT)
+    assert first.dialogue is not None and first.dialogue.state == TouchState.NEXT
+    answer = make_ctx(runtime, session, rep, answer_text)
+    answer.dialogue = first.dialogue  # what the dispatcher loads for the next message
+    return answer
+
+
 async def test_a_missing_next_action_is_asked_and_the_answer_completes_the_touch(console):
     runtime = console.runtime
     await add_customer(runtime, "rep.li", "华东建材")
     async with runtime.sessions() as session, session.begin():
         rep = await member(session, "rep.li")
-        first = make_ctx(runtime, session, rep, "华东建材 电话10分钟 聊了交期")
-        [question] = await touches.log_touch(first)
-        assert question == Text(touch_texts.ASK_NEXT + touch_texts.DIALOGUE_HINT)
-        assert first.dialogue is not None and first.dialogue.state == TouchState.NEXT
+        answer = await answer_after_a_question(runtime, session, rep, "明天发报价单")
         assert await stored_touches(session) == []
-
-        answer = make_ctx(runtime, session, rep, "明天发报价单")
-        answer.dialogue = first.dialogue  # what the dispatcher loads for the next message
         replies = await touches.answer_missing_field(answer)
         assert any(isinstance(r, CardReply) and r.card.title == "已记录跟进 · 华东建材" for r in replies)
         [touch] = await stored_touches(session)
@@ -192,10 +197,6 @@ async def test_a_cancel_word_in_the_dialogue_ends_it_and_stores_no_touch(console
     runtime = console.runtime
     await add_customer(runtime, "rep.li", "华东建材")
     async with runtime.sessions() as session, session.begin():
-        rep = await member(session, "rep.li")
-        first = make_ctx(runtime, session, rep, "华东建材 电话10分钟 聊了交期")
-        await touches.log_touch(first)
-        answer = make_ctx(runtime, session, rep, "不记了")
-        answer.dialogue = first.dialogue
+        answer = await answer_after_a_question(runtime, session, await member(session, "rep.li"), "不记了")
         assert await touches.answer_missing_field(answer) == [Text(touch_texts.CANCELLED)]
         assert answer.dialogue is None and await stored_touches(session) == []
