@@ -2,6 +2,11 @@
 
 Each feature module owns a ``Router`` (``bot.router``); ``build_dispatcher`` assembles the list
 ``handlers.catalogue.all_routers`` gives, in that order. Order of precedence: card actions, slash commands, an open dialogue, media, text.
+
+Before a member's event reaches a handler the dispatcher resolves, once, what handlers need: the
+member's live dialogue (``ctx.dialogue``; an expired one is ended), and for a card answer the
+clicked card, checked (it exists, is the member's, is still open), with the options chosen
+(``ctx.card``, ``ctx.chosen``) and the payload unpacked into its registered ``CardAction`` class.
 """
 
 from __future__ import annotations
