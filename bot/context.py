@@ -1,10 +1,16 @@
-"""What a handler gets besides the event: typed, and free of anything platform-specific."""
+"""What a handler gets besides the event: typed, and free of anything platform-specific.
+
+The dispatcher fills in what it resolved before calling a handler: the member's dialogue in this
+conversation (``dialogue``), the clicked card and the options chosen on it (``card``, ``chosen``),
+the domain hooks, the registered commands and, for scheduled runs, the run (``job``). Handlers
+use these and never load them again.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.config import Config
 from bot.events import Event
+from bot.replies import CardUpdate, Reply
+from cards.model import Card
+from domain.enums import Role
 from storage.media import MediaStore
-from storage.models import Member
+from storage.models import Customer, Dialogue, Member, Touch
 
 
 @dataclass
@@ -30,6 +39,39 @@ class JobContext:
         self.notes.append(summary)
 
 
+# Domain hooks: other capabilities react to a touch being logged, becoming effective or undone.
+TouchHook = Callable[["Ctx", Touch, Customer], Awaitable[list[Reply]]]
+
+
+@dataclass
+class DomainHooks:
+    after_touch: list[TouchHook] = field(default_factory=list)
+    after_effective: list[TouchHook] = field(default_factory=list)
+    after_undo: list[TouchHook] = field(default_factory=list)
+
+    async def touch_logged(self, ctx: Ctx, touch: Touch, customer: Customer) -> list[Reply]:
+        return [reply for hook in self.after_touch for reply in await hook(ctx, touch, customer)]
+
+    async def touch_effective(self, ctx: Ctx, touch: Touch, customer: Customer) -> list[Reply]:
+        return [reply for hook in self.after_effective for reply in await hook(ctx, touch, customer)]
+
+    async def touch_undone(self, ctx: Ctx, touch: Touch, customer: Customer) -> list[Reply]:
+        return [reply for hook in self.after_undo for reply in await hook(ctx, touch, customer)]
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """What a registered slash command is: its names, who may use it, and what /帮助 says of it."""
+
+    names: tuple[str, ...]
+    roles: frozenset[Role] | None  # None: everyone
+    summary: str
+    usage: str = ""  # the arguments, as /帮助 shows them (e.g. "客户 [目标阶段]")
+
+    def allows(self, role: Role) -> bool:
+        return self.roles is None or role in self.roles
+
+
 @dataclass
 class Ctx:
     session: AsyncSession
@@ -40,9 +82,18 @@ class Ctx:
     media: MediaStore
     inbox_id: int | None = None
     # Set by the dispatcher: lets a capability tell the others that a touch was logged.
-    hooks: Any = None
+    hooks: DomainHooks = field(default_factory=DomainHooks)
+    # Set by the dispatcher: every registered command (for /帮助).
+    commands: tuple[CommandInfo, ...] = ()
     # Set by the dispatcher for scheduled runs.
     job: JobContext | None = None
+    # Set by the dispatcher for member events: the member's live dialogue in this conversation.
+    # ``handlers.dialogue`` keeps it current when a handler saves or ends a dialogue.
+    dialogue: Dialogue | None = None
+    # Set by the dispatcher for card actions: the clicked card (checked: it exists, is the
+    # member's and is still open) and the options chosen on it (choice cards).
+    card: Card | None = None
+    chosen: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -53,6 +104,10 @@ class Ctx:
 
     def today(self) -> dt.date:
         return self.clock.now().astimezone(self.tz).date()
+
+    def local_date(self, instant: dt.datetime) -> dt.date:
+        """The local calendar day of ``instant`` (in the configured time zone)."""
+        return instant.astimezone(self.tz).date()
 
     @property
     def run(self) -> JobContext:
@@ -65,3 +120,14 @@ class Ctx:
         """The acting member; the dispatcher guarantees one for non-scheduled events."""
         assert self.member is not None, "handler needs a member"
         return self.member
+
+    @property
+    def clicked(self) -> Card:
+        """The clicked card; the dispatcher sets it for every card action."""
+        assert self.card is not None, "handler needs a clicked card"
+        return self.card
+
+    def close_card(self, note: str) -> CardUpdate:
+        """The clicked card, closed: no buttons, ``note`` saying what happened."""
+        return CardUpdate(self.clicked.closed(note))
+

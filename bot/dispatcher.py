@@ -2,28 +2,46 @@
 
 Each feature module owns a ``Router`` (``bot.router``); ``build_dispatcher`` assembles the list
 ``handlers.catalogue.all_routers`` gives, in that order. Order of precedence: card actions, slash commands, an open dialogue, media, text.
+
+Before a member's event reaches a handler the dispatcher resolves, once, what handlers need: the
+member's live dialogue (``ctx.dialogue``; an expired one is ended), and for a card answer the
+clicked card, checked (it exists, is the member's, is still open), with the options chosen
+(``ctx.card``, ``ctx.chosen``) and the payload unpacked into its registered ``CardAction`` class.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from bot import texts
-from bot.context import Ctx, JobContext
+from bot.context import Ctx, DomainHooks, JobContext
 from bot.errors import UserError
 from bot.events import MEDIA_KINDS, EventKind
 from bot.replies import Reply, Text, ToMember
-from bot.router import ActionRoute, Claim, CommandRoute, DialogueHandler, DomainHooks, Handler, Router
-from cards.model import ActionPayload, Card, ChoiceMode, InvalidPayload
+from bot.router import ActionRoute, Claim, CommandRoute, DialogueHandler, Handler, Router
+from cards.model import Card, ChoiceMode, InvalidPayload, payload_prefix
 from handlers.catalogue import all_routers
 from storage import cards as card_store
 from storage import dialogues, job_runs
 from storage import members as member_store
+from storage.models import CardRecord, Dialogue
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Click:
+    """A card answer: a button clicked, options submitted, or a numbered reply to a card's text."""
+
+    action: str  # the encoded payload
+    task_id: str
+    values: tuple[str, ...] = ()  # the options chosen on a choice card
+    response_code: str | None = None
+
 
 class Dispatcher:
     def __init__(self, routers: Iterable[Router]) -> None:
@@ -70,6 +88,7 @@ class Dispatcher:
     async def dispatch(self, ctx: Ctx) -> list[Reply]:
         """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
         ctx.hooks = self.hooks
+        ctx.commands = tuple(self.command_routes)
         try:
             async with ctx.session.begin_nested():
                 return await self._route(ctx)
@@ -88,27 +107,25 @@ class Dispatcher:
             return await handler(ctx)
         if ctx.member is None:
             return await self._unknown_sender(ctx)
-        if event.kind is EventKind.ACTION:
-            return await self._action(ctx)
         if event.kind is EventKind.ENTER:
             return [Text(texts.WELCOME.format(name=ctx.member.name))]
+        ctx.dialogue = await self._live_dialogue(ctx)
+        if event.kind is EventKind.ACTION:
+            click = Click(event.action or "", event.task_id or "", event.action_values, event.response_code)
+            return await self._action(ctx, click)
         if event.kind is EventKind.TEXT and event.text.strip().startswith(("/", "/")):
             return await self._command(ctx)
         if event.kind is EventKind.TEXT and (numbered := await self._numbered_choice(ctx)) is not None:
             return numbered
-        key = dialogues.DialogueKey(event.platform, event.conversation, ctx.member.id)
-        dialogue = await dialogues.load_dialogue(ctx.session, key)
-        if dialogue is not None:
-            if dialogue.expires_at <= ctx.now():
-                await dialogues.clear_dialogue(ctx.session, key)
-            elif dialogue.state in self._dialogues and (
-                event.kind is EventKind.TEXT or (event.kind in MEDIA_KINDS and dialogue.state in self._media_dialogues)
-            ):
-                # A dialogue handler returns None to pass the message on (e.g. it only waits for
-                # an attachment and the rep wrote something else).
-                replies = await self._dialogues[dialogue.state](ctx)
-                if replies is not None:
-                    return replies
+        dialogue = ctx.dialogue
+        if dialogue is not None and dialogue.state in self._dialogues and (
+            event.kind is EventKind.TEXT or (event.kind in MEDIA_KINDS and dialogue.state in self._media_dialogues)
+        ):
+            # A dialogue handler returns None to pass the message on (e.g. it only waits for
+            # an attachment and the rep wrote something else).
+            replies = await self._dialogues[dialogue.state](ctx)
+            if replies is not None:
+                return replies
         if event.kind in MEDIA_KINDS:
             for claim in self._media_claims:
                 if (replies := await claim(ctx)) is not None:
@@ -122,6 +139,15 @@ class Dispatcher:
             if self._text:
                 return await self._text(ctx)
         return [Text(texts.UNSUPPORTED_MESSAGE)]
+
+    async def _live_dialogue(self, ctx: Ctx) -> Dialogue | None:
+        """The member's dialogue in this conversation (row-locked); an expired one is ended."""
+        key = dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
+        dialogue = await dialogues.load_dialogue(ctx.session, key)
+        if dialogue is not None and dialogue.expires_at <= ctx.now():
+            await dialogues.clear_dialogue(ctx.session, key)
+            return None
+        return dialogue
 
     async def _scheduled_run(self, ctx: Ctx, handler: Handler) -> list[Reply]:
         """Run a job with its run on ``ctx.job``, and record the run (a ``JobRun`` row).
@@ -161,7 +187,7 @@ class Dispatcher:
         route = self._commands.get(name)
         if route is None:
             return [Text(texts.UNKNOWN_COMMAND.format(name=name))]
-        if route.roles is not None and ctx.acting.role not in route.roles:
+        if not route.allows(ctx.acting.role):
             return [Text(texts.COMMAND_NOT_PERMITTED.format(name=name))]
         return await route.handler(ctx)
 
@@ -187,46 +213,47 @@ class Dispatcher:
         if card.choice_mode is ChoiceMode.BUTTONS or card.submit is None:
             if len(picked) != 1:
                 return None
-            action, values = choices[picked[0] - 1].action, ()
+            click = Click(choices[picked[0] - 1].action, card.task_id)
         else:
             if card.choice_mode is ChoiceMode.SINGLE and len(picked) != 1:
                 return None
-            action, values = card.submit.action, tuple(choices[n - 1].action for n in dict.fromkeys(picked))
-        ctx.event = dataclasses.replace(
-            ctx.event, kind=EventKind.ACTION, action=action, task_id=card.task_id, action_values=values
-        )
-        return await self._action(ctx)
+            values = tuple(choices[n - 1].action for n in dict.fromkeys(picked))
+            click = Click(card.submit.action, card.task_id, values)
+        return await self._action(ctx, click, record)
 
-    async def _action(self, ctx: Ctx) -> list[Reply]:
-        event = ctx.event
+    async def _action(self, ctx: Ctx, click: Click, record: CardRecord | None = None) -> list[Reply]:
+        """Check the clicked card, unpack the payload into its registered class, run the handler
+        with the card on ``ctx.card``, and close the card (one answer only)."""
         try:
-            payload = ActionPayload.decode(event.action or "")
+            route = self._actions.get(payload_prefix(click.action))
+            if route is None:
+                return [Text(texts.CARD_ACTION_INVALID)]
+            payload = route.payload.unpack(click.action)
         except InvalidPayload:
             return [Text(texts.CARD_ACTION_INVALID)]
-        route = self._actions.get(payload.prefix)
-        if route is None:
-            return [Text(texts.CARD_ACTION_INVALID)]
-        card = await card_store.get_card(ctx.session, event.task_id or "")
-        if card is None:
+        if record is None or record.task_id != click.task_id:
+            record = await card_store.get_card(ctx.session, click.task_id)
+        if record is None:
             return [Text(texts.CARD_UNKNOWN)]
-        if card.member_id is not None and card.member_id != ctx.acting.id:
+        if record.member_id is not None and record.member_id != ctx.acting.id:
             return [Text(texts.CARD_NOT_YOURS)]
-        if card.answered_at is not None:
+        if record.answered_at is not None:
             return [Text(texts.CARD_ALREADY_ANSWERED)]
-        if event.response_code:
+        if click.response_code:
             await card_store.remember_platform_state(
-                ctx.session, card.task_id, event.platform, {"response_code": event.response_code}
+                ctx.session, record.task_id, ctx.event.platform, {"response_code": click.response_code}
             )
+        ctx.card, ctx.chosen = Card.from_json(record.payload), click.values
         replies = await route.handler(ctx, payload)
         if route.closes_card and not await card_store.mark_answered(
-            ctx.session, card.task_id, payload.encode(), ctx.now()
+            ctx.session, record.task_id, payload.pack(), ctx.now()
         ):
             # A concurrent click answered it first: undo this one's changes.
-            raise UserError(texts.CARD_ALREADY_ANSWERED, detail=f"card {card.task_id} answered concurrently")
+            raise UserError(texts.CARD_ALREADY_ANSWERED, detail=f"card {record.task_id} answered concurrently")
         return replies
 
 
-def _add_once(table: dict, key: str, value: object, what: str) -> None:
+def _add_once(table: dict[str, Any], key: str, value: object, what: str) -> None:
     if key in table:
         raise ValueError(f"duplicate {what} {key!r}")
     table[key] = value

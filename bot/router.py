@@ -7,54 +7,50 @@ nothing of how events arrive or where replies go.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from bot.context import Ctx
+from bot.context import CommandInfo, Ctx, DomainHooks, TouchHook
 from bot.replies import Reply
-from cards.model import ActionPayload
+from cards.model import CardAction
 from domain.enums import Role
+
+__all__ = [
+    "ActionHandler", "ActionRoute", "Claim", "CommandRoute", "DialogueHandler", "DialogueState", "DomainHooks",
+    "Handler", "Router", "TouchHook",
+]
 
 Handler = Callable[[Ctx], Awaitable[list[Reply]]]
 # A dialogue handler may return None to hand the message on to normal routing.
 DialogueHandler = Callable[[Ctx], Awaitable[list[Reply] | None]]
-ActionHandler = Callable[[Ctx, ActionPayload], Awaitable[list[Reply]]]
+# An action handler receives the clicked button's payload as an instance of the registered class.
+ActionHandler = Callable[[Ctx, Any], Awaitable[list[Reply]]]
 # A claim looks at a message first and either handles it (returns replies) or passes (None).
 Claim = Callable[[Ctx], Awaitable[list[Reply] | None]]
-# Domain hooks: other capabilities react to a touch being logged or becoming effective.
-TouchHook = Callable[[Ctx, Any, Any], Awaitable[list[Reply]]]
+
+A = TypeVar("A", bound=CardAction)
 
 
-@dataclass
-class DomainHooks:
-    after_touch: list[TouchHook] = field(default_factory=list)
-    after_effective: list[TouchHook] = field(default_factory=list)
-    after_undo: list[TouchHook] = field(default_factory=list)
-
-    async def touch_logged(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
-        return [reply for hook in self.after_touch for reply in await hook(ctx, touch, customer)]
-
-    async def touch_effective(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
-        return [reply for hook in self.after_effective for reply in await hook(ctx, touch, customer)]
-
-    async def touch_undone(self, ctx: Ctx, touch: Any, customer: Any) -> list[Reply]:
-        return [reply for hook in self.after_undo for reply in await hook(ctx, touch, customer)]
+class DialogueState(enum.StrEnum):
+    """Base of each capability's dialogue states; a member's value is what the database stores."""
 
 
-@dataclass(frozen=True)
-class CommandRoute:
-    names: tuple[str, ...]
+@dataclass(frozen=True, kw_only=True)
+class CommandRoute(CommandInfo):
     handler: Handler
-    roles: frozenset[Role] | None  # None: everyone
-    summary: str
 
 
 @dataclass(frozen=True)
 class ActionRoute:
-    prefix: str
+    payload: type[CardAction]
     handler: ActionHandler
     closes_card: bool
+
+    @property
+    def prefix(self) -> str:
+        return self.payload.prefix
 
 
 @dataclass
@@ -62,32 +58,44 @@ class Router:
     name: str
     commands: list[CommandRoute] = field(default_factory=list)
     actions: list[ActionRoute] = field(default_factory=list)
-    dialogue_states: dict[str, DialogueHandler] = field(default_factory=dict)
+    dialogue_states: dict[DialogueState, DialogueHandler] = field(default_factory=dict)
     media_handler: Handler | None = None
     text_handler: Handler | None = None
     jobs: dict[str, Handler] = field(default_factory=dict)
     text_claims: list[Claim] = field(default_factory=list)
     media_claims: list[Claim] = field(default_factory=list)
-    media_dialogue_states: set[str] = field(default_factory=set)
+    media_dialogue_states: set[DialogueState] = field(default_factory=set)
     touch_hooks: list[TouchHook] = field(default_factory=list)
     effective_hooks: list[TouchHook] = field(default_factory=list)
     undo_hooks: list[TouchHook] = field(default_factory=list)
 
-    def command(self, *names: str, roles: Iterable[Role] | None = None, summary: str = "") -> Callable[[Handler], Handler]:
+    def command(
+        self, *names: str, roles: Iterable[Role] | None = None, summary: str = "", usage: str = ""
+    ) -> Callable[[Handler], Handler]:
+        """A slash command; ``summary`` and ``usage`` are what /帮助 lists (for the roles allowed)."""
+
         def register(fn: Handler) -> Handler:
-            self.commands.append(CommandRoute(names, fn, frozenset(roles) if roles else None, summary))
+            self.commands.append(CommandRoute(names, frozenset(roles) if roles else None, summary, usage, handler=fn))
             return fn
 
         return register
 
-    def action(self, prefix: str, *, closes_card: bool = True) -> Callable[[ActionHandler], ActionHandler]:
-        def register(fn: ActionHandler) -> ActionHandler:
-            self.actions.append(ActionRoute(prefix, fn, closes_card))
+    def action(
+        self, payload: type[A], *, closes_card: bool = True
+    ) -> Callable[[Callable[[Ctx, A], Awaitable[list[Reply]]]], Callable[[Ctx, A], Awaitable[list[Reply]]]]:
+        """A card action, routed on ``payload``'s prefix; the handler gets the unpacked instance.
+
+        With ``closes_card`` the dispatcher marks the clicked card answered after the handler ran
+        (a second click is refused); without it the card stays open (e.g. [驳回] asks for a reason).
+        """
+
+        def register(fn: Callable[[Ctx, A], Awaitable[list[Reply]]]) -> Callable[[Ctx, A], Awaitable[list[Reply]]]:
+            self.actions.append(ActionRoute(payload, fn, closes_card))
             return fn
 
         return register
 
-    def dialogue(self, *states: str, media: bool = False) -> Callable[[DialogueHandler], DialogueHandler]:
+    def dialogue(self, *states: DialogueState, media: bool = False) -> Callable[[DialogueHandler], DialogueHandler]:
         """Handle messages while a dialogue is in one of ``states`` (attachments too if ``media``)."""
 
         def register(fn: DialogueHandler) -> DialogueHandler:

@@ -2,17 +2,20 @@
 
 A card has a task id (unique, at most 128 bytes of ``[A-Za-z0-9_\\-@]`` so that every platform
 accepts it), a title, a body, key/value fields and either buttons or a list of options to choose
-from. Every button and option carries a typed action payload (``ActionPayload``), encoded as a
-short prefixed string that the dispatcher routes on.
+from. Every button carries a typed action payload (a ``CardAction`` subclass), encoded as a short
+prefixed string that the dispatcher routes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import itertools
 import re
 import secrets
+import typing
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 MAX_PAYLOAD_BYTES = 64
 MAX_TASK_ID_BYTES = 128
@@ -25,36 +28,81 @@ class InvalidPayload(ValueError):
     """A card action payload that is malformed or too long."""
 
 
-@dataclass(frozen=True)
-class ActionPayload:
-    """A typed button payload: ``prefix:arg1:arg2``, at most 64 bytes."""
+class CardAction:
+    """A typed card action payload: one small frozen dataclass per action (aiogram's CallbackData).
 
-    prefix: str
-    args: tuple[str, ...] = ()
+    A subclass names its readable prefix and its typed fields (``int``, ``str`` or ``int | None``)::
 
-    def encode(self) -> str:
-        if not _PREFIX_RE.match(self.prefix):
-            raise InvalidPayload(f"bad prefix {self.prefix!r}")
-        for arg in self.args:
-            if not _ARG_RE.match(arg):
-                raise InvalidPayload(f"bad argument {arg!r}")
-        text = ":".join((self.prefix, *self.args))
+        @dataclass(frozen=True)
+        class Undo(CardAction, prefix="undo"):
+            touch_id: int
+
+    ``Undo(42).pack()`` is ``"undo:42"`` and ``Undo.unpack("undo:42")`` is ``Undo(42)``: the
+    encoded form is ``prefix:field1:field2``, at most 64 bytes, so cards sent before a field was
+    typed still decode. Trailing fields that are ``None`` are left out when packing and take their
+    defaults when unpacking. Anything malformed raises ``InvalidPayload``.
+    """
+
+    prefix: ClassVar[str] = ""
+
+    def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not _PREFIX_RE.match(prefix):
+            raise ValueError(f"bad action prefix {prefix!r}")
+        cls.prefix = prefix
+
+    @classmethod
+    def _fields(cls) -> list[tuple[dataclasses.Field[Any], type]]:
+        hints = typing.get_type_hints(cls)
+        out: list[tuple[dataclasses.Field[Any], type]] = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            kind = hints[f.name]
+            base = int if kind in (int, int | None) else str if kind in (str, str | None) else None
+            if base is None:
+                raise TypeError(f"{cls.__name__}.{f.name}: action fields are int or str, not {kind!r}")
+            out.append((f, base))
+        return out
+
+    def pack(self) -> str:
+        args = [getattr(self, f.name) for f, _base in self._fields()]
+        while args and args[-1] is None:
+            args.pop()
+        texts = ["" if a is None else str(a) for a in args]
+        if not all(_ARG_RE.match(a) for a in texts):
+            raise InvalidPayload(f"bad argument in {type(self).__name__}: {texts!r}")
+        text = ":".join((self.prefix, *texts))
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise InvalidPayload(f"payload longer than {MAX_PAYLOAD_BYTES} bytes: {text!r}")
         return text
 
     @classmethod
-    def decode(cls, text: str) -> ActionPayload:
-        if not text or len(text.encode()) > MAX_PAYLOAD_BYTES:
-            raise InvalidPayload("empty or oversized payload")
-        prefix, *args = text.split(":")
-        if not _PREFIX_RE.match(prefix) or not all(_ARG_RE.match(a) for a in args):
+    def unpack(cls, text: str) -> Self:
+        if payload_prefix(text) != cls.prefix:
+            raise InvalidPayload(f"not a {cls.prefix!r} payload: {text!r}")
+        args = text.split(":")[1:]
+        fields = cls._fields()
+        if len(args) > len(fields) or not all(_ARG_RE.match(a) for a in args):
             raise InvalidPayload(f"malformed payload {text!r}")
-        return cls(prefix, tuple(args))
+        values: dict[str, Any] = {}
+        for (f, base), arg in itertools.zip_longest(fields, args):
+            if arg is None or arg == "":
+                if f.default is dataclasses.MISSING:
+                    raise InvalidPayload(f"payload {text!r} lacks {f.name}")
+                continue
+            if base is int and not arg.isdigit():
+                raise InvalidPayload(f"payload {text!r}: {f.name} is not a number")
+            values[f.name] = int(arg) if base is int else arg
+        return cls(**values)
 
 
-def action(prefix: str, *args: object) -> str:
-    return ActionPayload(prefix, tuple(str(a) for a in args)).encode()
+def payload_prefix(text: str) -> str:
+    """The prefix an encoded payload is routed on; raises ``InvalidPayload`` if malformed."""
+    if not text or len(text.encode()) > MAX_PAYLOAD_BYTES:
+        raise InvalidPayload("empty or oversized payload")
+    prefix = text.split(":", 1)[0]
+    if not _PREFIX_RE.match(prefix):
+        raise InvalidPayload(f"malformed payload {text!r}")
+    return prefix
 
 
 class ButtonStyle(enum.StrEnum):
@@ -66,7 +114,7 @@ class ButtonStyle(enum.StrEnum):
 @dataclass(frozen=True)
 class Button:
     label: str
-    action: str  # encoded ActionPayload
+    action: str  # an encoded CardAction (options of a choice card: the option's key)
     style: ButtonStyle = ButtonStyle.DEFAULT
 
 

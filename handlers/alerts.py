@@ -31,9 +31,15 @@ from bot.errors import UserError
 from bot.replies import Markdown, Reply, Text, ToMember
 from bot.router import Router
 from domain.enums import Role
-from domain.rules.workdays import MAX_RANGE_DAYS, WorkCalendar, parse_date_list
+from domain.rules.workdays import (
+    MAX_RANGE_DAYS,
+    DateItemError,
+    WorkCalendar,
+    parse_date_item,
+    parse_date_list,
+)
 from handlers import texts_alerts as texts
-from handlers.format import format_ago
+from handlers.format import format_ago, month_day, weekday_name
 from handlers.playbooks import deliver_pack
 from storage import alerts as alert_store
 from storage import calendar as calendar_store
@@ -151,11 +157,6 @@ def _lines(items: list[str]) -> list[str]:
     return [*items[:MAX_LINES], texts.MORE_LINES.format(count=len(items))]
 
 
-def _month_day(instant: dt.datetime, ctx: Ctx) -> str:
-    local = instant.astimezone(ctx.tz)
-    return f"{local.month}月{local.day}日"
-
-
 def _tell_cold(ctx: Ctx, alerts: list[PendingAlert]) -> list[Reply]:
     replies: list[Reply] = []
     now = ctx.now()
@@ -189,7 +190,7 @@ def _tell_quote(ctx: Ctx, calendar: WorkCalendar, alerts: list[PendingAlert]) ->
     days = {a.id: _working_days_in_stage(ctx, calendar, a) for a in alerts}
     for rep_id, items in _grouped(alerts, lambda a: a.rep_id).items():
         lines = [
-            texts.QUOTE_REP_LINE.format(customer=a.customer_name, days=days[a.id], entered=_month_day(a.stage_entered_at, ctx))
+            texts.QUOTE_REP_LINE.format(customer=a.customer_name, days=days[a.id], entered=month_day(ctx.local_date(a.stage_entered_at)))
             for a in items
             if a.stage_entered_at is not None
         ]
@@ -200,7 +201,7 @@ def _tell_quote(ctx: Ctx, calendar: WorkCalendar, alerts: list[PendingAlert]) ->
     for manager_id, items in _grouped(alerts, lambda a: a.manager_id).items():
         lines = [
             texts.QUOTE_MANAGER_LINE.format(
-                rep=a.rep_name, customer=a.customer_name, days=days[a.id], entered=_month_day(a.stage_entered_at, ctx)
+                rep=a.rep_name, customer=a.customer_name, days=days[a.id], entered=month_day(ctx.local_date(a.stage_entered_at))
             )
             for a in items
             if a.stage_entered_at is not None
@@ -246,7 +247,7 @@ async def _tell_milestones(ctx: Ctx, calendar: WorkCalendar, alerts: list[Pendin
             if pack is None:
                 log.warning("overdue action of stage %s names an unknown script pack %r", stage.id, title)
                 continue
-            entered = alert.stage_entered_at.astimezone(ctx.tz).date().isoformat()
+            entered = ctx.local_date(alert.stage_entered_at).isoformat()
             note = texts.MILESTONE_PACK_NOTE.format(
                 customer=alert.customer_name, stage=stage.name, elapsed=elapsed, limit=limit, deliverables=deliverables
             )
@@ -335,7 +336,7 @@ async def _tell_low_activity(ctx: Ctx, alerts: list[PendingAlert]) -> list[Reply
         lines = [
             texts.SUGGESTION_HEADING,
             texts.SUGGESTION_INTRO.format(
-                week_start=_month_day(start, ctx), count=details.get("count", 0),
+                week_start=month_day(ctx.local_date(start)), count=details.get("count", 0),
                 mean=f"{float(details.get('team_mean', 0)):.1f}", ratio=ratio,
             ),
             "",
@@ -371,10 +372,9 @@ _HOLIDAY_WORDS = ("假期", "放假", "节假日", "休息")
 _WORKDAY_WORDS = ("调休", "补班", "上班")
 _REMOVE_WORDS = ("删除", "取消", "移除")
 _DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
-_RANGE_SPLIT = re.compile(r"\s*(?:\.\.|~|～|至)\s*")
 
 
-@router.command("/规则", "/rules", roles=[Role.ADMIN], summary="查看规则与工作日日历;设定假期、调休")
+@router.command("/规则", "/rules", roles=[Role.ADMIN], summary=texts.CMD_RULES, usage=texts.CMD_RULES_USAGE)
 async def rules_command(ctx: Ctx) -> list[Reply]:
     args = ctx.event.text.strip().split()[1:]
     if not args:
@@ -411,27 +411,14 @@ def _parse_days(action: str, tokens: list[str]) -> tuple[list[dt.date], str]:
 
 
 def _parse_item(text: str) -> list[dt.date]:
-    parts = _RANGE_SPLIT.split(text.strip())
-    if len(parts) > 2:
-        raise UserError(texts.RULES_BAD_DATE.format(text=text))
-    first = _parse_date(parts[0])
-    last = _parse_date(parts[-1])
-    if last < first:
-        raise UserError(texts.RULES_BAD_RANGE.format(text=text))
-    span = (last - first).days + 1
-    if span > MAX_RANGE_DAYS:
-        raise UserError(texts.RULES_RANGE_TOO_LONG.format(text=text, days=span, limit=MAX_RANGE_DAYS))
-    return [first + dt.timedelta(days=i) for i in range(span)]
-
-
-def _parse_date(text: str) -> dt.date:
-    match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
-    if match is None:
-        raise UserError(texts.RULES_BAD_DATE.format(text=text))
     try:
-        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError as exc:
-        raise UserError(texts.RULES_BAD_DATE.format(text=text)) from exc
+        return parse_date_item(text, loose=True)
+    except DateItemError as exc:
+        if exc.reason == DateItemError.BACKWARDS:
+            raise UserError(texts.RULES_BAD_RANGE.format(text=text)) from exc
+        if exc.reason == DateItemError.TOO_LONG:
+            raise UserError(texts.RULES_RANGE_TOO_LONG.format(text=text, days=exc.days, limit=MAX_RANGE_DAYS)) from exc
+        raise UserError(texts.RULES_BAD_DATE.format(text=exc.value)) from exc
 
 
 def _format_days(days: Sequence[dt.date]) -> str:
@@ -473,7 +460,7 @@ async def _show_rules(ctx: Ctx) -> Reply:
             kind = texts.KIND_HOLIDAY if row.kind == calendar_store.HOLIDAY else texts.KIND_WORKDAY
             lines.append(
                 texts.RULES_DECLARED_LINE.format(
-                    day=row.day.isoformat(), weekday="周" + texts.WEEKDAY_NAMES[row.day.weekday()], kind=kind,
+                    day=row.day.isoformat(), weekday=weekday_name(row.day), kind=kind,
                     note=f"({row.note})" if row.note else "",
                 )
             )

@@ -23,10 +23,10 @@ from bot.events import EventKind
 from bot.replies import Markdown, Reply, Text, ToMember
 from bot.router import Router
 from domain.enums import EvidenceKind
-from domain.parsing.customers import CustomerName, match_customer
 from domain.parsing.dates import normalize
 from handlers import texts_library as texts
 from handlers.attachments import store_staged
+from handlers.customers import find_customer_named
 from storage import customers as customer_store
 from storage import intel as intel_store
 from storage import libraries
@@ -104,7 +104,7 @@ def strip_prefix(text: str) -> str | None:
 # --- entry points --------------------------------------------------------------------------------
 
 
-@router.command("/竞品", "/competitor", summary="上报竞品动态")
+@router.command("/竞品", "/competitor", summary=texts.CMD_COMPETITOR, usage=texts.CMD_COMPETITOR_USAGE)
 async def report_command(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=1)
     body = parts[1].strip() if len(parts) > 1 else ""
@@ -194,12 +194,7 @@ async def _named_customer(ctx: Ctx, text: str) -> Customer | None:
     """One of the rep's own customers, when the text clearly names it."""
     if not text.strip():
         return None
-    customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
-    names = [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in customers]
-    match = match_customer(text, names)
-    if match.status != "matched":
-        return None
-    return next((c for c in customers if c.id == match.customer_id), None)
+    return (await find_customer_named(ctx, text, own_only=True)).customer
 
 
 async def _keep_photo(

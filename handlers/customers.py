@@ -1,42 +1,95 @@
-"""/客户 <name>: one customer's stage and recent touches, within what the member may see."""
+"""客户: finding the customer a message names, within the member's scope; and /客户 <name>, one
+customer's stage and recent touches.
+
+``find_customer_named`` is the one way a handler resolves a customer named in a message: by name,
+alias or contact person, among the customers the acting member may see (or only their own).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
 from bot.context import Ctx
+from bot.errors import UserError
 from bot.replies import Markdown, Reply, Text
 from bot.router import Router
-from domain.parsing.customers import CustomerName, match_customer
+from domain.parsing.customers import CustomerMatch, CustomerName, match_customer
 from handlers import texts
 from handlers.format import format_due
 from storage import customers as customer_store
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage import touches as touch_store
+from storage.models import Customer
 
 router = Router("customers")
 
 
-@router.command("/客户", "/customer", summary="查看客户")
+def customer_names(customers: Iterable[Customer]) -> list[CustomerName]:
+    """What the name matcher knows of each customer: its name, aliases and contact people."""
+    return [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in customers]
+
+
+@dataclass(frozen=True)
+class NamedCustomer:
+    """The outcome of looking for a customer named in a text, among ``scope``."""
+
+    match: CustomerMatch
+    scope: dict[int, Customer]
+
+    @property
+    def customer(self) -> Customer | None:
+        """The customer named, if exactly one of the scope is."""
+        if self.match.status != "matched" or self.match.customer_id is None:
+            return None
+        return self.scope.get(self.match.customer_id)
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.match.status == "ambiguous"
+
+    def candidate_names(self, separator: str = "、") -> str:
+        return separator.join(self.scope[i].name for i in self.match.candidates if i in self.scope)
+
+
+async def find_customer_named(
+    ctx: Ctx, text: str, *, own_only: bool = False, among: Sequence[Customer] | None = None
+) -> NamedCustomer:
+    """The customer ``text`` names among those the acting member may see (``own_only``: owns;
+    ``among``: a list the caller already has)."""
+    if among is None:
+        if own_only:
+            among = await customer_store.owned_by(ctx.session, ctx.acting.id)
+        else:
+            among = await customer_store.customers_visible_to(ctx.session, ctx.acting)
+    return NamedCustomer(match_customer(text, customer_names(among)), {c.id: c for c in among})
+
+
+async def resolve_customer(ctx: Ctx, query: str, *, ambiguous: str, not_found: str) -> Customer:
+    """The visible customer ``query`` names, or a ``UserError`` (``ambiguous`` has ``{name}`` and
+    ``{names}``, ``not_found`` has ``{name}``)."""
+    named = await find_customer_named(ctx, query)
+    if named.customer is not None:
+        return named.customer
+    if named.ambiguous:
+        raise UserError(ambiguous.format(name=query, names=named.candidate_names()))
+    raise UserError(not_found.format(name=query))
+
+
+@router.command("/客户", "/customer", summary=texts.CMD_CUSTOMER, usage=texts.CMD_CUSTOMER_USAGE)
 async def show_customer(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=1)
     if len(parts) < 2 or not parts[1].strip():
         return [Text(texts.CUSTOMER_USAGE)]
-    query = parts[1].strip()[:64]
-    visible = await customer_store.customers_visible_to(ctx.session, ctx.acting)
-    names = [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in visible]
-    match = match_customer(query, names)
-    by_id = {c.id: c for c in visible}
-    if match.status == "ambiguous":
-        listed = "、".join(by_id[i].name for i in match.candidates)
-        return [Text(texts.CUSTOMER_AMBIGUOUS.format(name=query, names=listed))]
-    if match.status != "matched" or match.customer_id not in by_id:
-        return [Text(texts.CUSTOMER_NOT_FOUND.format(name=query))]
-    customer = by_id[match.customer_id]
+    customer = await resolve_customer(
+        ctx, parts[1].strip()[:64], ambiguous=texts.CUSTOMER_AMBIGUOUS, not_found=texts.CUSTOMER_NOT_FOUND
+    )
     owner = await member_store.get_member(ctx.session, customer.owner_id)
     stage_names = await pipeline_store.stage_names(ctx.session)
     recent = await touch_store.recent_touches(ctx.session, customer.id, limit=3)
     today = ctx.today()
-    days_in_stage = (today - customer.stage_entered_at.astimezone(ctx.tz).date()).days
+    days_in_stage = (today - ctx.local_date(customer.stage_entered_at)).days
     latest = recent[0] if recent else None
     body = texts.CUSTOMER_LINES.format(
         owner=owner.name if owner else "-",

@@ -18,28 +18,73 @@ from typing import Any
 
 from bot.context import Ctx
 from bot.errors import NotPermitted, UserError
-from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
-from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, ChoiceMode, action, new_task_id
+from bot.replies import CardReply, Markdown, Reply, Text, ToMember
+from bot.router import DialogueState, Router
+from cards.model import Button, ButtonStyle, Card, CardAction, CardField, ChoiceMode, new_task_id
 from domain.enums import CustomerStatus, EscalationStatus, Role
 from domain.parsing.dates import find_due_date
 from domain.rules import checklist as checklist_rules
 from domain.rules.checklist import ObstacleChecklist, build_checklist, obstacle_key
 from domain.rules.stall import ESCALATE_AFTER, find_stall_phrases, is_no_progress, should_escalate
 from handlers import texts_escalation as texts
-from handlers.dialogue import CANCEL_WORDS, AnswerTexts, dialogue_key, read_text_answer, save_state
-from storage import cards as card_store
+from handlers.dialogue import (
+    CANCEL_WORDS,
+    AnswerTexts,
+    dialogue_data,
+    end_dialogue,
+    read_text_answer,
+    save_state,
+)
+from handlers.format import evidence_kind_name, month_day
+from handlers.sent_cards import close_sent_card
 from storage import customers as customer_store
-from storage import dialogues, libraries
 from storage import escalations as store
+from storage import libraries
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage.models import Customer, Escalation, Member, Touch
 
 router = Router("escalation")
 
-STATE_ADVICE = "escalation.advice"
-STATE_SNOOZE = "escalation.snooze"
+
+
+class EscalationState(DialogueState):
+    ADVICE = "escalation.advice"  # [已复盘]: waiting for the manager's advice
+    SNOOZE = "escalation.snooze"  # [暂缓]: waiting for a reason and a resume date
+
+
+@dataclass(frozen=True)
+class StartReview(CardAction, prefix="esc_rv"):
+    """[已复盘]: ask the manager for the review's advice."""
+
+    escalation_id: int
+
+
+@dataclass(frozen=True)
+class ChooseNewOwner(CardAction, prefix="esc_tr"):
+    """[转交]: offer the team's other reps as the customer's new owner."""
+
+    escalation_id: int
+
+
+@dataclass(frozen=True)
+class TransferTo(CardAction, prefix="esc_to"):
+    """Transfer the customer to ``member_id`` (a button), or to the option chosen (a choice card)."""
+
+    escalation_id: int
+    member_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CancelTransfer(CardAction, prefix="esc_tx"):
+    """Close the new-owner picker without transferring."""
+
+
+@dataclass(frozen=True)
+class StartSnooze(CardAction, prefix="esc_sn"):
+    """[暂缓]: ask for a reason and a date to resume."""
+
+    escalation_id: int
 MAX_ADVICE_CHARS = 1000
 _ADVICE_ANSWER = AnswerTexts(
     cancelled=texts.DIALOGUE_CANCELLED, empty=texts.ADVICE_EMPTY, too_long=texts.ADVICE_TOO_LONG
@@ -191,11 +236,11 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
             customer=customer.name,
             owner=owner.name,
             stage=stage_names.get(customer.stage_id, ""),
-            stage_entered_on=_local_date(ctx, customer.stage_entered_at),
+            stage_entered_on=ctx.local_date(customer.stage_entered_at),
             today=ctx.today(),
             touches=[
                 checklist_rules.TouchItem(
-                    occurred_on=_local_date(ctx, t.occurred_at),
+                    occurred_on=ctx.local_date(t.occurred_at),
                     channel=t.channel.value,
                     summary=t.summary,
                     stall_phrases=tuple(t.stall_phrases or ()),
@@ -207,10 +252,10 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
                 checklist_rules.ObstacleItem(
                     option=o.option,
                     status=o.status.value,
-                    answered_on=_local_date(ctx, o.answered_at),
+                    answered_on=ctx.local_date(o.answered_at),
                     required_evidence=o.required_evidence,
                     evidence=(
-                        (checklist_rules.EvidenceItem(e.kind.value, _local_date(ctx, e.created_at), e.filename),)
+                        (checklist_rules.EvidenceItem(e.kind.value, ctx.local_date(e.created_at), e.filename),)
                         if e is not None
                         else ()
                     ),
@@ -223,7 +268,7 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
                 checklist_rules.AlertItem(
                     rule=a.rule,
                     severity=a.severity,
-                    raised_on=_local_date(ctx, a.raised_at),
+                    raised_on=ctx.local_date(a.raised_at),
                     text=str((a.details or {}).get("title") or (a.details or {}).get("text") or ""),
                 )
                 for a in alerts
@@ -235,18 +280,10 @@ async def _checklist(ctx: Ctx, customer: Customer, owner: Member) -> ObstacleChe
     )
 
 
-def _local_date(ctx: Ctx, instant: dt.datetime) -> dt.date:
-    return instant.astimezone(ctx.tz).date()
-
-
-def _day(day: dt.date) -> str:
-    return f"{day.month}月{day.day}日"
-
-
 def _touch_lines(sheet: ObstacleChecklist) -> list[str]:
     lines = []
     for t in sheet.touches:
-        line = texts.TOUCH_LINE.format(date=_day(t.occurred_on), channel=t.channel, summary=t.summary[:60])
+        line = texts.TOUCH_LINE.format(date=month_day(t.occurred_on), channel=t.channel, summary=t.summary[:60])
         if t.no_progress and t.stall_phrases:
             line += texts.TOUCH_STALL_MARK.format(phrases=texts.LIST_SEPARATOR.join(t.stall_phrases))
         lines.append(line)
@@ -261,8 +298,8 @@ def _obstacle_lines(sheet: ObstacleChecklist) -> list[str]:
             status += texts.OBSTACLE_SUPPORT_ANSWERED if o.support_answered else texts.OBSTACLE_SUPPORT_WAITING
         evidence = texts.LIST_SEPARATOR.join(
             texts.EVIDENCE_LINE.format(
-                kind=texts.EVIDENCE_KINDS.get(e.kind, e.kind),
-                date=_day(e.created_on),
+                kind=evidence_kind_name(e.kind),
+                date=month_day(e.created_on),
                 filename=f" {e.filename}" if e.filename else "",
             )
             for e in o.evidence
@@ -276,7 +313,7 @@ def _alert_lines(sheet: ObstacleChecklist) -> list[str]:
         texts.ALERT_LINE.format(
             name=a.text or texts.ALERT_RULE_NAMES.get(a.rule, a.rule),
             severity=texts.ALERT_SEVERITY.get(a.severity, a.severity),
-            date=_day(a.raised_on),
+            date=month_day(a.raised_on),
         )
         for a in sheet.alerts
     ] or [texts.NONE]
@@ -324,9 +361,9 @@ def _escalation_card(task_id: str, escalation_id: int, sheet: ObstacleChecklist)
         body=texts.CARD_BODY.format(owner=sheet.owner, customer=sheet.customer),
         fields=tuple(fields),
         buttons=(
-            Button(texts.BUTTON_REVIEWED, action("esc_rv", escalation_id), ButtonStyle.PRIMARY),
-            Button(texts.BUTTON_TRANSFER, action("esc_tr", escalation_id)),
-            Button(texts.BUTTON_SNOOZE, action("esc_sn", escalation_id)),
+            Button(texts.BUTTON_REVIEWED, StartReview(escalation_id).pack(), ButtonStyle.PRIMARY),
+            Button(texts.BUTTON_TRANSFER, ChooseNewOwner(escalation_id).pack()),
+            Button(texts.BUTTON_SNOOZE, StartSnooze(escalation_id).pack()),
         ),
     )
 
@@ -339,11 +376,6 @@ class _Case:
     escalation: Escalation
     customer: Customer
     owner: Member
-
-
-def _id_arg(payload: ActionPayload, index: int = 0) -> int:
-    args = payload.args
-    return int(args[index]) if len(args) > index and args[index].isdigit() else -1
 
 
 async def _open_case(ctx: Ctx, escalation_id: int) -> _Case:
@@ -364,23 +396,19 @@ async def _close_cards(ctx: Ctx, escalation: Escalation, note: str) -> list[Repl
     """Close every card sent for the escalation (one per reviewer) with what was decided."""
     updates: list[Reply] = []
     for task_id in (escalation.checklist or {}).get("card_task_ids") or [escalation.task_id]:
-        record = await card_store.get_card(ctx.session, task_id or "")
-        if record is None:
-            continue
-        await card_store.mark_answered(ctx.session, record.task_id, note, ctx.now())
-        to = ToMember(record.member_id) if record.member_id is not None else None
-        updates.append(CardUpdate(Card.from_json(record.payload).closed(note), to=to))
+        if (update := await close_sent_card(ctx, task_id or "", note, to_holder=True)) is not None:
+            updates.append(update)
     return updates
 
 
-@router.action("esc_rv", closes_card=False)
-async def start_review(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
-    await save_state(ctx, STATE_ADVICE, {"escalation_id": case.escalation.id})
+@router.action(StartReview, closes_card=False)
+async def start_review(ctx: Ctx, payload: StartReview) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
+    await save_state(ctx, EscalationState.ADVICE, {"escalation_id": case.escalation.id})
     return [Text(texts.ASK_ADVICE.format(owner=case.owner.name))]
 
 
-@router.dialogue(STATE_ADVICE)
+@router.dialogue(EscalationState.ADVICE)
 async def receive_advice(ctx: Ctx) -> list[Reply]:
     text = await read_text_answer(ctx, _ADVICE_ANSWER, limit=MAX_ADVICE_CHARS)
     if isinstance(text, list):
@@ -391,7 +419,7 @@ async def receive_advice(ctx: Ctx) -> list[Reply]:
     store.close_escalation(
         case.escalation, case.customer, status=EscalationStatus.REVIEWED, by=ctx.acting.id, now=ctx.now(), advice=text
     )
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    await end_dialogue(ctx)
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_REVIEWED),
         Text(texts.ADVICE_DONE.format(owner=case.owner.name, customer=case.customer.name)),
@@ -404,18 +432,17 @@ async def receive_advice(ctx: Ctx) -> list[Reply]:
 
 async def _case_of_dialogue(ctx: Ctx) -> _Case | list[Reply]:
     """The open escalation a dialogue is about; if it is gone or settled, end the dialogue."""
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    escalation_id = int((row.data if row else {}).get("escalation_id", -1))
+    data = dialogue_data(ctx, *EscalationState) or {}
     try:
-        return await _open_case(ctx, escalation_id)
+        return await _open_case(ctx, int(data.get("escalation_id", -1)))
     except UserError as exc:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        await end_dialogue(ctx)
         return [Text(exc.message)]
 
 
-@router.action("esc_tr", closes_card=False)
-async def choose_new_owner(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
+@router.action(ChooseNewOwner, closes_card=False)
+async def choose_new_owner(ctx: Ctx, payload: ChooseNewOwner) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
     candidates = [m for m in await store.team_reps(ctx.session, case.owner.team_id) if m.id != case.owner.id]
     if not candidates:
         raise UserError(texts.TRANSFER_NO_ONE.format(customer=case.customer.name))
@@ -427,8 +454,8 @@ async def choose_new_owner(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
             task_id=new_task_id("esct"),
             title=title,
             body=body,
-            buttons=tuple(Button(m.name, action("esc_to", escalation_id, m.id)) for m in candidates)
-            + (Button(texts.BUTTON_CANCEL, action("esc_tx")),),
+            buttons=tuple(Button(m.name, TransferTo(escalation_id, m.id).pack()) for m in candidates)
+            + (Button(texts.BUTTON_CANCEL, CancelTransfer().pack()),),
         )
     else:
         card = Card(
@@ -437,15 +464,15 @@ async def choose_new_owner(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
             body=body,
             choice_mode=ChoiceMode.SINGLE,
             options=tuple(Button(m.name, str(m.id)) for m in candidates),
-            submit=Button(texts.TRANSFER_SUBMIT, action("esc_to", escalation_id), ButtonStyle.PRIMARY),
+            submit=Button(texts.TRANSFER_SUBMIT, TransferTo(escalation_id).pack(), ButtonStyle.PRIMARY),
         )
     return [CardReply(card)]
 
 
-@router.action("esc_to")
-async def transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
-    chosen = payload.args[1] if len(payload.args) > 1 else next(iter(ctx.event.action_values), "")
+@router.action(TransferTo)
+async def transfer(ctx: Ctx, payload: TransferTo) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
+    chosen = str(payload.member_id) if payload.member_id is not None else next(iter(ctx.chosen), "")
     new_owner = await member_store.get_member(ctx.session, int(chosen)) if chosen.isdigit() else None
     if (
         new_owner is None
@@ -462,12 +489,8 @@ async def transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     customer.owner_id = new_owner.id  # stage, history, touches and evidence stay with the customer
     store.close_escalation(case.escalation, customer, status=EscalationStatus.TRANSFERRED, by=ctx.acting.id, now=ctx.now())
     stage = (await pipeline_store.stage_names(ctx.session)).get(customer.stage_id, "")
-    picker = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     note = texts.CLOSED_TRANSFERRED.format(new=new_owner.name)
-    replies: list[Reply] = []
-    if picker is not None:
-        replies.append(CardUpdate(Card.from_json(picker.payload).closed(note)))
-    replies += await _close_cards(ctx, case.escalation, note)
+    replies: list[Reply] = [ctx.close_card(note), *await _close_cards(ctx, case.escalation, note)]
     replies += [
         Text(texts.TRANSFER_DONE.format(customer=customer.name, old=old_owner.name, new=new_owner.name)),
         Text(
@@ -482,25 +505,23 @@ async def transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     return replies
 
 
-@router.action("esc_tx")
-async def cancel_transfer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    picker = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert picker is not None  # the dispatcher checked it
-    return [CardUpdate(Card.from_json(picker.payload).closed(texts.TRANSFER_CANCELLED))]
+@router.action(CancelTransfer)
+async def cancel_transfer(ctx: Ctx, payload: CancelTransfer) -> list[Reply]:
+    return [ctx.close_card(texts.TRANSFER_CANCELLED)]
 
 
-@router.action("esc_sn", closes_card=False)
-async def start_snooze(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _open_case(ctx, _id_arg(payload))
-    await save_state(ctx, STATE_SNOOZE, {"escalation_id": case.escalation.id})
+@router.action(StartSnooze, closes_card=False)
+async def start_snooze(ctx: Ctx, payload: StartSnooze) -> list[Reply]:
+    case = await _open_case(ctx, payload.escalation_id)
+    await save_state(ctx, EscalationState.SNOOZE, {"escalation_id": case.escalation.id})
     return [Text(texts.ASK_SNOOZE)]
 
 
-@router.dialogue(STATE_SNOOZE)
+@router.dialogue(EscalationState.SNOOZE)
 async def receive_snooze(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
     if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        await end_dialogue(ctx)
         return [Text(texts.DIALOGUE_CANCELLED)]
     today = ctx.today()
     request = parse_snooze(text, today)
@@ -508,9 +529,9 @@ async def receive_snooze(ctx: Ctx) -> list[Reply]:
     if request.resume_on is None:
         raise UserError(texts.SNOOZE_NO_DATE)
     if request.resume_on <= today:
-        raise UserError(texts.SNOOZE_NOT_FUTURE.format(date=_day(request.resume_on)))
+        raise UserError(texts.SNOOZE_NOT_FUTURE.format(date=month_day(request.resume_on)))
     if not request.reason:
-        raise UserError(texts.SNOOZE_NO_REASON.format(date=_day(request.resume_on)))
+        raise UserError(texts.SNOOZE_NO_REASON.format(date=month_day(request.resume_on)))
     case = await _case_of_dialogue(ctx)
     if isinstance(case, list):
         return case
@@ -518,8 +539,8 @@ async def receive_snooze(ctx: Ctx) -> list[Reply]:
     store.close_escalation(
         case.escalation, case.customer, status=EscalationStatus.SNOOZED, by=ctx.acting.id, now=ctx.now()
     )
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
-    date = _day(request.resume_on)
+    await end_dialogue(ctx)
+    date = month_day(request.resume_on)
     return [
         *await _close_cards(ctx, case.escalation, texts.CLOSED_SNOOZED.format(date=date)),
         Text(texts.SNOOZE_DONE.format(customer=case.customer.name, date=date, reason=request.reason, owner=case.owner.name)),

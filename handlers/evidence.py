@@ -8,37 +8,51 @@ is stored; a rejected file changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from bot.context import Ctx
 from bot.errors import UserError
-from bot.replies import CardReply, CardUpdate, Reply, Text
-from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, action, new_task_id
+from bot.replies import CardReply, Reply, Text
+from bot.router import DialogueState, Router
+from cards.model import Button, ButtonStyle, Card, CardAction, new_task_id
 from domain.enums import EvidenceKind, EvidenceStatus
 from domain.rules.effective import is_effective, shortfall
 from handlers import texts
 from handlers.attachments import EVIDENCE_KIND, store_staged
-from handlers.dialogue import dialogue_key, save_state
-from handlers.format import format_ago
+from handlers.dialogue import data_for_clicked_card, end_dialogue, save_state
+from handlers.format import evidence_kind_name, format_ago
 from handlers.touches import thresholds
-from storage import cards as card_store
 from storage import customers as customer_store
-from storage import dialogues
 from storage import touches as touch_store
 from storage.media import StoredMedia
 from storage.models import Customer, Touch
 
 router = Router("evidence")
 
-STATE_CHOOSE = "evidence.customer"
+
+
+class EvidenceState(DialogueState):
+    CUSTOMER = "evidence.customer"  # an attachment waits for the card that asks whose it is
+
+
+@dataclass(frozen=True)
+class FileUnder(CardAction, prefix="ev"):
+    """File the waiting attachment under this customer."""
+
+    customer_id: int
+
+
+@dataclass(frozen=True)
+class DropAttachment(CardAction, prefix="evx"):
+    """Do not keep the waiting attachment."""
 
 
 @router.media
 async def receive_attachment(ctx: Ctx) -> list[Reply]:
     ref = ctx.event.media
     kind = EVIDENCE_KIND[ctx.event.kind]
-    kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
+    kind_name = evidence_kind_name(kind)
     if ref is not None and ref.unavailable:
         return [Text(texts.EVIDENCE_UNAVAILABLE)]
     if ref is None or not ref.staged_sha256:
@@ -60,11 +74,11 @@ async def receive_attachment(ctx: Ctx) -> list[Reply]:
         title=texts.EVIDENCE_WHICH_CUSTOMER_TITLE,
         body=texts.EVIDENCE_WHICH_CUSTOMER_BODY.format(minutes=minutes),
         buttons=tuple(
-            Button(customers[i].name, action("ev", i), ButtonStyle.PRIMARY if n == 0 else ButtonStyle.DEFAULT)
+            Button(customers[i].name, FileUnder(i).pack(), ButtonStyle.PRIMARY if n == 0 else ButtonStyle.DEFAULT)
             for n, i in enumerate(recent)
             if i in customers
         )
-        + (Button(texts.CANCEL_BUTTON, action("evx")),),
+        + (Button(texts.CANCEL_BUTTON, DropAttachment().pack()),),
     )
     pending: dict[str, Any] = {
         "sha256": ref.staged_sha256,
@@ -75,7 +89,7 @@ async def receive_attachment(ctx: Ctx) -> list[Reply]:
         "source_event_id": ctx.inbox_id,
         "card": card.task_id,  # only this card may file it (a newer attachment replaces it)
     }
-    await save_state(ctx, STATE_CHOOSE, pending)
+    await save_state(ctx, EvidenceState.CUSTOMER, pending)
     return [CardReply(card)]
 
 
@@ -94,7 +108,7 @@ async def _attach(
         now=ctx.now(),
         source_event_id=source_event_id,
     )
-    kind_name = texts.EVIDENCE_KIND_NAMES[kind.value]
+    kind_name = evidence_kind_name(kind)
     if touch is None:
         return [Text(texts.EVIDENCE_SAVED_TO_CUSTOMER.format(kind=kind_name, customer=customer.name))]
     deadline = touch.occurred_at + dt.timedelta(hours=ctx.config.touch.evidence_deadline_hours)
@@ -119,21 +133,13 @@ async def _attach(
     return [confirmation, *follow_ups]
 
 
-async def _pending_of_clicked_card(ctx: Ctx) -> dict[str, Any] | None:
-    """The attachment waiting for the clicked card's answer (None if a newer one replaced it)."""
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    if row is None or row.state != STATE_CHOOSE or row.expires_at <= ctx.now():
-        return None
-    return dict(row.data) if row.data.get("card") == ctx.event.task_id else None
-
-
-@router.action("ev")
-async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    pending = await _pending_of_clicked_card(ctx)
+@router.action(FileUnder)
+async def choose_customer(ctx: Ctx, payload: FileUnder) -> list[Reply]:
+    # None if a newer attachment replaced the one the card was sent for.
+    pending = data_for_clicked_card(ctx, EvidenceState.CUSTOMER)
     if pending is None:
         raise UserError(texts.CHOICE_GONE)
-    customer_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
-    customer = await customer_store.get_customer(ctx.session, customer_id)
+    customer = await customer_store.get_customer(ctx.session, payload.customer_id)
     if customer is None or customer.owner_id != ctx.acting.id:
         raise UserError(texts.CHOICE_GONE)
     kind = EvidenceKind(pending["kind"])
@@ -141,20 +147,16 @@ async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
         ctx, sha256=pending["sha256"], kind=kind, filename=pending["filename"], mime=pending["mime"]
     )
     touch = await touch_store.latest_touch_of(ctx.session, customer.id)
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    await end_dialogue(ctx)
     replies = await _attach(ctx, stored, kind, touch, customer, pending["source_event_id"], pending["caption"])
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert record is not None
-    return [CardUpdate(Card.from_json(record.payload).closed(customer.name)), *replies]
+    return [ctx.close_card(customer.name), *replies]
 
 
-@router.action("evx")
-async def cancel(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    if await _pending_of_clicked_card(ctx) is not None:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert record is not None
-    return [CardUpdate(Card.from_json(record.payload).closed(texts.CANCEL_BUTTON)), Text(texts.EVIDENCE_CANCELLED)]
+@router.action(DropAttachment)
+async def cancel(ctx: Ctx, payload: DropAttachment) -> list[Reply]:
+    if data_for_clicked_card(ctx, EvidenceState.CUSTOMER) is not None:
+        await end_dialogue(ctx)
+    return [ctx.close_card(texts.CANCEL_BUTTON), Text(texts.EVIDENCE_CANCELLED)]
 
 
 @router.job("evidence_deadline")

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.context import Ctx
 from bot.errors import UserError
-from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
+from bot.replies import CardReply, Markdown, Reply, Text, ToMember
 from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, ChoiceMode, action, new_task_id
-from domain.parsing.customers import CustomerName, match_customer
+from cards.model import Button, ButtonStyle, Card, CardAction, ChoiceMode, new_task_id
 from handlers import texts_library as texts
+from handlers.customers import resolve_customer
 from handlers.playbooks import push_pack
-from storage import cards as card_store
 from storage import customers as customer_store
 from storage import feedback as feedback_store
 from storage.models import Customer, Member
@@ -34,6 +34,20 @@ router = Router("feedback")
 JOB = "customer_feedback"
 SOURCE_WEBHOOK = "webhook"
 SOURCE_CARD = "card"
+
+
+@dataclass(frozen=True)
+class FeedbackOption(CardAction, prefix="fbo"):
+    """The key of the feedback card's option ``index`` (a value submitted with ``SubmitFeedback``)."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class SubmitFeedback(CardAction, prefix="fb"):
+    """Submit the feedback card: the options chosen on it are the customer's feedback."""
+
+    customer_id: int
 
 
 async def apply_feedback(
@@ -124,7 +138,7 @@ async def feedback_from_webhook(ctx: Ctx) -> list[Reply]:
 # --- the rep-filled card ---------------------------------------------------------------------------
 
 
-@router.command("/反馈", "/feedback", summary="记录客户反馈")
+@router.command("/反馈", "/feedback", summary=texts.CMD_FEEDBACK, usage=texts.CMD_FEEDBACK_USAGE)
 async def feedback_card(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=1)
     query = parts[1].strip()[:64] if len(parts) > 1 else ""
@@ -133,44 +147,31 @@ async def feedback_card(ctx: Ctx) -> list[Reply]:
     options = [str(rule["option"]).strip() for rule in ctx.config.feedback.rules]
     if not options:
         return [Text(texts.FEEDBACK_NO_OPTIONS)]
-    customer = await _visible_customer(ctx, query)
+    customer = await resolve_customer(
+        ctx, query, ambiguous=texts.FEEDBACK_CUSTOMER_AMBIGUOUS, not_found=texts.FEEDBACK_CUSTOMER_NOT_FOUND
+    )
     card = Card(
         task_id=new_task_id("fb"),
         title=texts.FEEDBACK_CARD_TITLE.format(customer=customer.name),
         body=texts.FEEDBACK_CARD_BODY,
         choice_mode=ChoiceMode.MULTIPLE,
-        options=tuple(Button(option, action("fbo", i)) for i, option in enumerate(options)),
-        submit=Button(texts.FEEDBACK_SUBMIT, action("fb", customer.id), ButtonStyle.PRIMARY),
+        options=tuple(Button(option, FeedbackOption(i).pack()) for i, option in enumerate(options)),
+        submit=Button(texts.FEEDBACK_SUBMIT, SubmitFeedback(customer.id).pack(), ButtonStyle.PRIMARY),
     )
     return [CardReply(card)]
 
 
-async def _visible_customer(ctx: Ctx, query: str) -> Customer:
-    visible = await customer_store.customers_visible_to(ctx.session, ctx.acting)
-    names = [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in visible]
-    match = match_customer(query, names)
-    by_id = {c.id: c for c in visible}
-    if match.status == "ambiguous":
-        listed = "、".join(by_id[i].name for i in match.candidates if i in by_id)
-        raise UserError(texts.FEEDBACK_CUSTOMER_AMBIGUOUS.format(name=query, names=listed))
-    if match.status != "matched" or match.customer_id not in by_id:
-        raise UserError(texts.FEEDBACK_CUSTOMER_NOT_FOUND.format(name=query))
-    return by_id[match.customer_id]
-
-
-@router.action("fb")
-async def submit_card(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert record is not None  # the dispatcher checked it
-    card = Card.from_json(record.payload)
-    if card.submit is None or card.submit.action != payload.encode():
+@router.action(SubmitFeedback)
+async def submit_card(ctx: Ctx, payload: SubmitFeedback) -> list[Reply]:
+    card = ctx.clicked
+    if card.submit is None or card.submit.action != payload.pack():
         raise UserError(texts.FEEDBACK_CARD_GONE, detail="feedback submit does not belong to this card")
     labels = {option.action: option.label for option in card.options}
-    chosen = list(dict.fromkeys(labels[v] for v in ctx.event.action_values if v in labels))
+    chosen = list(dict.fromkeys(labels[v] for v in ctx.chosen if v in labels))
     if not chosen:
         raise UserError(texts.FEEDBACK_NOTHING_CHOSEN)
     visible = {c.id: c for c in await customer_store.customers_visible_to(ctx.session, ctx.acting)}
-    customer = visible.get(int(payload.args[0])) if payload.args and payload.args[0].isdigit() else None
+    customer = visible.get(payload.customer_id)
     if customer is None:
         raise UserError(texts.FEEDBACK_CARD_GONE, detail="feedback card's customer is gone or no longer visible")
     replies = await apply_feedback(
@@ -178,4 +179,4 @@ async def submit_card(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     )
     if not replies:
         raise UserError(texts.FEEDBACK_ALREADY)
-    return [CardUpdate(card.closed(texts.FEEDBACK_SUBMITTED.format(options="、".join(chosen)))), *replies]
+    return [ctx.close_card(texts.FEEDBACK_SUBMITTED.format(options="、".join(chosen))), *replies]

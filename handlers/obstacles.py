@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bot.context import Ctx
 from bot.errors import UserError
 from bot.events import MEDIA_KINDS
-from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
-from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from bot.replies import CardReply, Reply, Text, ToMember
+from bot.router import DialogueState, Router
+from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
 from domain.enums import EvidenceKind, ObstacleStatus, Role, StageChangeStatus
-from domain.parsing.customers import CustomerName, match_customer
 from handlers import texts_stages as texts
 from handlers.attachments import EVIDENCE_KIND, store_staged
-from handlers.dialogue import dialogue_key, save_state
-from storage import cards as card_store
+from handlers.customers import find_customer_named
+from handlers.dialogue import dialogue_data, end_dialogue, save_state
+from handlers.format import evidence_kind_name
 from storage import customers as customer_store
-from storage import dialogues, libraries
+from storage import libraries
 from storage import members as member_store
 from storage import obstacles as obstacle_store
 from storage import stages as stage_store
@@ -37,7 +38,32 @@ from storage.models import Customer, Evidence, Obstacle, Stage, StageChange
 
 router = Router("obstacles")
 
-STATE_EVIDENCE = "obstacle.evidence"
+
+
+class ObstacleState(DialogueState):
+    EVIDENCE = "obstacle.evidence"  # the next attachment is the evidence an answered obstacle demands
+
+
+@dataclass(frozen=True)
+class AnswerObstacle(CardAction, prefix="ob"):
+    """The obstacle card's option ``option`` (its index) was chosen: commit the stage change."""
+
+    change_id: int
+    option: int
+
+
+@dataclass(frozen=True)
+class WithdrawChange(CardAction, prefix="obx"):
+    """Withdraw the pending stage change the obstacle card was sent for."""
+
+    change_id: int
+
+
+@dataclass(frozen=True)
+class AskSupport(CardAction, prefix="obs"):
+    """需跨部门支持: hand the obstacle to a supporter."""
+
+    obstacle_id: int
 
 # Obstacle options that demand evidence before the obstacle counts as open (option text → evidence).
 REQUIRED_EVIDENCE: dict[str, str] = {
@@ -76,14 +102,6 @@ def is_substantive(text: str) -> bool:
         else:
             return True
     return False
-
-
-def customer_names(customers: list[Customer]) -> list[CustomerName]:
-    return [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in customers]
-
-
-def _int_arg(payload: ActionPayload, index: int) -> int:
-    return int(payload.args[index]) if len(payload.args) > index and payload.args[index].isdigit() else -1
 
 
 def format_duration(delta: dt.timedelta) -> str:
@@ -142,12 +160,12 @@ def obstacle_card(
         Button(
             texts.OPTION_LABEL.format(mark=texts.OPTION_MARKS[i] if i < len(texts.OPTION_MARKS) else f"{i + 1}.",
                                       option=option),
-            action("ob", change.id, i),
+            AnswerObstacle(change.id, i).pack(),
             ButtonStyle.PRIMARY if i == 0 else ButtonStyle.DEFAULT,
         )
         for i, option in enumerate(options)
     ]
-    buttons.append(Button(texts.WITHDRAW_BUTTON, action("obx", change.id), ButtonStyle.DANGER))
+    buttons.append(Button(texts.WITHDRAW_BUTTON, WithdrawChange(change.id).pack(), ButtonStyle.DANGER))
     fields = [
         CardField(texts.FIELD_CUSTOMER, customer.name),
         CardField(texts.FIELD_CHANGE, texts.CHANGE_LINE.format(from_stage=from_stage.name, to_stage=to_stage.name)),
@@ -165,14 +183,8 @@ def obstacle_card(
     )
 
 
-async def _clicked_card(ctx: Ctx) -> Card:
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert record is not None  # the dispatcher checked it
-    return Card.from_json(record.payload)
-
-
-async def _pending_change_for_click(ctx: Ctx, payload: ActionPayload) -> tuple[StageChange, Customer]:
-    change = await stage_store.get_change(ctx.session, _int_arg(payload, 0))
+async def _pending_change_for_click(ctx: Ctx, change_id: int) -> tuple[StageChange, Customer]:
+    change = await stage_store.get_change(ctx.session, change_id)
     if change is None or change.member_id != ctx.acting.id or change.status is not StageChangeStatus.AWAITING_OBSTACLE:
         raise UserError(texts.CHANGE_GONE, detail="stage change missing, not the actor's, or not pending")
     customer = await customer_store.get_customer(ctx.session, change.customer_id)
@@ -193,25 +205,24 @@ async def _may_move(ctx: Ctx, customer: Customer) -> bool:
     return owner is not None and owner.team_id == member.team_id
 
 
-@router.action("ob")
-async def answer_obstacle(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+@router.action(AnswerObstacle)
+async def answer_obstacle(ctx: Ctx, payload: AnswerObstacle) -> list[Reply]:
     """The obstacle card was answered: commit the move, store the obstacle, ask for its evidence."""
-    change, customer = await _pending_change_for_click(ctx, payload)
-    card = await _clicked_card(ctx)
+    change, customer = await _pending_change_for_click(ctx, payload.change_id)
     if not await _may_move(ctx, customer):
         # Transferred to someone outside the member's scope since the request: it no longer applies.
         await stage_store.cancel_change(ctx.session, change)
-        return [CardUpdate(card.closed(texts.CHANGE_STALE_NOTE)),
+        return [ctx.close_card(texts.CHANGE_STALE_NOTE),
                 Text(texts.CHANGE_NOT_YOURS.format(customer=customer.name))]
     if customer.stage_id != change.from_stage_id:
         # Someone else moved the customer meanwhile: this request no longer applies.
         await stage_store.cancel_change(ctx.session, change)
         current = await stage_store.get_stage(ctx.session, customer.stage_id)
         name = current.name if current else "-"
-        return [CardUpdate(card.closed(texts.CHANGE_STALE_NOTE)),
+        return [ctx.close_card(texts.CHANGE_STALE_NOTE),
                 Text(texts.CHANGE_STALE.format(customer=customer.name, stage=name))]
     options = stage_store.obstacle_options(await stage_store.get_pipeline(ctx.session, customer.pipeline_id))
-    index = _int_arg(payload, 1)
+    index = payload.option
     if not 0 <= index < len(options):
         raise UserError(texts.OPTION_GONE, detail=f"obstacle option {index} out of range")
     option = options[index]
@@ -235,7 +246,7 @@ async def answer_obstacle(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     await obstacle_store.resolve_open_obstacles(ctx.session, customer.id, now, keep=obstacle.id)
     direction = texts.DIRECTION_BACKWARD if to_stage.position < from_stage.position else texts.DIRECTION_FORWARD
     replies: list[Reply] = [
-        CardUpdate(card.closed(texts.ANSWERED_NOTE.format(option=option))),
+        ctx.close_card(texts.ANSWERED_NOTE.format(option=option)),
         CardReply(await _moved_card(ctx, customer, from_stage, to_stage, obstacle, direction)),
     ]
     if required:
@@ -269,26 +280,25 @@ async def _moved_card(
         title=texts.MOVED_TITLE.format(direction=direction, stage=to_stage.name, customer=customer.name),
         body=texts.MOVED_BODY,
         fields=tuple(fields),
-        buttons=(Button(texts.SUPPORT_BUTTON, action("obs", obstacle.id)),),
+        buttons=(Button(texts.SUPPORT_BUTTON, AskSupport(obstacle.id).pack()),),
     )
 
 
 async def _wait_for_evidence(ctx: Ctx, obstacle: Obstacle) -> None:
     """Take the rep's next attachment as the evidence — unless another dialogue is in progress."""
-    current = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    if current is not None and current.state != STATE_EVIDENCE and current.expires_at > ctx.now():
+    if ctx.dialogue is not None and ctx.dialogue.state != ObstacleState.EVIDENCE:
         return  # never break off, say, a half-logged touch; the caption path still works
     await save_state(
-        ctx, STATE_EVIDENCE, {"obstacle_id": obstacle.id}, idle_minutes=ctx.config.touch.evidence_window_minutes
+        ctx, ObstacleState.EVIDENCE, {"obstacle_id": obstacle.id},
+        idle_minutes=ctx.config.touch.evidence_window_minutes,
     )
 
 
-@router.action("obx")
-async def withdraw_change(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    change, customer = await _pending_change_for_click(ctx, payload)
+@router.action(WithdrawChange)
+async def withdraw_change(ctx: Ctx, payload: WithdrawChange) -> list[Reply]:
+    change, customer = await _pending_change_for_click(ctx, payload.change_id)
     await stage_store.cancel_change(ctx.session, change)
-    return [CardUpdate((await _clicked_card(ctx)).closed(texts.WITHDRAWN_NOTE)),
-            Text(await withdrawn_text(ctx, change, customer))]
+    return [ctx.close_card(texts.WITHDRAWN_NOTE), Text(await withdrawn_text(ctx, change, customer))]
 
 
 async def withdrawn_text(ctx: Ctx, change: StageChange, customer: Customer) -> str:
@@ -311,19 +321,17 @@ async def _link(ctx: Ctx, obstacle: Obstacle, customer: Customer) -> list[Reply]
     if not await obstacle_store.attach_evidence(ctx.session, obstacle, evidence.id):
         raise UserError(texts.CHANGE_GONE, detail="obstacle no longer awaiting evidence")
     return [Text(texts.EVIDENCE_LINKED.format(
-        kind=texts.EVIDENCE_KIND_NAMES[kind.value], customer=customer.name,
+        kind=evidence_kind_name(kind), customer=customer.name,
         evidence=obstacle.required_evidence, option=obstacle.option,
     ))]
 
 
-@router.dialogue(STATE_EVIDENCE, media=True)
+@router.dialogue(ObstacleState.EVIDENCE, media=True)
 async def evidence_follow_up(ctx: Ctx) -> list[Reply] | None:
     """Right after ②/④: the next attachment is the evidence; "稍后" defers; other text passes on."""
-    key = dialogue_key(ctx)
-    row = await dialogues.load_dialogue(ctx.session, key)
-    assert row is not None
-    obstacle = await obstacle_store.get_obstacle(ctx.session, int(row.data.get("obstacle_id", -1)))
-    await dialogues.clear_dialogue(ctx.session, key)
+    data = dialogue_data(ctx, ObstacleState.EVIDENCE) or {}
+    obstacle = await obstacle_store.get_obstacle(ctx.session, int(data.get("obstacle_id", -1)))
+    await end_dialogue(ctx)
     if obstacle is None or obstacle.status is not ObstacleStatus.AWAITING_EVIDENCE:
         return None  # not the evidence: the dispatcher routes it as usual
     customer = await customer_store.get_customer(ctx.session, obstacle.customer_id)
@@ -341,9 +349,8 @@ async def _names_another_customer(ctx: Ctx, customer: Customer) -> bool:
     caption = ctx.event.text.strip()
     if not caption:
         return False
-    visible = await customer_store.customers_visible_to(ctx.session, ctx.acting)
-    match = match_customer(caption, customer_names(visible))
-    return match.status == "matched" and match.customer_id != customer.id
+    named = (await find_customer_named(ctx, caption)).customer
+    return named is not None and named.id != customer.id
 
 
 @router.claim_media
@@ -356,13 +363,13 @@ async def later_evidence(ctx: Ctx) -> list[Reply] | None:
     if not waiting:
         return None
     customers = {c.id: c for _o, c in waiting}
-    match = match_customer(caption, customer_names(list(customers.values())))
+    customer = (await find_customer_named(ctx, caption, among=list(customers.values()))).customer
     named = evidence_named(caption)
-    if match.status == "matched":
-        candidates = [(o, c) for o, c in waiting if c.id == match.customer_id]
+    if customer is not None:
+        candidates = [(o, c) for o, c in waiting if c.id == customer.id]
         if named and any(o.required_evidence in named for o, _c in candidates):
             candidates = [(o, c) for o, c in candidates if o.required_evidence in named]
-        elif not named and await _is_touch_evidence(ctx, match.customer_id):
+        elif not named and await _is_touch_evidence(ctx, customer.id):
             return None  # a photo of the touch just logged: the evidence capability attaches it
     elif named:
         candidates = [(o, c) for o, c in waiting if o.required_evidence in named]
@@ -379,7 +386,7 @@ async def later_evidence(ctx: Ctx) -> list[Reply] | None:
     return await _link(ctx, obstacle, customer)
 
 
-async def _is_touch_evidence(ctx: Ctx, customer_id: int | None) -> bool:
+async def _is_touch_evidence(ctx: Ctx, customer_id: int) -> bool:
     window = dt.timedelta(minutes=ctx.config.touch.evidence_window_minutes)
     touch = await touch_store.open_touch(ctx.session, ctx.acting.id, ctx.now() - window)
     return touch is not None and touch.customer_id == customer_id
@@ -405,10 +412,10 @@ async def remind_missing_evidence(ctx: Ctx) -> list[Reply]:
 # --- 需跨部门支持 ------------------------------------------------------------------------------
 
 
-@router.action("obs")
-async def ask_for_support(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+@router.action(AskSupport)
+async def ask_for_support(ctx: Ctx, payload: AskSupport) -> list[Reply]:
     """Hand the obstacle to the least-busy supporter; the clock runs until their first real answer."""
-    obstacle = await obstacle_store.get_obstacle(ctx.session, _int_arg(payload, 0))
+    obstacle = await obstacle_store.get_obstacle(ctx.session, payload.obstacle_id)
     customer = await customer_store.get_customer(ctx.session, obstacle.customer_id) if obstacle else None
     if obstacle is None or customer is None or ctx.acting.id not in (obstacle.member_id, customer.owner_id):
         raise UserError(texts.SUPPORT_OBSTACLE_GONE, detail="obstacle missing or not the actor's")
@@ -438,7 +445,7 @@ async def ask_for_support(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
         ),
     )
     return [
-        CardUpdate((await _clicked_card(ctx)).closed(texts.SUPPORT_SENT_NOTE.format(name=supporter.name))),
+        ctx.close_card(texts.SUPPORT_SENT_NOTE.format(name=supporter.name)),
         Text(texts.SUPPORT_SENT.format(name=supporter.name, customer=customer.name, option=obstacle.option)),
         CardReply(card, to=ToMember(supporter.id)),
     ]
@@ -461,11 +468,11 @@ async def supporter_reply(ctx: Ctx) -> list[Reply] | None:
     chosen = open_requests[0] if len({c.id for _r, _o, c in open_requests}) == 1 else None
     if chosen is None:
         customers = list({c.id: c for _r, _o, c in open_requests}.values())
-        match = match_customer(text, customer_names(customers))
-        if match.status != "matched":
+        named = (await find_customer_named(ctx, text, among=customers)).customer
+        if named is None:
             names = "、".join(c.name for c in customers)
             return [Text(texts.SUPPORT_WHICH.format(names=names))]
-        chosen = next(item for item in open_requests if item[2].id == match.customer_id)
+        chosen = next(item for item in open_requests if item[2].id == named.id)
     request, obstacle, customer = chosen
     now = ctx.now()
     if not await obstacle_store.record_first_reply(ctx.session, request, text[:2000], now):

@@ -154,7 +154,7 @@ MAX_LISTED = 5
 MAX_QUERY_CHARS = 64
 
 
-@router.command("/话术", "/script", summary="查找并获取话术包")
+@router.command("/话术", "/script", summary=library_texts.CMD_SCRIPT, usage=library_texts.CMD_SCRIPT_USAGE)
 async def request_pack(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=1)
     query = parts[1].strip() if len(parts) > 1 else ""

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 
 from bot.context import Ctx
 from bot.errors import NotPermitted, UserError
-from bot.replies import CardReply, CardUpdate, Reply, Text, ToMember
-from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from bot.replies import CardReply, Reply, Text, ToMember
+from bot.router import DialogueState, Router
+from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
 from domain.enums import ResourceRequestStatus
-from domain.parsing.customers import CustomerName, match_customer
 from domain.parsing.dates import cn_to_int, normalize
 from handlers import texts_resources as texts
-from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
+from handlers.customers import find_customer_named
+from handlers.dialogue import AnswerTexts, dialogue_data, end_dialogue, read_text_answer, save_state
+from handlers.format import evidence_kind_name, month_day
+from handlers.sent_cards import close_sent_card
 from storage import cards as card_store
 from storage import customers as customer_store
-from storage import dialogues
 from storage import escalations as review_store
 from storage import members as member_store
 from storage import pipelines as pipeline_store
@@ -36,7 +37,23 @@ from storage.models import Customer, Member, ResourceRequest, Touch
 
 router = Router("resources")
 
-STATE_REJECT = "resources.reject"
+
+
+class ResourceState(DialogueState):
+    REJECT_REASON = "resources.reject"  # [驳回]: waiting for the reason
+
+
+@dataclass(frozen=True)
+class Approve(CardAction, prefix="res_ok"):
+    request_id: int
+
+
+@dataclass(frozen=True)
+class Reject(CardAction, prefix="res_no"):
+    """[驳回]: ask for the reason (the card stays open until it is given)."""
+
+    request_id: int
+
 MAX_AMOUNT = 100_000_000  # yuan; anything above is a typo
 MAX_REASON_CHARS = 500
 MAX_PURPOSE_CHARS = 500
@@ -119,7 +136,7 @@ def _amount_text(amount: int | None) -> str:
     return texts.AMOUNT.format(amount=amount) if amount is not None else ""
 
 
-@router.command("/申请", "/apply", summary="申请市场费用或技术支持")
+@router.command("/申请", "/apply", summary=texts.CMD_APPLY, usage=texts.CMD_APPLY_USAGE)
 async def request_resource(ctx: Ctx) -> list[Reply]:
     kinds = ctx.config.resources.types
     kind_list = texts.LIST_SEPARATOR.join(kinds)
@@ -131,18 +148,15 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
         raise UserError(texts.UNKNOWN_KIND.format(types=kind_list))
     kind = parsed.kind
 
-    owned = await customer_store.owned_by(ctx.session, ctx.acting.id)
-    names = [CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in owned]
-    match = match_customer(parsed.rest, names) if parsed.rest else None
-    by_id = {c.id: c for c in owned}
-    if match is None or (match.status == "none" and not match.guessed_name):
+    named = await find_customer_named(ctx, parsed.rest, own_only=True) if parsed.rest else None
+    if named is None or (named.match.status == "none" and not named.match.guessed_name):
         raise UserError(texts.NO_CUSTOMER.format(kind=kind))
-    if match.status == "ambiguous":
-        listed = texts.LIST_SEPARATOR.join(by_id[i].name for i in match.candidates)
+    if named.ambiguous:
+        listed = named.candidate_names(texts.LIST_SEPARATOR)
         raise UserError(texts.AMBIGUOUS_CUSTOMER.format(name=parsed.rest.split()[0], names=listed))
-    if match.status != "matched" or match.customer_id not in by_id:
+    match, customer = named.match, named.customer
+    if customer is None:
         raise UserError(texts.NOT_YOUR_CUSTOMER.format(name=match.guessed_name or parsed.rest.split()[0]))
-    customer = by_id[match.customer_id]
 
     spec = kinds[kind]  # [resources.types.<kind>]: requires_amount, min_effective_touches
     if parsed.amount is None and spec.get("requires_amount", False):
@@ -157,7 +171,7 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
     duplicate = await store.pending_duplicate(ctx.session, customer_id=customer.id, kind=kind, amount=parsed.amount)
     if duplicate is not None:
         approver = await member_store.get_member(ctx.session, await _approver_id(ctx, duplicate))
-        details = texts.DUPLICATE_DETAILS.format(date=_day(ctx, duplicate.requested_at), purpose=duplicate.purpose)
+        details = texts.DUPLICATE_DETAILS.format(date=month_day(ctx.local_date(duplicate.requested_at)), purpose=duplicate.purpose)
         if duplicate.amount is not None:
             details = texts.AMOUNT_VALUE.format(amount=duplicate.amount) + texts.LIST_COMMA + details
         raise UserError(
@@ -189,7 +203,7 @@ async def request_resource(ctx: Ctx) -> list[Reply]:
                 "evidence_id": e.id,
                 "touch_id": e.touch_id,
                 "kind": e.kind.value,
-                "date": e.created_at.astimezone(ctx.tz).date().isoformat(),
+                "date": ctx.local_date(e.created_at).isoformat(),
                 "filename": e.filename,
             }
             for e in evidence
@@ -237,19 +251,13 @@ async def _approver_id(ctx: Ctx, request: ResourceRequest) -> int:
     return record.member_id if record is not None and record.member_id is not None else -1
 
 
-def _day(ctx: Ctx, instant: dt.datetime) -> str:
-    day = instant.astimezone(ctx.tz).date()
-    return f"{day.month}月{day.day}日"
-
-
 def _evidence_lines(request: ResourceRequest) -> list[str]:
     lines = []
     for item in request.evidence[:MAX_EVIDENCE_SHOWN]:
-        day = dt.date.fromisoformat(item["date"])
         lines.append(
             texts.EVIDENCE_LINE.format(
-                kind=texts.EVIDENCE_KINDS.get(item["kind"], item["kind"]),
-                date=f"{day.month}月{day.day}日",
+                kind=evidence_kind_name(item["kind"]),
+                date=month_day(dt.date.fromisoformat(item["date"])),
                 filename=item.get("filename") or "-",
             )
         )
@@ -274,8 +282,8 @@ def _approval_card(task_id: str, request: ResourceRequest, customer: Customer, s
             CardField(texts.FIELD_EVIDENCE, "\n".join(_evidence_lines(request))),
         ),
         buttons=(
-            Button(texts.BUTTON_APPROVE, action("res_ok", request.id), ButtonStyle.PRIMARY),
-            Button(texts.BUTTON_REJECT, action("res_no", request.id), ButtonStyle.DANGER),
+            Button(texts.BUTTON_APPROVE, Approve(request.id).pack(), ButtonStyle.PRIMARY),
+            Button(texts.BUTTON_REJECT, Reject(request.id).pack(), ButtonStyle.DANGER),
         ),
     )
 
@@ -304,72 +312,53 @@ async def _pending(ctx: Ctx, request_id: int) -> _Pending:
     return _Pending(request, customer, rep)
 
 
-def _request_id(payload: ActionPayload) -> int:
-    return int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
-
-
-@router.action("res_ok")
-async def approve(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _pending(ctx, _request_id(payload))
+@router.action(Approve)
+async def approve(ctx: Ctx, payload: Approve) -> list[Reply]:
+    case = await _pending(ctx, payload.request_id)
     store.decide(case.request, approved=True, by=ctx.acting.id, now=ctx.now())
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    if row is not None and row.state == STATE_REJECT and row.data.get("request_id") == case.request.id:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))  # [驳回] was clicked first, then changed
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert record is not None  # the dispatcher checked it
+    waiting = dialogue_data(ctx, ResourceState.REJECT_REASON)
+    if waiting is not None and waiting.get("request_id") == case.request.id:
+        await end_dialogue(ctx)  # [驳回] was clicked first, then changed
     return [
-        CardUpdate(Card.from_json(record.payload).closed(texts.CLOSED_APPROVED)),
+        ctx.close_card(texts.CLOSED_APPROVED),
         Text(texts.APPROVED_DONE.format(rep=case.rep.name)),
-        Text(
-            texts.APPROVED_TO_REP.format(
-                customer=case.customer.name,
-                kind=case.request.kind,
-                amount=_amount_text(case.request.amount),
-                manager=ctx.acting.name,
-            ),
-            to=ToMember(case.rep.id),
-        ),
+        _tell_rep(ctx, case, texts.APPROVED_TO_REP),
     ]
 
 
-@router.action("res_no", closes_card=False)
-async def start_reject(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    case = await _pending(ctx, _request_id(payload))
-    await save_state(ctx, STATE_REJECT, {"request_id": case.request.id, "task_id": ctx.event.task_id})
+@router.action(Reject, closes_card=False)
+async def start_reject(ctx: Ctx, payload: Reject) -> list[Reply]:
+    case = await _pending(ctx, payload.request_id)
+    await save_state(
+        ctx, ResourceState.REJECT_REASON, {"request_id": case.request.id, "task_id": ctx.clicked.task_id}
+    )
     return [Text(texts.ASK_REJECT_REASON.format(rep=case.rep.name))]
 
 
-@router.dialogue(STATE_REJECT)
+@router.dialogue(ResourceState.REJECT_REASON)
 async def receive_reject_reason(ctx: Ctx) -> list[Reply]:
     text = await read_text_answer(ctx, _REASON_ANSWER, limit=MAX_REASON_CHARS)
     if isinstance(text, list):
         return text
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    data = dict(row.data) if row else {}
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    data = dialogue_data(ctx, ResourceState.REJECT_REASON) or {}
+    await end_dialogue(ctx)
     try:
         case = await _pending(ctx, int(data.get("request_id", -1)))
     except UserError as exc:
         return [Text(exc.message)]  # settled meanwhile: the dialogue ends either way
     store.decide(case.request, approved=False, by=ctx.acting.id, now=ctx.now(), reason=text)
     replies: list[Reply] = []
-    task_id = str(data.get("task_id") or "")
-    record = await card_store.get_card(ctx.session, task_id)
-    if record is not None:
-        note = texts.CLOSED_REJECTED.format(reason=text[:40])
-        await card_store.mark_answered(ctx.session, task_id, note, ctx.now())
-        replies.append(CardUpdate(Card.from_json(record.payload).closed(note)))
-    replies += [
-        Text(texts.REJECTED_DONE.format(rep=case.rep.name)),
-        Text(
-            texts.REJECTED_TO_REP.format(
-                customer=case.customer.name,
-                kind=case.request.kind,
-                amount=_amount_text(case.request.amount),
-                manager=ctx.acting.name,
-                reason=text,
-            ),
-            to=ToMember(case.rep.id),
-        ),
-    ]
-    return replies
+    note = texts.CLOSED_REJECTED.format(reason=text[:40])
+    if (update := await close_sent_card(ctx, str(data.get("task_id") or ""), note)) is not None:
+        replies.append(update)
+    return [*replies, Text(texts.REJECTED_DONE.format(rep=case.rep.name)), _tell_rep(ctx, case, texts.REJECTED_TO_REP, reason=text)]
+
+
+def _tell_rep(ctx: Ctx, case: _Pending, template: str, **extra: str) -> Text:
+    """The decision, told to the rep who asked (``template`` has customer, kind, amount, manager)."""
+    request = case.request
+    return Text(
+        template.format(customer=case.customer.name, kind=request.kind, amount=_amount_text(request.amount),
+                        manager=ctx.acting.name, **extra),
+        to=ToMember(case.rep.id),
+    )

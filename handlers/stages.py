@@ -10,7 +10,7 @@ pipeline; moving backwards needs a reason; members move only the customers they 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
@@ -21,11 +21,11 @@ from bot.replies import CardReply, Markdown, Reply, Text
 from bot.router import Router
 from cards.model import new_task_id
 from domain.enums import ObstacleStatus, Role
-from domain.parsing.customers import match_customer
 from domain.parsing.dates import normalize
 from handlers import texts_stages as texts
+from handlers.customers import find_customer_named
+from handlers.format import evidence_kind_name
 from handlers.obstacles import (
-    customer_names,
     evidence_named,
     format_duration,
     obstacle_card,
@@ -33,7 +33,6 @@ from handlers.obstacles import (
     store_attachment,
     withdrawn_text,
 )
-from storage import customers as customer_store
 from storage import escalations as review_store
 from storage import members as member_store
 from storage import obstacles as obstacle_store
@@ -140,7 +139,7 @@ def match_stage(phrase: str, stages: Sequence[Stage], current_position: int | No
         step = 1 if text in _NEXT_WORDS else -1
         wanted = [s for s in ordered if s.position == current_position + step]
         return StageMatch(wanted[0] if wanted else None)
-    passes = (
+    passes: tuple[Callable[[Stage], bool], ...] = (
         lambda s: normalize(s.name) == text,
         lambda s: text in [normalize(part) for part in s.name.split("/")],
         lambda s: len(text) >= 2 and text in normalize(s.name),
@@ -191,14 +190,11 @@ def find_node(caption: str, stages: Sequence[Stage]) -> tuple[Stage, str | None]
 
 async def _resolve_customer(ctx: Ctx, query: str) -> Customer:
     """The customer named ``query`` among those the member may change, or a clear refusal."""
-    visible = await customer_store.customers_visible_to(ctx.session, ctx.acting)
-    match = match_customer(query, customer_names(visible))
-    by_id = {c.id: c for c in visible}
-    if match.status == "matched" and match.customer_id in by_id:
-        return by_id[match.customer_id]
-    if match.status == "ambiguous":
-        names = "、".join(by_id[i].name for i in match.candidates if i in by_id)
-        raise UserError(texts.CUSTOMER_AMBIGUOUS.format(name=query, names=names))
+    named = await find_customer_named(ctx, query)
+    if named.customer is not None:
+        return named.customer
+    if named.ambiguous:
+        raise UserError(texts.CUSTOMER_AMBIGUOUS.format(name=query, names=named.candidate_names()))
     raise await _unknown_customer(ctx, query)
 
 
@@ -277,12 +273,11 @@ async def move_by_text(ctx: Ctx) -> list[Reply] | None:
     move = parse_move(ctx.event.text)
     if move is None:
         return None
-    visible = await customer_store.customers_visible_to(ctx.session, ctx.acting)
-    match = match_customer(move.customer, customer_names(visible))
-    if match.status == "matched":
+    named = await find_customer_named(ctx, move.customer)
+    match, customer = named.match, named.customer
+    if customer is not None:
         if match.span is None or move.customer[: match.span[0]].strip() or move.customer[match.span[1] :].strip():
             return None  # more than a name before the verb: a touch that happens to say 进入/回到 …
-        customer = next(c for c in visible if c.id == match.customer_id)
         stages = await stage_store.pipeline_stages(ctx.session, customer.pipeline_id)
         current = next(s for s in stages if s.id == customer.stage_id)
         found = match_stage(move.stage, stages, current.position)
@@ -300,12 +295,12 @@ async def move_by_text(ctx: Ctx) -> list[Reply] | None:
     if not any(match_stage(move.stage, stages).stage for stages in by_pipeline.values()):
         return None
     if match.status == "ambiguous":
-        names = "、".join(c.name for c in visible if c.id in match.candidates)
+        names = "、".join(c.name for c in named.scope.values() if c.id in match.candidates)
         raise UserError(texts.CUSTOMER_AMBIGUOUS.format(name=move.customer, names=names))
     raise await _unknown_customer(ctx, move.customer)
 
 
-@router.command("/阶段", "/stage", summary="查看或调整客户阶段")
+@router.command("/阶段", "/stage", summary=texts.CMD_STAGE, usage=texts.CMD_STAGE_USAGE)
 async def stage_command(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=2)
     if len(parts) < 2:
@@ -346,11 +341,10 @@ async def deliverable(ctx: Ctx) -> list[Reply] | None:
     caption = ctx.event.text.strip()
     if not caption:
         return None
-    visible = await customer_store.customers_visible_to(ctx.session, ctx.acting)
-    match = match_customer(caption, customer_names(visible))
-    if match.status != "matched":
+    named = await find_customer_named(ctx, caption)
+    customer, match = named.customer, named.match
+    if customer is None:
         return None
-    customer = next(c for c in visible if c.id == match.customer_id)
     rest = caption if match.span is None else caption[: match.span[0]] + " " + caption[match.span[1] :]
     stages = await stage_store.pipeline_stages(ctx.session, customer.pipeline_id)
     hit = find_node(rest, stages)
@@ -365,7 +359,7 @@ async def deliverable(ctx: Ctx) -> list[Reply] | None:
     stored, kind = await store_attachment(ctx)
     await save_evidence(ctx, customer, stored, kind, {"deliverable": deliverable_name, "stage_id": stage.id})
     replies: list[Reply] = [Text(texts.DELIVERABLE_SAVED.format(
-        kind=texts.EVIDENCE_KIND_NAMES[kind.value], customer=customer.name, stage=stage.name,
+        kind=evidence_kind_name(kind), customer=customer.name, stage=stage.name,
         deliverable=deliverable_name,
     ))]
     current = next(s for s in stages if s.id == customer.stage_id)

@@ -38,7 +38,8 @@ UNDO_ALREADY = "这条跟进已经撤销过了。"
 UNDO_MISSING = "找不到这条跟进记录。"
 
 # --- evidence (凭证) -----------------------------------------------------------------------
-EVIDENCE_KIND_NAMES = {"photo": "照片", "voice": "录音", "video": "视频", "file": "文件"}
+# What each kind of evidence is called, everywhere (by ``EvidenceKind`` value).
+EVIDENCE_KIND_NAMES = {"photo": "照片", "voice": "录音", "video": "视频", "file": "文件", "text": "文字"}
 EVIDENCE_ATTACHED = "已将{kind}作为凭证关联到「{customer}」{when}的跟进。{effective}"
 EVIDENCE_EFFECTIVE = "✅ 已计为有效触达。"
 EVIDENCE_NOT_EFFECTIVE = "未计为有效触达:{reason}。"
@@ -78,20 +79,21 @@ CUSTOMER_NO_TOUCH = "暂无"
 
 # --- /帮助 ---------------------------------------------------------------------------------
 HELP_TITLE = "Pacebot 使用帮助"
-HELP_REP = """**记录跟进**:直接发一句话,包含客户、今天做了什么、下次动作和时间,例如
+HELP_INTRO = """**记录跟进**:直接发一句话,包含客户、今天做了什么、下次动作和时间,例如
 华东建材 张总 电话20分钟 聊了报价细节,下周三上门拜访
 记录后10分钟内发送照片/录音/文件,会自动作为凭证关联。
 
 **推进阶段**:发送“华东建材 进入方案报价”,回答障碍卡片后才会生效;发送带节点名称的交付物照片也可以推进。
 
-**命令**
-- /今日 — 今天到期的下次动作、待补凭证、久未跟进的客户
-- /客户 名称 — 查看客户的阶段和最近跟进
-- /阶段 客户 [目标阶段] — 查看流程进度或申请推进
-- /申请 类型 [金额] 客户 用途 — 申请市场费用、技术支持等资源
-- /竞品 竞品名 动态 [客户] — 上报竞品动态,获取应对话术
-- /话术 关键词 — 查找话术包/物料
-- /反馈 客户 — 填写客户反馈卡片
-- /帮助 — 显示本帮助"""
-HELP_MANAGER = "\n\n**主管**\n- /客户 可查看本团队所有客户\n- 复盘卡片、资源审批卡片直接点按钮处理"
-HELP_ADMIN = "\n\n**管理员**\n- /客户 可查看全部客户\n- /规则 — 查看阈值,添加假期/调休日(如 /规则 假期 2027-01-01..2027-01-03 元旦)"
+**命令**"""
+# One line per command the member may use, generated from the registered commands.
+HELP_COMMAND_LINE = "- {name}{usage} — {summary}"
+# What else a role can do beyond the commands (Role value → note).
+HELP_ROLE_NOTES = {
+    "manager": "**主管**\n- /客户 可查看本团队所有客户\n- 复盘卡片、资源审批卡片直接点按钮处理",
+    "admin": "**管理员**\n- /客户 可查看全部客户",
+}
+CMD_HELP = "显示本帮助"
+CMD_TODAY = "今天到期的下次动作、待补凭证、久未跟进的客户"
+CMD_CUSTOMER = "查看客户的阶段和最近跟进"
+CMD_CUSTOMER_USAGE = "名称"

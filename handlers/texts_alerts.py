@@ -80,7 +80,6 @@ RULES_USAGE = (
 )
 KIND_HOLIDAY = "放假"
 KIND_WORKDAY = "调休上班"
-WEEKDAY_NAMES = "一二三四五六日"
 WEEKLY_SCHEDULE = "每{day} {time}"
 WEEKDAY_BY_KEY = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
 
@@ -92,3 +91,7 @@ RULES_MISSING_DATES = "请写上日期,例如:/规则 {action} 2027-01-01 或 20
 RULES_BAD_DATE = "「{text}」不是有效日期,请用 年-月-日 格式,例如 2027-01-01。"
 RULES_BAD_RANGE = "日期区间「{text}」的结束日期早于开始日期。"
 RULES_RANGE_TOO_LONG = "日期区间「{text}」有 {days} 天,一次最多设定 {limit} 天。"
+
+# --- /帮助: what the command list says -------------------------------------------------------
+CMD_RULES = "查看阈值与工作日日历;添加假期、调休日(如 /规则 假期 2027-01-01..2027-01-03 元旦)"
+CMD_RULES_USAGE = "[假期|调休|删除 日期 备注]"

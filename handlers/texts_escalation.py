@@ -41,7 +41,6 @@ OBSTACLE_STATUS = {"awaiting_evidence": "待补{required}", "open": "处理中",
 OBSTACLE_SUPPORT_WAITING = ",跨部门支持未回复"
 OBSTACLE_SUPPORT_ANSWERED = ",跨部门支持已回复"
 EVIDENCE_LINE = "{kind} {date}{filename}"
-EVIDENCE_KINDS = {"photo": "照片", "voice": "录音", "video": "视频", "file": "文件", "text": "文字"}
 ALERT_LINE = "{name}({severity},{date}起)"
 ALERT_SEVERITY = {"yellow": "标黄", "red": "标红"}
 ALERT_RULE_NAMES = {

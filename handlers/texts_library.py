@@ -69,3 +69,11 @@ WEBHOOK_UNKNOWN_CUSTOMER_NAME = "找不到名为「{name}」的客户,未记录�
 WEBHOOK_AMBIGUOUS_CUSTOMER = "有{count}个客户都叫「{name}」(编号 {ids}),未记录本次反馈。请改用 {{\"id\": 客户编号}} 指明。"
 WEBHOOK_ACCEPTED = "已接收,稍后处理。"
 WEBHOOK_DUPLICATE = "这条反馈(相同 id)已经接收过,已忽略。"
+
+# --- /帮助: what the command list says -------------------------------------------------------
+CMD_COMPETITOR = "上报竞品动态,获取应对话术"
+CMD_COMPETITOR_USAGE = "竞品名 动态 [客户]"
+CMD_SCRIPT = "查找话术包/物料"
+CMD_SCRIPT_USAGE = "关键词"
+CMD_FEEDBACK = "填写客户反馈卡片"
+CMD_FEEDBACK_USAGE = "客户"

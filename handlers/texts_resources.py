@@ -45,7 +45,6 @@ FIELD_EVIDENCE = "凭证"
 AMOUNT_VALUE = "{amount}元"
 NO_AMOUNT = "—"
 EVIDENCE_LINE = "{kind} · {date} · {filename}"
-EVIDENCE_KINDS = {"photo": "照片", "voice": "录音", "video": "视频", "file": "文件", "text": "文字"}
 BUTTON_APPROVE = "批准"
 BUTTON_REJECT = "驳回"
 
@@ -64,3 +63,7 @@ REQUEST_GONE = "找不到这笔申请。"
 ALREADY_DECIDED = "这笔申请已经处理过了({status}),无需重复操作。"
 STATUS_NAMES = {"pending": "待审批", "approved": "已批准", "rejected": "已驳回"}
 NOT_PERMITTED = "只有申请人所在团队的主管或管理员可以审批这笔申请。"
+
+# --- /帮助: what the command list says -------------------------------------------------------
+CMD_APPLY = "申请市场费用、技术支持等资源"
+CMD_APPLY_USAGE = "类型 [金额] 客户 用途"

@@ -60,7 +60,6 @@ CHANGE_NOT_YOURS = "「{customer}」已不在您的负责范围内(可能已转�
 OPTION_GONE = "这个选项已失效,请重新发起阶段变更。"
 
 # --- obstacle evidence -------------------------------------------------------------------------
-EVIDENCE_KIND_NAMES = {"photo": "照片", "voice": "录音", "video": "视频", "file": "文件"}
 EVIDENCE_LINKED = "已将{kind}作为「{customer}」的{evidence}保存,障碍「{option}」的凭证已补齐。"
 EVIDENCE_LATER = "好的,稍后补发「{customer}」的{evidence}即可(图片说明里写上客户名或“{evidence}”)。"
 EVIDENCE_WHICH = "您有多个障碍在等凭证:{items}。请在图片说明里写上客户名后重新发送。"
@@ -117,3 +116,7 @@ DURATION_HOURS = "{hours}小时"
 DURATION_HOURS_MINUTES = "{hours}小时{minutes}分钟"
 DURATION_MINUTES = "{minutes}分钟"
 DURATION_MOMENT = "不到1分钟"
+
+# --- /帮助: what the command list says -------------------------------------------------------
+CMD_STAGE = "查看流程进度或申请推进"
+CMD_STAGE_USAGE = "客户 [目标阶段]"

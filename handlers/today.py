@@ -15,7 +15,7 @@ from storage import touches as touch_store
 router = Router("today")
 
 
-@router.command("/今日", "/today", summary="今天的待办")
+@router.command("/今日", "/today", summary=texts.CMD_TODAY)
 async def today(ctx: Ctx) -> list[Reply]:
     member = ctx.acting
     today_date = ctx.today()

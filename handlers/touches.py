@@ -8,34 +8,69 @@ touch is saved at once and confirmed with an [撤销] button — no confirm-befo
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from bot.context import Ctx
 from bot.errors import UserError
-from bot.replies import CardReply, CardUpdate, Reply, Text
-from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
+from bot.replies import CardReply, Reply, Text
+from bot.router import DialogueState, Router
+from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
 from domain.enums import Channel
-from domain.parsing.customers import CustomerName, match_customer
+from domain.parsing.customers import match_customer
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
 from handlers import texts
-from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
+from handlers.customers import customer_names
+from handlers.dialogue import (
+    CANCEL_WORDS,
+    AnswerTexts,
+    data_for_clicked_card,
+    end_dialogue,
+    read_text_answer,
+    save_state,
+)
 from handlers.format import format_due
-from storage import cards as card_store
 from storage import customers as customer_store
-from storage import dialogues
 from storage import pipelines as pipeline_store
 from storage import touches as touch_store
 from storage.models import Customer
 
 router = Router("touches")
 
-STATE_CUSTOMER = "touch.customer"
-STATE_NEW_LEAD = "touch.new_lead"
-STATE_SUMMARY = "touch.summary"
-STATE_NEXT = "touch.next"
-CANCEL_WORDS = frozenset({"取消", "算了", "不记了", "cancel"})
+
+
+class TouchState(DialogueState):
+    CUSTOMER = "touch.customer"  # a card asks which of several customers was meant
+    NEW_LEAD = "touch.new_lead"  # a card offers to create the named customer as a lead
+    SUMMARY = "touch.summary"  # asked what was done
+    NEXT = "touch.next"  # asked for the next action or its date
+
+
+@dataclass(frozen=True)
+class PickCustomer(CardAction, prefix="tc"):
+    """One of several candidate customers was chosen for the draft touch."""
+
+    customer_id: int
+
+
+@dataclass(frozen=True)
+class CreateLead(CardAction, prefix="tl"):
+    """The customer the draft names does not exist: create it as a lead."""
+
+
+@dataclass(frozen=True)
+class CancelDraft(CardAction, prefix="tx"):
+    """Drop the draft touch the card was sent for."""
+
+
+@dataclass(frozen=True)
+class UndoTouch(CardAction, prefix="undo"):
+    """Withdraw a touch just logged (the confirmation card's [撤销])."""
+
+    touch_id: int
+
+
 MAX_CANDIDATES = 5
 _ANSWER = AnswerTexts(cancelled=texts.CANCELLED, empty=texts.EMPTY_MESSAGE, too_long=texts.TOO_LONG)
 
@@ -47,23 +82,16 @@ def thresholds(ctx: Ctx) -> EffectiveThresholds:
     )
 
 
-async def _draft_of_clicked_card(ctx: Ctx, *states: str) -> dict[str, Any] | None:
+def _draft_of_clicked_card(ctx: Ctx, *states: TouchState) -> dict[str, Any] | None:
     """The draft the clicked card was sent for, if it still waits in one of ``states``.
 
     A newer message replaces the draft while an older card may still be open: that card must not
     act on the newer draft (create its lead, pick its customer, or cancel it).
     """
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    if row is None or row.state not in states or row.expires_at <= ctx.now():
-        return None
-    draft = dict(row.data)
-    return draft if draft.pop("card", None) == ctx.event.task_id else None
-
-
-def _customer_names(customers: list[Customer]) -> list[CustomerName]:
-    return [
-        CustomerName(c.id, c.name, tuple(c.aliases or ()), tuple(c.contacts or ())) for c in customers
-    ]
+    draft = data_for_clicked_card(ctx, *states)
+    if draft is not None:
+        draft.pop("card")
+    return draft
 
 
 @router.text
@@ -76,7 +104,7 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         return [Text(texts.TOO_LONG.format(length=len(text), limit=limit))]
     today = ctx.today()
     customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
-    match = match_customer(text, _customer_names(customers))
+    match = match_customer(text, customer_names(customers))
     parsed = parse_touch(text, today, match.span if match.status == "matched" else None)
     draft: dict[str, Any] = {
         "raw_text": text,
@@ -94,7 +122,7 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         by_id = {c.id: c for c in customers}
         draft["candidates"] = list(match.candidates[:MAX_CANDIDATES])
         card = _choose_customer_card(text, [by_id[i] for i in draft["candidates"]])
-        await save_state(ctx, STATE_CUSTOMER, {**draft, "card": card.task_id})
+        await save_state(ctx, TouchState.CUSTOMER, {**draft, "card": card.task_id})
         return [CardReply(card)]
     if not match.guessed_name:
         return [Text(texts.NO_CUSTOMER_NAME)]
@@ -103,14 +131,14 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     if draft["summary"].startswith(match.guessed_name):
         draft["summary"] = draft["summary"][len(match.guessed_name) :].strip(" ,,。")  # noqa: B005 (a set of characters)
     card = _new_lead_card(match.guessed_name)
-    await save_state(ctx, STATE_NEW_LEAD, {**draft, "card": card.task_id})
+    await save_state(ctx, TouchState.NEW_LEAD, {**draft, "card": card.task_id})
     return [CardReply(card)]
 
 
 def _choose_customer_card(text: str, candidates: list[Customer]) -> Card:
-    buttons = [Button(c.name, action("tc", c.id), ButtonStyle.PRIMARY if i == 0 else ButtonStyle.DEFAULT)
+    buttons = [Button(c.name, PickCustomer(c.id).pack(), ButtonStyle.PRIMARY if i == 0 else ButtonStyle.DEFAULT)
                for i, c in enumerate(candidates)]
-    buttons.append(Button(texts.CANCEL_BUTTON, action("tx")))
+    buttons.append(Button(texts.CANCEL_BUTTON, CancelDraft().pack()))
     return Card(
         task_id=new_task_id("pick"),
         title=texts.CHOOSE_CUSTOMER_TITLE,
@@ -125,16 +153,16 @@ def _new_lead_card(name: str) -> Card:
         title=texts.NEW_LEAD_TITLE,
         body=texts.NEW_LEAD_BODY.format(name=name),
         buttons=(
-            Button(texts.NEW_LEAD_BUTTON.format(name=name), action("tl"), ButtonStyle.PRIMARY),
-            Button(texts.CANCEL_BUTTON, action("tx")),
+            Button(texts.NEW_LEAD_BUTTON.format(name=name), CreateLead().pack(), ButtonStyle.PRIMARY),
+            Button(texts.CANCEL_BUTTON, CancelDraft().pack()),
         ),
     )
 
 
-@router.action("tc")
-async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    draft = await _draft_of_clicked_card(ctx, STATE_CUSTOMER)
-    customer_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
+@router.action(PickCustomer)
+async def choose_customer(ctx: Ctx, payload: PickCustomer) -> list[Reply]:
+    draft = _draft_of_clicked_card(ctx, TouchState.CUSTOMER)
+    customer_id = payload.customer_id
     if draft is None or customer_id not in draft.get("candidates", []):
         return [Text(texts.CHOICE_GONE)]
     customer = await customer_store.get_customer(ctx.session, customer_id)
@@ -142,12 +170,12 @@ async def choose_customer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
         return [Text(texts.CHOICE_GONE)]
     draft["customer_id"] = customer_id
     draft.pop("candidates", None)
-    return [await _close_clicked_card(ctx, customer.name), *await _continue(ctx, draft)]
+    return [ctx.close_card(customer.name), *await _continue(ctx, draft)]
 
 
-@router.action("tl")
-async def create_lead(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    draft = await _draft_of_clicked_card(ctx, STATE_NEW_LEAD)
+@router.action(CreateLead)
+async def create_lead(ctx: Ctx, payload: CreateLead) -> list[Reply]:
+    draft = _draft_of_clicked_card(ctx, TouchState.NEW_LEAD)
     if draft is None:
         return [Text(texts.CHOICE_GONE)]
     name = draft.pop("lead_name")
@@ -158,52 +186,44 @@ async def create_lead(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     draft["customer_id"] = customer.id
     stage_names = await pipeline_store.stage_names(ctx.session)
     replies: list[Reply] = [
-        await _close_clicked_card(ctx, texts.NEW_LEAD_CREATED.format(name=name, stage=stage_names[customer.stage_id]))
+        ctx.close_card(texts.NEW_LEAD_CREATED.format(name=name, stage=stage_names[customer.stage_id]))
     ]
     return replies + await _continue(ctx, draft)
 
 
-@router.action("tx")
-async def cancel_from_card(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    if await _draft_of_clicked_card(ctx, STATE_CUSTOMER, STATE_NEW_LEAD) is not None:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+@router.action(CancelDraft)
+async def cancel_from_card(ctx: Ctx, payload: CancelDraft) -> list[Reply]:
+    if _draft_of_clicked_card(ctx, TouchState.CUSTOMER, TouchState.NEW_LEAD) is not None:
+        await end_dialogue(ctx)
     # An older card's draft is gone already: closing the card is all there is to do.
-    return [await _close_clicked_card(ctx, texts.CANCELLED)]
+    return [ctx.close_card(texts.CANCELLED)]
 
 
-async def _close_clicked_card(ctx: Ctx, note: str) -> Reply:
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    assert record is not None  # the dispatcher checked it
-    return CardUpdate(Card.from_json(record.payload).closed(note))
-
-
-@router.dialogue(STATE_CUSTOMER, STATE_NEW_LEAD)
+@router.dialogue(TouchState.CUSTOMER, TouchState.NEW_LEAD)
 async def answer_while_card_open(ctx: Ctx) -> list[Reply]:
     """Text while a customer card is open: cancel, a candidate's number, or a fresh message."""
     text = ctx.event.text.strip()
     if text in CANCEL_WORDS:
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        await end_dialogue(ctx)
         return [Text(texts.CANCELLED)]
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    assert row is not None  # the dispatcher routed here by its state
-    draft = dict(row.data)
-    if row.state == STATE_CUSTOMER and text.isdigit() and 1 <= int(text) <= len(draft.get("candidates", [])):
+    assert ctx.dialogue is not None  # the dispatcher routed here by its state
+    draft = dict(ctx.dialogue.data)
+    if ctx.dialogue.state == TouchState.CUSTOMER and text.isdigit() and 1 <= int(text) <= len(draft.get("candidates", [])):
         draft.pop("card", None)
         draft["customer_id"] = draft.pop("candidates")[int(text) - 1]
         return await _continue(ctx, draft)
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    await end_dialogue(ctx)
     return await log_touch(ctx)
 
 
-@router.dialogue(STATE_SUMMARY, STATE_NEXT)
+@router.dialogue(TouchState.SUMMARY, TouchState.NEXT)
 async def answer_missing_field(ctx: Ctx) -> list[Reply]:
-    text = await read_text_answer(ctx, _ANSWER, limit=ctx.config.touch.max_message_chars, cancel_words=CANCEL_WORDS)
+    text = await read_text_answer(ctx, _ANSWER, limit=ctx.config.touch.max_message_chars)
     if isinstance(text, list):
         return text
-    row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
-    assert row is not None
-    draft, state = dict(row.data), row.state
-    if state == STATE_SUMMARY:
+    assert ctx.dialogue is not None  # the dispatcher routed here by its state
+    draft, state = dict(ctx.dialogue.data), ctx.dialogue.state
+    if state == TouchState.SUMMARY:
         parsed = parse_touch(text, ctx.today())
         draft["summary"] = parsed.summary or text
         draft["channel"] = draft.get("channel") or (parsed.channel.value if parsed.channel else None)
@@ -229,25 +249,25 @@ async def _continue(ctx: Ctx, draft: dict[str, Any]) -> list[Reply]:
     if customer is None or customer.owner_id != ctx.acting.id:
         # Transferred or deleted meanwhile: the draft can never be saved, so the dialogue ends
         # (were it kept, every message would get this answer until it expired).
-        await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+        await end_dialogue(ctx)
         return [Text(texts.CHOICE_GONE)]
     if not draft.get("summary"):
-        await save_state(ctx, STATE_SUMMARY, draft)
+        await save_state(ctx, TouchState.SUMMARY, draft)
         return [Text(texts.ASK_SUMMARY.format(customer=customer.name) + texts.DIALOGUE_HINT)]
     due = dt.date.fromisoformat(draft["next_due"]) if draft.get("next_due") else None
     if due is not None and due < ctx.today():
-        await save_state(ctx, STATE_NEXT, draft)
+        await save_state(ctx, TouchState.NEXT, draft)
         return [Text(texts.PAST_DATE.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
     if not draft.get("next_action") and due is None:
-        await save_state(ctx, STATE_NEXT, draft)
+        await save_state(ctx, TouchState.NEXT, draft)
         return [Text(texts.ASK_NEXT + texts.DIALOGUE_HINT)]
     if due is None:
-        await save_state(ctx, STATE_NEXT, draft)
+        await save_state(ctx, TouchState.NEXT, draft)
         return [Text(texts.ASK_NEXT_DATE.format(action=draft["next_action"]) + texts.DIALOGUE_HINT)]
     if not draft.get("next_action"):
-        await save_state(ctx, STATE_NEXT, draft)
+        await save_state(ctx, TouchState.NEXT, draft)
         return [Text(texts.ASK_NEXT_ACTION.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
-    await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
+    await end_dialogue(ctx)
     return await _save(ctx, customer, draft, due)
 
 
@@ -285,15 +305,14 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
                 texts.EFFECTIVE_NO.format(reason=reason) if reason else texts.EFFECTIVE_WAITING,
             ),
         ),
-        buttons=(Button(texts.UNDO_BUTTON, action("undo", touch.id), ButtonStyle.DANGER),),
+        buttons=(Button(texts.UNDO_BUTTON, UndoTouch(touch.id).pack(), ButtonStyle.DANGER),),
     )
     return [CardReply(card), *await ctx.hooks.touch_logged(ctx, touch, customer)]
 
 
-@router.action("undo")
-async def undo(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
-    touch_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
-    touch = await touch_store.get_touch(ctx.session, touch_id)
+@router.action(UndoTouch)
+async def undo(ctx: Ctx, payload: UndoTouch) -> list[Reply]:
+    touch = await touch_store.get_touch(ctx.session, payload.touch_id)
     if touch is None:
         raise UserError(texts.UNDO_MISSING)
     if touch.member_id != ctx.acting.id:
@@ -304,10 +323,7 @@ async def undo(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     customer = await customer_store.get_customer(ctx.session, touch.customer_id)
     assert customer is not None
     return [
-        await _close_clicked_card(ctx, texts.UNDONE_NOTE),
+        ctx.close_card(texts.UNDONE_NOTE),
         Text(texts.UNDONE.format(customer=customer.name)),
         *await ctx.hooks.touch_undone(ctx, touch, customer),
     ]
-
-
-

@@ -37,23 +37,23 @@ async def load_dialogue(session: AsyncSession, key: DialogueKey) -> Dialogue | N
 
 async def save_dialogue(
     session: AsyncSession, key: DialogueKey, state: str, data: dict[str, Any], now: dt.datetime, idle: dt.timedelta
-) -> None:
+) -> Dialogue:
     row = await load_dialogue(session, key)
     if row is None:
-        session.add(
-            Dialogue(
-                platform=key.platform,
-                conversation=key.conversation,
-                member_id=key.member_id,
-                state=state,
-                data=data,
-                updated_at=now,
-                expires_at=now + idle,
-            )
+        row = Dialogue(
+            platform=key.platform,
+            conversation=key.conversation,
+            member_id=key.member_id,
+            state=state,
+            data=data,
+            updated_at=now,
+            expires_at=now + idle,
         )
+        session.add(row)
     else:
         row.state, row.data, row.updated_at, row.expires_at = state, data, now, now + idle
     await session.flush()
+    return row
 
 
 async def clear_dialogue(session: AsyncSession, key: DialogueKey) -> None:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-__all__ = ["CalendarOverrides", "WorkCalendar", "parse_date_list"]
+__all__ = ["CalendarOverrides", "DateItemError", "WorkCalendar", "parse_date_item", "parse_date_list"]
 
 log = logging.getLogger(__name__)
 
@@ -269,12 +269,50 @@ class WorkCalendar:
 
 
 _ISO_DAY = r"\d{4}-\d{2}-\d{2}"
-_SINGLE = re.compile(rf"({_ISO_DAY})")
-_RANGE = re.compile(rf"({_ISO_DAY})\s*\.\.\s*({_ISO_DAY})")
+_LOOSE_DAY = r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+_STRICT_RANGE_SPLIT = re.compile(r"\s*\.\.\s*")
+_LOOSE_RANGE_SPLIT = re.compile(r"\s*(?:\.\.|~|～|至)\s*")
+_FORMAT = "expected YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD"
+
+
+class DateItemError(ValueError):
+    """A day or range that cannot be read. ``reason`` is ``BAD_DATE``, ``BACKWARDS`` or
+    ``TOO_LONG``; ``value`` is the item as written, ``days`` the length of a too long range."""
+
+    BAD_DATE = "bad_date"
+    BACKWARDS = "backwards"
+    TOO_LONG = "too_long"
+
+    def __init__(self, value: str, reason: str, detail: str, days: int = 0) -> None:
+        super().__init__(f"{value!r}: {detail}")
+        self.value, self.reason, self.days = value, reason, days
+
+
+def parse_date_item(value: str, *, loose: bool = False) -> list[datetime.date]:
+    """The days of one item: a day ``"2027-01-01"`` or an inclusive range ``"2027-02-10..2027-02-16"``.
+
+    ``loose`` also reads what people type in a chat command: ``2027/1/1``, ``2027.1.1`` and ``~``,
+    ``～`` or ``至`` between the ends. Raises ``DateItemError``.
+    """
+    day_re = _LOOSE_DAY if loose else _ISO_DAY
+    parts = (_LOOSE_RANGE_SPLIT if loose else _STRICT_RANGE_SPLIT).split(value.strip())
+    if len(parts) > 2 or not all(re.fullmatch(day_re, part) for part in parts):
+        bad = next((part for part in parts if not re.fullmatch(day_re, part)), value) if loose else value
+        raise DateItemError(bad, DateItemError.BAD_DATE, _FORMAT)
+    # A chat command names the bad end; a configuration value is named whole.
+    first, last = (_parse_day(part, part if loose else value) for part in (parts[0], parts[-1]))
+    if last < first:
+        raise DateItemError(value, DateItemError.BACKWARDS, "range ends before it starts")
+    span = (last - first).days + 1
+    if span > MAX_RANGE_DAYS:
+        raise DateItemError(
+            value, DateItemError.TOO_LONG, f"range covers {span} days, at most {MAX_RANGE_DAYS} allowed", days=span
+        )
+    return [first + datetime.timedelta(days=i) for i in range(span)]
 
 
 def parse_date_list(values: Iterable[str]) -> frozenset[datetime.date]:
-    """Parse ``"2027-01-01"`` and inclusive ranges ``"2027-02-10..2027-02-16"``.
+    """Parse ``"2027-01-01"`` and inclusive ranges ``"2027-02-10..2027-02-16"`` (``parse_date_item``).
 
     Items that are already dates (TOML's bare dates) are taken as they are. Raises ValueError
     naming the offending value.
@@ -288,24 +326,13 @@ def parse_date_list(values: Iterable[str]) -> frozenset[datetime.date]:
             continue
         if not isinstance(value, str):
             raise ValueError(f"{value!r}: expected a date string YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD")
-        text = value.strip()
-        if match := _SINGLE.fullmatch(text):
-            days.add(_parse_day(match.group(1), value))
-        elif match := _RANGE.fullmatch(text):
-            first, last = _parse_day(match.group(1), value), _parse_day(match.group(2), value)
-            if last < first:
-                raise ValueError(f"{value!r}: range ends before it starts")
-            span = (last - first).days + 1
-            if span > MAX_RANGE_DAYS:
-                raise ValueError(f"{value!r}: range covers {span} days, at most {MAX_RANGE_DAYS} allowed")
-            days.update(first + datetime.timedelta(days=i) for i in range(span))
-        else:
-            raise ValueError(f"{value!r}: expected YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD")
+        days.update(parse_date_item(value))
     return frozenset(days)
 
 
-def _parse_day(text: str, value: str) -> datetime.date:
+def _parse_day(text: str, name: str) -> datetime.date:
+    year, month, day = (int(part) for part in re.split(r"[-/.]", text))
     try:
-        return datetime.date.fromisoformat(text)
+        return datetime.date(year, month, day)
     except ValueError as exc:
-        raise ValueError(f"{value!r}: {text} is not a valid date") from exc
+        raise DateItemError(name, DateItemError.BAD_DATE, f"{text} is not a valid date") from exc
