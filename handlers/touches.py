@@ -19,9 +19,11 @@ from domain.enums import Channel
 from domain.parsing.customers import CustomerName, match_customer
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
+from domain.rules.workdays import WorkCalendar
 from handlers import texts
 from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.format import format_due
+from storage import calendar as calendar_store
 from storage import cards as card_store
 from storage import customers as customer_store
 from storage import dialogues
@@ -37,6 +39,7 @@ STATE_SUMMARY = "touch.summary"
 STATE_NEXT = "touch.next"
 CANCEL_WORDS = frozenset({"取消", "算了", "不记了", "cancel"})
 MAX_CANDIDATES = 5
+WORKDAY_WORD = "工作日"
 _ANSWER = AnswerTexts(cancelled=texts.CANCELLED, empty=texts.EMPTY_MESSAGE, too_long=texts.TOO_LONG)
 
 
@@ -66,6 +69,16 @@ def _customer_names(customers: list[Customer]) -> list[CustomerName]:
     ]
 
 
+async def _calendar_for(ctx: Ctx, text: str) -> WorkCalendar | None:
+    """The team's working-day calendar when the text counts working days ("3个工作日后").
+
+    Building it reads the admin-declared days; other messages need no calendar.
+    """
+    if WORKDAY_WORD not in text:
+        return None
+    return await calendar_store.work_calendar(ctx.session, ctx.config.rules)
+
+
 @router.text
 async def log_touch(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
@@ -77,7 +90,8 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     today = ctx.today()
     customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
     match = match_customer(text, _customer_names(customers))
-    parsed = parse_touch(text, today, match.span if match.status == "matched" else None)
+    calendar = await _calendar_for(ctx, text)
+    parsed = parse_touch(text, today, match.span if match.status == "matched" else None, calendar)
     draft: dict[str, Any] = {
         "raw_text": text,
         "channel": parsed.channel.value if parsed.channel else None,
@@ -204,7 +218,7 @@ async def answer_missing_field(ctx: Ctx) -> list[Reply]:
     assert row is not None
     draft, state = dict(row.data), row.state
     if state == STATE_SUMMARY:
-        parsed = parse_touch(text, ctx.today())
+        parsed = parse_touch(text, ctx.today(), calendar=await _calendar_for(ctx, text))
         draft["summary"] = parsed.summary or text
         draft["channel"] = draft.get("channel") or (parsed.channel.value if parsed.channel else None)
         draft["duration"] = draft.get("duration") or parsed.duration_minutes
@@ -213,7 +227,7 @@ async def answer_missing_field(ctx: Ctx) -> list[Reply]:
         if parsed.next_due and not draft.get("next_due"):
             draft["next_due"] = parsed.next_due.isoformat()
     else:
-        action_text, due = parse_next_action(text, ctx.today())
+        action_text, due = parse_next_action(text, ctx.today(), await _calendar_for(ctx, text))
         if action_text:
             draft["next_action"] = action_text
         if due:

@@ -390,8 +390,8 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
             key=lambda cid: (hits[cid][1], cid),
         )
         if len(best) == 1:
-            span = _named_span(norm, offset, token, ranked_names, best[0])
-            return CustomerMatch(status="matched", customer_id=best[0], span=span)
+            named_span = _named_span(norm, offset, token, ranked_names, best[0])
+            return CustomerMatch(status="matched", customer_id=best[0], span=named_span)
         named = [(score, cid, key) for score, cid, key in ranked_names() if cid in best]
         if named:
             close = [item for item in named if named[0][0] - item[0] < FUZZY_MARGIN]

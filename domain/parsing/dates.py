@@ -28,10 +28,14 @@ import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from domain.rules.workdays import WorkCalendar
 
 __all__ = [
     "NUMBER_PATTERN",
     "DueDate",
+    "WorkdayCounter",
     "cn_to_int",
     "find_all_due_dates",
     "find_due_date",
@@ -44,6 +48,24 @@ class DueDate:
     date: datetime.date
     expression: str  # the matched text, e.g. "下周三"
     span: tuple[int, int]  # indices in the input text
+    # A vague expression ("下周", "过几天") names a range of days, not one: ``date`` is its first
+    # day and ``latest`` its last, so the caller can ask which day is meant.
+    latest: datetime.date | None = None
+    part_of_day: str | None = None  # "下午", "晚上" ... when the expression names one
+
+    @property
+    def vague(self) -> bool:
+        return self.latest is not None and self.latest != self.date
+
+
+class WorkdayCounter(Protocol):
+    """What "N个工作日后" needs of a calendar (``domain.rules.workdays.WorkCalendar`` is one)."""
+
+    def add_workdays(self, start: datetime.date, n: int) -> datetime.date: ...
+
+
+# The holiday library without admin overrides, for callers that have no calendar of their own.
+_DEFAULT_CALENDAR = WorkCalendar()
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,10 +104,16 @@ _CN_DIGITS = {
     "九": 9,
 }
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
 
 
 def cn_to_int(s: str) -> int | None:
-    """Parse an arabic or Chinese numeral (``12``, ``十二``, ``两``, ``一百零五``, ``二〇二六``)."""
+    """Parse an arabic or Chinese numeral (``12``, ``十二``, ``两``, ``一百零五``, ``二〇二六``, ``三万五``).
+
+    Two adjacent digits (``两三``, ``三四``) are a colloquial range, "two or three": the lower
+    bound is returned, which is what a due date or a duration should count from.
+    A trailing digit after a unit is that unit's tenth: ``一万二`` is 12000, ``三千五`` 3500.
+    """
     s = s.strip()
     if not s:
         return None
@@ -95,17 +123,30 @@ def cn_to_int(s: str) -> int | None:
         if len(s) == 2:
             return _CN_DIGITS[s[0]]  # a range such as 两三 / 三四: the lower bound
         return int("".join(str(_CN_DIGITS[c]) for c in s))  # single digit, or digit by digit: 二〇二六
-    total = 0
+    total = 0  # completed 万/亿 groups
+    section = 0  # the part below the current big unit
     current = 0
+    last_unit = 0  # the unit just applied, for the abbreviated tail (一万二 = 12000)
+    zero_seen = False
     for c in s:
         if c in _CN_DIGITS:
             current = _CN_DIGITS[c]
+            zero_seen = zero_seen or current == 0
         elif c in _CN_UNITS:
-            total += (current or 1) * _CN_UNITS[c]
-            current = 0
+            section += (current or 1) * _CN_UNITS[c]
+            last_unit, current, zero_seen = _CN_UNITS[c], 0, False
+        elif c in _CN_BIG_UNITS:
+            unit = _CN_BIG_UNITS[c]
+            if unit > total:  # 亿 after 万 multiplies everything before it
+                total = (total + section + current or 1) * unit
+            else:
+                total += (section + current or 1) * unit
+            last_unit, section, current, zero_seen = unit, 0, 0, False
         else:
             return None
-    return total + current
+    if current and last_unit >= 100 and not zero_seen:
+        current *= last_unit // 10  # 三千五 = 3500, 一万二 = 12000; 一百零五 keeps 5
+    return total + section + current
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,15 +199,6 @@ def _monday(today: datetime.date) -> datetime.date:
     return today - datetime.timedelta(days=today.weekday())
 
 
-def _add_workdays(today: datetime.date, n: int) -> datetime.date:
-    day = today
-    while n > 0:
-        day += datetime.timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
-
-
 def _resolve_month_day(today: datetime.date, month: int, day: int) -> datetime.date | None:
     """Year for a month/day written without one (see module docstring)."""
     candidate = _safe_date(today.year, month, day)
@@ -207,11 +239,20 @@ _WEEK = r"(?:周|星期|礼拜)"
 _CN_OR_DIGIT = "0-9零〇一二两三四五六七八九十百"
 
 Handler = Callable[[re.Match[str], datetime.date], "datetime.date | None"]
-_RULES: list[tuple[re.Pattern[str], Handler]] = []
+CalendarHandler = Callable[[re.Match[str], datetime.date, WorkdayCounter], "datetime.date | None"]
+_RULES: list[tuple[re.Pattern[str], CalendarHandler]] = []
 
 
 def _rule(pattern: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
+        _RULES.append((re.compile(pattern), lambda m, today, _calendar: handler(m, today)))
+        return handler
+
+    return register
+
+
+def _calendar_rule(pattern: str) -> Callable[[CalendarHandler], CalendarHandler]:
+    def register(handler: CalendarHandler) -> CalendarHandler:
         _RULES.append((re.compile(pattern), handler))
         return handler
 
@@ -312,10 +353,11 @@ def _after_n_days(m: re.Match[str], today: datetime.date) -> datetime.date | Non
     return _n_days(m, today)
 
 
-@_rule(rf"(?<![0-9])({_N})\s*个?\s*工作日\s*(?:以后|之后|后|之内|以内|内)?")
-def _n_workdays(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+@_calendar_rule(rf"(?<![0-9])({_N})\s*个?\s*工作日\s*(?:以后|之后|后|之内|以内|内)?")
+def _n_workdays(m: re.Match[str], today: datetime.date, calendar: WorkdayCounter) -> datetime.date | None:
+    """Working days on the holiday calendar: public holidays skipped, make-up days (调休) counted."""
     n = cn_to_int(m[1])
-    return None if n is None or n > 1000 else _add_workdays(today, n)
+    return None if n is None or n > 1000 else calendar.add_workdays(today, n)
 
 
 @_rule(rf"(?<![0-9])({_N})\s*个?\s*{_WEEK}\s*(?:以后|之后|后|之内|以内|内)")
@@ -438,19 +480,23 @@ def _day_of_month(m: re.Match[str], today: datetime.date) -> datetime.date | Non
 _BEFORE_SUFFIX = re.compile(r"\s*(?:之前|以前|前(?![往去来期面台端天]))")
 
 
-def find_all_due_dates(text: str, today: datetime.date) -> list[DueDate]:
+def find_all_due_dates(
+    text: str, today: datetime.date, calendar: WorkdayCounter | None = None
+) -> list[DueDate]:
     """Every non-overlapping date expression in ``text``, in text order (past dates included).
 
-    Overlaps are settled in favour of the longest expression (``下周三`` over ``周三``, ``大后天``
+    ``calendar`` counts "N个工作日后" (the team's calendar, admin-declared days included); without
+    one the holiday library's own calendar is used. Overlaps are settled in favour of the longest expression (``下周三`` over ``周三``, ``大后天``
     over ``后天``); an impossible date still claims its text so no shorter reading replaces it.
     """
     norm = normalize(text)
+    counter = calendar if calendar is not None else _DEFAULT_CALENDAR
     found: list[tuple[int, int, int, datetime.date | None]] = []
     for order, (pattern, handler) in enumerate(_RULES):
         for m in pattern.finditer(norm):
             if m.end() == m.start():
                 continue
-            found.append((m.start(), m.end(), order, handler(m, today)))
+            found.append((m.start(), m.end(), order, handler(m, today, counter)))
     if not found:
         return []
     found.sort(key=lambda item: (item[0] - item[1], item[0], item[2]))
@@ -475,13 +521,15 @@ def find_all_due_dates(text: str, today: datetime.date) -> list[DueDate]:
     return result
 
 
-def find_due_date(text: str, today: datetime.date) -> DueDate | None:
+def find_due_date(
+    text: str, today: datetime.date, calendar: WorkdayCounter | None = None
+) -> DueDate | None:
     """The due date the text names: the first expression on or after ``today``.
 
     When the text only names past dates, the first of those is returned so the caller can say the
     date has already passed. ``None`` when nothing date-like (or only impossible dates) is found.
     """
-    dates = find_all_due_dates(text, today)
+    dates = find_all_due_dates(text, today, calendar)
     if not dates:
         return None
     for due in dates:

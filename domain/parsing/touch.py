@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 from domain.enums import Channel
 from domain.parsing.dates import NUMBER_PATTERN as _N
-from domain.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
+from domain.parsing.dates import (
+    DueDate,
+    WorkdayCounter,
+    cn_to_int,
+    find_all_due_dates,
+    find_due_date,
+    normalize,
+)
 
 __all__ = ["Channel", "ParsedTouch", "detect_channel", "parse_duration", "parse_next_action", "parse_touch"]
 
@@ -434,7 +441,13 @@ def _locate_next(masked: str, analysis: str, clause: _Clause) -> tuple[int, int,
     return anchor, stop, after, due
 
 
-def parse_touch(text: str, today: datetime.date, customer_span: tuple[int, int] | None = None) -> ParsedTouch:
+def parse_touch(
+    text: str,
+    today: datetime.date,
+    customer_span: tuple[int, int] | None = None,
+    calendar: WorkdayCounter | None = None,
+) -> ParsedTouch:
+    """Read one touch message. ``calendar`` counts "N个工作日后" (default: the holiday library)."""
     removed = bytearray(len(text))
     masked = text  # the customer's name blanked out, so it is never read as a date or a marker
     if customer_span is not None:
@@ -444,7 +457,7 @@ def parse_touch(text: str, today: datetime.date, customer_span: tuple[int, int] 
         if c_start < c_end:
             masked = text[:c_start] + "\x00" * (c_end - c_start) + text[c_end:]
     analysis = normalize(masked)
-    dates = find_all_due_dates(masked, today)
+    dates = find_all_due_dates(masked, today, calendar)
 
     clauses = _clauses(analysis, today, dates)
     chosen: _Clause | None = None
@@ -499,11 +512,13 @@ def _borrow_neighbour_action(
     return None
 
 
-def parse_next_action(text: str, today: datetime.date) -> tuple[str | None, DueDate | None]:
+def parse_next_action(
+    text: str, today: datetime.date, calendar: WorkdayCounter | None = None
+) -> tuple[str | None, DueDate | None]:
     """A slot-filling answer: ``"周五前发报价单"`` → ``("发报价单", DueDate(...))``.
 
     ``"明天"`` → ``(None, DueDate)``; ``"再约"`` → ``("再约", None)``.
     """
-    due = find_due_date(text, today)
+    due = find_due_date(text, today, calendar)
     body = text if due is None else _without(text, due.span[0], due.span[1])
     return _clean_action(body), due
