@@ -32,6 +32,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from domain.parsing.dates import find_all_due_dates, normalize
+from domain.parsing.simplify import to_simplified
 
 __all__ = ["CustomerIndex", "CustomerMatch", "CustomerName", "match_customer", "leading_token"]
 
@@ -153,7 +154,7 @@ class _Key:
 
 def _name_variants(name: str) -> list[tuple[str, float]]:
     """Normalised name keys: (key, penalty). The full name has no penalty."""
-    base = normalize(name).strip()
+    base = normalize(to_simplified(name)).strip()
     variants: list[tuple[str, float]] = [(base, 0.0)]
     compact = re.sub(r"\s+", "", base)
     if compact != base:
@@ -205,7 +206,7 @@ class CustomerIndex(Sequence[CustomerName]):
                     if len(key) >= 3:
                         fuzzy.setdefault(key, set()).add(customer.customer_id)
             for raw in customer.contacts:
-                key = normalize(raw).strip()
+                key = normalize(to_simplified(raw)).strip()
                 if not _usable(key):
                     continue
                 self._add(self.contact_keys, key, customer.customer_id, float(len(key)))
@@ -348,6 +349,7 @@ def _fuzzy(index: CustomerIndex, query: str) -> list[tuple[float, int, str]]:
 
 
 def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatch:
+    text = to_simplified(text)  # same length: spans still index the caller's text
     index = _index_for(customers)
     norm = normalize(text)
 

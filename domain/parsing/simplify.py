@@ -18,8 +18,17 @@ import opencc
 __all__ = ["to_simplified"]
 
 _CONVERTER = opencc.OpenCC("t2s")
-# Characters that can only need converting if the text has a CJK ideograph at all.
-_CJK_RE = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _traditional_characters() -> str:
+    """Every ideograph OpenCC changes on its own (one call; newlines keep phrases apart)."""
+    chars = [chr(c) for c in range(0x3400, 0xA000)] + [chr(c) for c in range(0xF900, 0xFB00)]
+    converted: str = _CONVERTER.convert("\n".join(chars))
+    return "".join(a for a, b in zip(chars, converted.split("\n"), strict=True) if a != b)
+
+
+# Most messages are simplified already: one character-class search settles that.
+_TRADITIONAL_RE = re.compile("[" + re.escape(_traditional_characters()) + "]")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -30,7 +39,7 @@ def _char(ch: str) -> str:
 
 def to_simplified(text: str) -> str:
     """``text`` in simplified characters, of the same length (ASCII and simplified text unchanged)."""
-    if not _CJK_RE.search(text):
+    if not _TRADITIONAL_RE.search(text):
         return text
     converted: str = _CONVERTER.convert(text)
     if len(converted) == len(text):
