@@ -16,11 +16,14 @@ from bot.replies import CardReply, CardUpdate, Reply, Text
 from bot.router import Router
 from cards.model import ActionPayload, Button, ButtonStyle, Card, CardField, action, new_task_id
 from domain.enums import Channel
+from domain.parsing.chitchat import is_chit_chat, is_greeting
 from domain.parsing.customers import CustomerName, match_customer
+from domain.parsing.questions import confirmations_for
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
 from domain.rules.workdays import WorkCalendar
-from handlers import texts
+from handlers import texts, texts_touch
+from handlers import touch_questions as questions
 from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.format import format_due
 from storage import calendar as calendar_store
@@ -87,6 +90,9 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     limit = ctx.config.touch.max_message_chars
     if len(text) > limit:
         return [Text(texts.TOO_LONG.format(length=len(text), limit=limit))]
+    if is_chit_chat(text):
+        # "你好", "谢谢", "好的": a brief answer, never a customer to create
+        return [Text(texts_touch.CHIT_CHAT_GREETING if is_greeting(text) else texts_touch.CHIT_CHAT_ACK)]
     today = ctx.today()
     customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
     match = match_customer(text, _customer_names(customers))
@@ -100,6 +106,12 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         "next_action": parsed.next_action,
         "next_due": parsed.next_due.isoformat() if parsed.next_due else None,
         "proposal": parsed.proposal,
+        # a vague date ("下周") is a range: asked with its likely days as buttons
+        "next_due_latest": parsed.next_due_latest.isoformat() if parsed.next_due_latest else None,
+        "next_due_expression": parsed.next_due_expression,
+        "next_due_part": parsed.next_due_part,
+        # fields read with low confidence, confirmed on the saved card
+        "confirm": [str(c) for c in confirmations_for(match, parsed)],
     }
     if match.status == "matched":
         draft["customer_id"] = match.customer_id
@@ -227,11 +239,18 @@ async def answer_missing_field(ctx: Ctx) -> list[Reply]:
         if parsed.next_due and not draft.get("next_due"):
             draft["next_due"] = parsed.next_due.isoformat()
     else:
+        draft.pop("card", None)  # a typed answer: the choices card is left behind
+        draft.pop("choices", None)
+        if text == texts_touch.UNSURE_BUTTON and draft.get("next_due_latest"):
+            return await _choose_day(ctx, draft, {"due": draft["next_due_latest"], "unsure": True})
         action_text, due = parse_next_action(text, ctx.today(), await _calendar_for(ctx, text))
         if action_text:
             draft["next_action"] = action_text
         if due:
             draft["next_due"] = due.date.isoformat()
+            draft["next_due_latest"] = due.latest.isoformat() if due.vague and due.latest else None
+            draft["next_due_expression"] = due.expression
+            _confirmed(draft, "date")  # the rep just said it
         elif draft.get("next_due") and dt.date.fromisoformat(draft["next_due"]) < ctx.today():
             draft["next_due"] = None  # the rejected past date must be replaced
     return await _continue(ctx, draft)
@@ -248,21 +267,84 @@ async def _continue(ctx: Ctx, draft: dict[str, Any]) -> list[Reply]:
     if not draft.get("summary"):
         await save_state(ctx, STATE_SUMMARY, draft)
         return [Text(texts.ASK_SUMMARY.format(customer=customer.name) + texts.DIALOGUE_HINT)]
+    today = ctx.today()
     due = dt.date.fromisoformat(draft["next_due"]) if draft.get("next_due") else None
-    if due is not None and due < ctx.today():
-        await save_state(ctx, STATE_NEXT, draft)
-        return [Text(texts.PAST_DATE.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
+    if due is not None and due < today:
+        question = texts.PAST_DATE.format(date=format_due(due, today)) + texts.DIALOGUE_HINT
+        return await _ask(ctx, draft, question, questions.past_date_body(draft["raw_text"]), questions.when_choices(today))
     if not draft.get("next_action") and due is None:
-        await save_state(ctx, STATE_NEXT, draft)
-        return [Text(texts.ASK_NEXT + texts.DIALOGUE_HINT)]
+        return await _ask(ctx, draft, texts.ASK_NEXT + texts.DIALOGUE_HINT)
     if due is None:
-        await save_state(ctx, STATE_NEXT, draft)
-        return [Text(texts.ASK_NEXT_DATE.format(action=draft["next_action"]) + texts.DIALOGUE_HINT)]
+        question = texts.ASK_NEXT_DATE.format(action=draft["next_action"]) + texts.DIALOGUE_HINT
+        return await _ask(ctx, draft, question, questions.when_body(draft["next_action"]), questions.when_choices(today))
+    if draft.get("next_due_latest"):
+        # "下周再联系": which day of the week — never silently its Monday
+        latest = dt.date.fromisoformat(draft["next_due_latest"])
+        body = questions.which_day_body(draft["raw_text"], draft.get("next_due_expression") or "")
+        return await _ask(ctx, draft, None, body, questions.which_day_choices(due, latest, today))
     if not draft.get("next_action"):
         await save_state(ctx, STATE_NEXT, draft)
         return [Text(texts.ASK_NEXT_ACTION.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
     await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     return await _save(ctx, customer, draft, due)
+
+
+async def _ask(
+    ctx: Ctx,
+    draft: dict[str, Any],
+    question: str | None,
+    body: str = "",
+    choices: list[dict[str, Any]] | None = None,
+) -> list[Reply]:
+    """Ask for a field (the answer may be typed); likely answers follow as buttons on a card."""
+    replies: list[Reply] = [Text(question)] if question else []
+    draft = {k: v for k, v in draft.items() if k not in ("card", "choices")}
+    if choices:
+        card = questions.choices_card(body, choices)
+        draft.update(card=card.task_id, choices=choices)
+        replies.append(CardReply(card))
+    await save_state(ctx, STATE_NEXT, draft)
+    return replies
+
+
+def _confirmed(draft: dict[str, Any], field: str) -> None:
+    draft["confirm"] = [c for c in draft.get("confirm") or () if c != field]
+
+
+@router.action(questions.CHOICE_PREFIX)
+async def choose_answer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+    """A likely answer clicked on a question's card: [下周三(12月9日)], [明天], [不确定] ..."""
+    draft = await _draft_of_clicked_card(ctx, STATE_NEXT)
+    index = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
+    choices = draft.pop("choices", []) if draft is not None else []
+    if draft is None or not 0 <= index < len(choices):
+        return [Text(texts.CHOICE_GONE)]
+    choice = choices[index]
+    return [await _close_clicked_card(ctx, choice["label"]), *await _choose_day(ctx, draft, choice)]
+
+
+async def _choose_day(ctx: Ctx, draft: dict[str, Any], choice: dict[str, Any]) -> list[Reply]:
+    latest = draft.pop("next_due_latest", None)
+    if choice.get("unsure") and latest:
+        # Not sure which day: the range is kept, due by its last day ("下周内").
+        first = dt.date.fromisoformat(draft["next_due"])
+        note = questions.unsure_due_label(first, dt.date.fromisoformat(latest))
+        draft["next_action"] = f"{draft.get('next_action') or texts_touch.DEFAULT_NEXT_ACTION}({note})"
+    draft["next_due"] = choice["due"]
+    if choice.get("action") and not draft.get("next_action"):
+        draft["next_action"] = choice["action"]
+    draft.pop("choices", None)
+    _confirmed(draft, "date")
+    return await _continue(ctx, draft)
+
+
+@router.action(questions.CONFIRM_PREFIX)
+async def confirm_reading(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+    """[对的] on a saved touch's card: the low-confidence customer or date was right."""
+    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
+    assert record is not None  # the dispatcher checked it
+    card = questions.without_confirmation(Card.from_json(record.payload), texts.UNDO_BUTTON)
+    return [CardUpdate(card)]
 
 
 async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.date) -> list[Reply]:
@@ -283,6 +365,8 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
     )
     channel_text = channel.value + (f" · {touch.duration_minutes}分钟" if touch.duration_minutes else "")
     reason = shortfall(channel, touch.duration_minutes, touch.proposal, thresholds(ctx))
+    undo = Button(texts.UNDO_BUTTON, action("undo", touch.id), ButtonStyle.DANGER)
+    confirm = questions.confirmation_field(draft.get("confirm") or [], customer.name, due, ctx.today())
     card = Card(
         task_id=new_task_id("touch"),
         title=texts.CONFIRM_TITLE.format(customer=customer.name),
@@ -298,8 +382,9 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
                 texts.FIELD_EFFECTIVE,
                 texts.EFFECTIVE_NO.format(reason=reason) if reason else texts.EFFECTIVE_WAITING,
             ),
+            *((confirm,) if confirm else ()),
         ),
-        buttons=(Button(texts.UNDO_BUTTON, action("undo", touch.id), ButtonStyle.DANGER),),
+        buttons=questions.confirm_buttons(touch.id, undo) if confirm else (undo,),
     )
     return [CardReply(card), *await ctx.hooks.touch_logged(ctx, touch, customer)]
 

@@ -7,7 +7,7 @@ import re
 from domain.parsing.dates import normalize
 from domain.parsing.simplify import to_simplified
 
-__all__ = ["is_chit_chat"]
+__all__ = ["is_chit_chat", "is_greeting"]
 
 _WORDS = (
     "你好 您好 你们好 大家好 早 早上好 上午好 中午好 下午好 晚上好 早安 午安 晚安 在吗 在不在 在么 在嘛 有人吗"
@@ -33,3 +33,11 @@ def is_chit_chat(text: str) -> bool:
         return True  # emoji and symbols only
     words = norm.replace("thankyou", "thanks")
     return _CHAT_RE.fullmatch(words) is not None
+
+
+_GREETING_RE = re.compile(r"你好|您好|大家好|早|午好|晚上好|在吗|在不在|在么|在嘛|有人吗|hello|hi|hey|哈喽|嗨")
+
+
+def is_greeting(text: str) -> bool:
+    """Chit-chat that opens a conversation ("你好", "在吗") rather than closing one ("谢谢", "好的")."""
+    return is_chit_chat(text) and _GREETING_RE.search(normalize(to_simplified(text))) is not None

@@ -54,9 +54,12 @@ class CustomerMatch:
         None  # matched: where the customer's name is in the text (None if only a contact was)
     )
     guessed_name: str | None = None  # none: the leading name-like token, to offer "create lead"
+    # matched: how sure, 0..1 — 1 for the name as written, less through a contact or a typo
+    confidence: float = 0.0
 
 
 MAX_CANDIDATES = 5
+CONTACT_CONFIDENCE = 0.9  # a customer found through a contact person named in the text
 FUZZY_CUTOFF = 65.0  # a one-character typo in a 3-character name scores 66.7
 FUZZY_MARGIN = 10.0  # the best fuzzy score must beat the runner-up by this much to be "clear"
 GUESS_MAX_CHARS = 20
@@ -133,7 +136,7 @@ _TOKEN_END_RE = re.compile(
     r"|[0-9]+\s*(?:分钟|min|小时|h)"
 )
 _TOKEN_LEAD_RE = re.compile(
-    r"(?:(?:今天|今日|今早|今晚|昨天|刚刚|刚才|刚|上午|下午|中午|晚上|早上|傍晚|我们|我|又|去了|去|跟|和|给|与|到"
+    r"(?:(?:你好|您好|在吗|谢谢|好的|收到|嗯嗯|嗯|ok|hello|hi|哈喽|今天|今日|今早|今晚|昨天|刚刚|刚才|刚|上午|下午|中午|晚上|早上|傍晚|我们|我|又|去了|去|跟|和|给|与|到"
     r"|联系了|联系|新客户|老客户|意向客户|客户)[\s,.;:!?、。~]*)+"
 )
 _NOT_A_NAME_START_RE = re.compile(
@@ -369,7 +372,11 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
         if len(tied) == 1:
             _w, start, end = name_hits[tied[0]]
             span = _widen_span(index, text, norm, tied[0], (start, end))
-            return CustomerMatch(status="matched", customer_id=tied[0], span=span)
+            weight = name_hits[tied[0]][0]
+            exact = weight == end - start and span == (start, end)
+            return CustomerMatch(
+                status="matched", customer_id=tied[0], span=span, confidence=1.0 if exact else 0.9
+            )
         return CustomerMatch(status="ambiguous", candidates=tuple(tied[:MAX_CANDIDATES]))
 
     # 2. contact people; a contact shared by several customers is settled by a name-like token
@@ -383,7 +390,7 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
             ranked_cache.append(_fuzzy(index, query) if _usable(query, 2) else [])
         return ranked_cache[0]
 
-    for hits in (contact_hits, _scan(norm, index.derived_contact_keys)):
+    for hits, sure in ((contact_hits, CONTACT_CONFIDENCE), (_scan(norm, index.derived_contact_keys), 0.75)):
         if not hits:
             continue
         top = max(weight for weight, _s, _e in hits.values())
@@ -393,14 +400,22 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
         )
         if len(best) == 1:
             named_span = _named_span(norm, offset, token, ranked_names, best[0])
-            return CustomerMatch(status="matched", customer_id=best[0], span=named_span)
+            return CustomerMatch(
+                status="matched",
+                customer_id=best[0],
+                span=named_span,
+                confidence=max(sure, CONTACT_CONFIDENCE) if named_span else sure,
+            )
         named = [(score, cid, key) for score, cid, key in ranked_names() if cid in best]
         if named:
             close = [item for item in named if named[0][0] - item[0] < FUZZY_MARGIN]
             if len(close) == 1:
-                _score, cid, key = close[0]
+                score, cid, key = close[0]
                 return CustomerMatch(
-                    status="matched", customer_id=cid, span=_fuzzy_span(norm, offset, len(token), key)
+                    status="matched",
+                    customer_id=cid,
+                    span=_fuzzy_span(norm, offset, len(token), key),
+                    confidence=min(sure, score / 100),
                 )
             first = [cid for _s, cid, _k in close]
             best = first + [cid for cid in best if cid not in first]
@@ -414,7 +429,7 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
     close_ids = [cid for score, cid, _k in ranked if best_score - score < FUZZY_MARGIN]
     if len(close_ids) == 1:
         span = _fuzzy_span(norm, offset, len(token), ranked[0][2])
-        return CustomerMatch(status="matched", customer_id=close_ids[0], span=span)
+        return CustomerMatch(status="matched", customer_id=close_ids[0], span=span, confidence=best_score / 100)
     return CustomerMatch(status="ambiguous", candidates=tuple(close_ids[:MAX_CANDIDATES]))
 
 

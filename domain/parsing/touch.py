@@ -305,6 +305,7 @@ def _is_next_date(due: DueDate, today: datetime.date, analysis: str, clause_end:
     return False
 
 
+_WEEKDAY_RE = re.compile(r"周|星期|礼拜")
 _TODAY_PLAN_RE = re.compile(r"周|星期|礼拜|晚点|晚些|待会|等会|过会|一会|稍后|下班|收工")
 _APPOINTMENT_DONE_RE = re.compile(r"约(?:好)?了")
 
@@ -577,16 +578,18 @@ def parse_touch(
             duration=duration_confidence,
             summary=1.0 if summary else 0.0,
             next_action=(1.0 if len(next_action) > 1 else 0.6) if next_action else 0.0,
-            next_due=_due_confidence(due),
+            next_due=_due_confidence(due, today),
         ),
     )
 
 
-def _due_confidence(due: DueDate | None) -> float:
+def _due_confidence(due: DueDate | None, today: datetime.date) -> float:
     if due is None:
         return 0.0
     if due.vague:
         return 0.3  # a week or "a few days": ask which day
+    if due.date == today and _WEEKDAY_RE.search(due.expression):
+        return 0.6  # "周四拜访" on a Thursday: today, most likely — confirmed on the card
     if due.part_of_day is None and _TODAY_PLAN_RE.search(due.expression) and "周" not in due.expression:
         return 0.8  # "晚点", "待会": today, time unsaid
     return 1.0
