@@ -20,6 +20,13 @@ CONFIRM_PREFIX = "tk"  # a low-confidence field confirmed on the saved card: arg
 QUOTE_CHARS = 30
 
 
+def with_part_of_day(action_text: str | None, part: str | None) -> str | None:
+    """"去现场" due 下午 → "下午 去现场" (the date is stored as a day; the part of it lives here)."""
+    if not action_text or not part or part in action_text:
+        return action_text
+    return f"{part} {action_text}"
+
+
 def quote(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"

@@ -103,7 +103,8 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         "channel": parsed.channel.value if parsed.channel else None,
         "duration": parsed.duration_minutes,
         "summary": parsed.summary,
-        "next_action": parsed.next_action,
+        # the part of the day is the due time: kept with the action ("下午 去现场")
+        "next_action": questions.with_part_of_day(parsed.next_action, parsed.next_due_part),
         "next_due": parsed.next_due.isoformat() if parsed.next_due else None,
         "proposal": parsed.proposal,
         # a vague date ("下周") is a range: asked with its likely days as buttons

@@ -139,7 +139,7 @@ async def test_a_weekday_that_is_today_is_saved_for_today_and_confirmed(console)
     fields = {f["label"]: f["value"] for f in card["fields"]}
     assert fields["请确认"] == "下次动作是今天 11月25日 周三吗?"
     [touch] = await touches(console)
-    assert touch.next_due == dt.date(2026, 11, 25) and "拜访" in touch.next_action
+    assert touch.next_due == dt.date(2026, 11, 25) and touch.next_action == "下午 拜访"
 
 
 async def test_a_clear_message_asks_nothing_and_confirms_nothing(console):
@@ -148,6 +148,7 @@ async def test_a_clear_message_asks_nothing_and_confirms_nothing(console):
     assert [b["label"] for b in card["buttons"]] == ["撤销"]
     [touch] = await touches(console)
     assert touch.next_due == dt.date(2026, 11, 25) and touch.channel.value == "微信"
+    assert touch.next_action.startswith("傍晚")
 
 
 async def test_working_days_count_on_the_team_calendar(console):
