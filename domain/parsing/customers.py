@@ -220,6 +220,8 @@ class CustomerIndex(Sequence[CustomerName]):
                         )
         self.fuzzy_keys: list[str] = list(fuzzy)
         self.fuzzy_owners: list[tuple[int, ...]] = [tuple(sorted(fuzzy[k])) for k in self.fuzzy_keys]
+        # query → ranking: reps type the same short forms of a name day after day ("华东东建")
+        self.fuzzy_cache: dict[str, list[tuple[float, int, str]]] = {}
 
     @staticmethod
     def _add(table: dict[str, list[_Key]], key: str, customer_id: int, weight: float) -> None:
@@ -323,8 +325,23 @@ def _plausible_name(token: str) -> bool:
     return _usable(norm) and not _TOKEN_LEAD_RE.fullmatch(norm) and not _NOT_A_NAME_START_RE.match(norm)
 
 
+_FUZZY_CACHE_SIZE = 4096
+
+
 def _fuzzy(index: CustomerIndex, query: str) -> list[tuple[float, int, str]]:
-    """(score, customer id, key) for customers whose names resemble ``query``, best first."""
+    """(score, customer id, key) for customers whose names resemble ``query``, best first.
+
+    The index is immutable, so a query's ranking is kept on it (callers never change the list).
+    """
+    cached = index.fuzzy_cache.get(query)
+    if cached is None:
+        if len(index.fuzzy_cache) >= _FUZZY_CACHE_SIZE:
+            index.fuzzy_cache.clear()
+        cached = index.fuzzy_cache[query] = _rank_fuzzy(index, query)
+    return cached
+
+
+def _rank_fuzzy(index: CustomerIndex, query: str) -> list[tuple[float, int, str]]:
     if not index.fuzzy_keys:
         return []
     scores: dict[int, tuple[float, str]] = {}
