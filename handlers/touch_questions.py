@@ -68,6 +68,11 @@ def next_choices(today: dt.date) -> list[dict[str, Any]]:
     return [_choice(day, today, action_text=texts.DEFAULT_NEXT_ACTION) for day in soon_choices(today)]
 
 
+def action_choices(due: dt.date) -> list[dict[str, Any]]:
+    """A date without an action: the usual next steps [电话跟进] [上门拜访] [发资料]."""
+    return [{"label": a, "due": due.isoformat(), "action": a, "unsure": False} for a in texts.USUAL_ACTIONS]
+
+
 def choices_card(body: str, choices: list[dict[str, Any]]) -> Card:
     buttons = tuple(
         Button(choice["label"], action(CHOICE_PREFIX, i), ButtonStyle.PRIMARY if i == 0 else ButtonStyle.DEFAULT)

@@ -284,8 +284,9 @@ async def _continue(ctx: Ctx, draft: dict[str, Any]) -> list[Reply]:
         body = questions.which_day_body(draft["raw_text"], draft.get("next_due_expression") or "")
         return await _ask(ctx, draft, None, body, questions.which_day_choices(due, latest, today))
     if not draft.get("next_action"):
-        await save_state(ctx, STATE_NEXT, draft)
-        return [Text(texts.ASK_NEXT_ACTION.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
+        question = texts.ASK_NEXT_ACTION.format(date=format_due(due, today)) + texts.DIALOGUE_HINT
+        body = texts_touch.ASK_ACTION_BODY.format(date=format_due(due, today))
+        return await _ask(ctx, draft, question, body, questions.action_choices(due))
     await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     return await _save(ctx, customer, draft, due)
 

@@ -165,3 +165,13 @@ async def test_traditional_characters_are_read(console):
     [touch] = await touches(console)
     assert touch.channel.value == "电话" and touch.duration_minutes == 20
     assert touch.next_due == dt.date(2026, 12, 2)
+
+
+async def test_a_date_without_an_action_offers_the_usual_next_steps(console):
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    reply = await console.send("rep.li", "华东建材 电话10分钟 聊了交期,明天")
+    card = cards_of(reply)[-1]
+    assert [b["label"] for b in card["buttons"]] == ["电话跟进", "上门拜访", "发资料"]
+    await console.click("rep.li", card, "上门拜访")
+    [touch] = await touches(console)
+    assert touch.next_action == "上门拜访" and touch.next_due == dt.date(2026, 11, 26)

@@ -139,7 +139,7 @@ def _channel_reading(norm: str) -> tuple[Channel | None, float]:
 # --------------------------------------------------------------------------------------------
 
 _APPROX = r"(?:来|多|余|几|左右)?"
-_HOURS_UNIT = r"(?:小时|钟头|hours?(?![a-z])|hrs?(?![a-z])|h(?![a-z]))"
+_HOURS_UNIT = r"(?:小时|钟头|小是|中头|hours?(?![a-z])|hrs?(?![a-z])|h(?![a-z]))"
 _MINUTES_UNIT = r"(?:分钟|分种|分中|分重|mins?(?![a-z])|minutes?(?![a-z])|分(?![\u4e00-\u9fffa-z0-9]))"
 _DURATION_RULES: list[tuple[re.Pattern[str], str]] = [
     (
