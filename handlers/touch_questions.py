@@ -8,15 +8,14 @@ known (the days of a vague "下周", soon days for an action without a date) the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from cards.model import Button, ButtonStyle, Card, CardField, action, new_task_id
+from cards.model import Button, ButtonStyle, Card, CardField, new_task_id
 from domain.parsing.questions import Confirm, DayChoice, day_choices, soon_choices
 from handlers import texts_touch as texts
 from handlers.format import format_due, weekday_name
 
-CHOICE_PREFIX = "tq"  # a choice clicked: args = index into the draft's choices
-CONFIRM_PREFIX = "tk"  # a low-confidence field confirmed on the saved card: args = touch id
 QUOTE_CHARS = 30
 
 
@@ -73,9 +72,10 @@ def action_choices(due: dt.date) -> list[dict[str, Any]]:
     return [{"label": a, "due": due.isoformat(), "action": a, "unsure": False} for a in texts.USUAL_ACTIONS]
 
 
-def choices_card(body: str, choices: list[dict[str, Any]]) -> Card:
+def choices_card(body: str, choices: list[dict[str, Any]], pack: Callable[[int], str]) -> Card:
+    """The likely answers as buttons; ``pack(i)`` is the encoded action of the i-th choice."""
     buttons = tuple(
-        Button(choice["label"], action(CHOICE_PREFIX, i), ButtonStyle.PRIMARY if i == 0 else ButtonStyle.DEFAULT)
+        Button(choice["label"], pack(i), ButtonStyle.PRIMARY if i == 0 else ButtonStyle.DEFAULT)
         for i, choice in enumerate(choices)
     )
     return Card(task_id=new_task_id("ask"), title=texts.CHOICES_TITLE, body=body, buttons=buttons)
@@ -107,21 +107,20 @@ def confirmation_field(confirms: list[str], customer: str, due: dt.date, today: 
     return CardField(texts.FIELD_CONFIRM, " ".join(asks)) if asks else None
 
 
-def confirm_buttons(touch_id: int, undo: Button) -> tuple[Button, ...]:
+def confirm_buttons(confirm_action: str, undo: Button) -> tuple[Button, ...]:
+    """[对的] [不对,撤销]: "no" is the touch's own undo."""
     return (
-        Button(texts.CONFIRM_YES_BUTTON, action(CONFIRM_PREFIX, touch_id), ButtonStyle.PRIMARY),
+        Button(texts.CONFIRM_YES_BUTTON, confirm_action, ButtonStyle.PRIMARY),
         Button(texts.CONFIRM_NO_BUTTON, undo.action, ButtonStyle.DANGER),
     )
 
 
-def without_confirmation(card: Card, undo_label: str) -> Card:
-    """The saved touch's card once confirmed: the question gone, the undo button back as it was."""
-    undo = next((b for b in card.buttons if not b.action.startswith(CONFIRM_PREFIX + ":")), None)
-    buttons = (Button(undo_label, undo.action, ButtonStyle.DANGER),) if undo is not None else ()
+def without_confirmation(card: Card, undo: Button) -> Card:
+    """The saved touch's card once confirmed: the question gone, the plain undo button back."""
     return Card(
         task_id=card.task_id,
         title=card.title,
         body=card.body,
         fields=tuple(f for f in card.fields if f.label != texts.FIELD_CONFIRM),
-        buttons=buttons,
+        buttons=(undo,),
     )

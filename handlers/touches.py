@@ -43,6 +43,8 @@ STATE_NEXT = "touch.next"
 CANCEL_WORDS = frozenset({"取消", "算了", "不记了", "cancel"})
 MAX_CANDIDATES = 5
 WORKDAY_WORD = "工作日"
+CHOICE_PREFIX = "tq"  # a likely answer clicked on a question's card: args = index into the choices
+CONFIRM_PREFIX = "tk"  # a low-confidence reading confirmed on the saved card: args = touch id
 _ANSWER = AnswerTexts(cancelled=texts.CANCELLED, empty=texts.EMPTY_MESSAGE, too_long=texts.TOO_LONG)
 
 
@@ -302,7 +304,7 @@ async def _ask(
     replies: list[Reply] = [Text(question)] if question else []
     draft = {k: v for k, v in draft.items() if k not in ("card", "choices")}
     if choices:
-        card = questions.choices_card(body, choices)
+        card = questions.choices_card(body, choices, lambda i: action(CHOICE_PREFIX, i))
         draft.update(card=card.task_id, choices=choices)
         replies.append(CardReply(card))
     await save_state(ctx, STATE_NEXT, draft)
@@ -313,7 +315,7 @@ def _confirmed(draft: dict[str, Any], field: str) -> None:
     draft["confirm"] = [c for c in draft.get("confirm") or () if c != field]
 
 
-@router.action(questions.CHOICE_PREFIX)
+@router.action(CHOICE_PREFIX)
 async def choose_answer(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     """A likely answer clicked on a question's card: [下周三(12月9日)], [明天], [不确定] ..."""
     draft = await _draft_of_clicked_card(ctx, STATE_NEXT)
@@ -340,13 +342,14 @@ async def _choose_day(ctx: Ctx, draft: dict[str, Any], choice: dict[str, Any]) -
     return await _continue(ctx, draft)
 
 
-@router.action(questions.CONFIRM_PREFIX)
+@router.action(CONFIRM_PREFIX)
 async def confirm_reading(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
     """[对的] on a saved touch's card: the low-confidence customer or date was right."""
     record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
     assert record is not None  # the dispatcher checked it
-    card = questions.without_confirmation(Card.from_json(record.payload), texts.UNDO_BUTTON)
-    return [CardUpdate(card)]
+    touch_id = int(payload.args[0]) if payload.args and payload.args[0].isdigit() else -1
+    undo = Button(texts.UNDO_BUTTON, action("undo", touch_id), ButtonStyle.DANGER)
+    return [CardUpdate(questions.without_confirmation(Card.from_json(record.payload), undo))]
 
 
 async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.date) -> list[Reply]:
@@ -386,7 +389,7 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
             ),
             *((confirm,) if confirm else ()),
         ),
-        buttons=questions.confirm_buttons(touch.id, undo) if confirm else (undo,),
+        buttons=questions.confirm_buttons(action(CONFIRM_PREFIX, touch.id), undo) if confirm else (undo,),
     )
     return [CardReply(card), *await ctx.hooks.touch_logged(ctx, touch, customer)]
 
