@@ -84,6 +84,11 @@ async def _calendar_for(ctx: Ctx, text: str) -> WorkCalendar | None:
     return await calendar_store.work_calendar(ctx.session, ctx.config.rules)
 
 
+def _chit_chat_reply(text: str) -> list[Reply]:
+    """"你好", "谢谢", "好的": a brief answer."""
+    return [Text(texts_touch.CHIT_CHAT_GREETING if is_greeting(text) else texts_touch.CHIT_CHAT_ACK)]
+
+
 @router.text
 async def log_touch(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
@@ -93,8 +98,7 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     if len(text) > limit:
         return [Text(texts.TOO_LONG.format(length=len(text), limit=limit))]
     if is_chit_chat(text):
-        # "你好", "谢谢", "好的": a brief answer, never a customer to create
-        return [Text(texts_touch.CHIT_CHAT_GREETING if is_greeting(text) else texts_touch.CHIT_CHAT_ACK)]
+        return _chit_chat_reply(text)  # never a customer to create
     today = ctx.today()
     customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
     match = match_customer(text, _customer_names(customers))
@@ -210,6 +214,8 @@ async def _close_clicked_card(ctx: Ctx, note: str) -> Reply:
 async def answer_while_card_open(ctx: Ctx) -> list[Reply]:
     """Text while a customer card is open: cancel, a candidate's number, or a fresh message."""
     text = ctx.event.text.strip()
+    if is_chit_chat(text):
+        return _chit_chat_reply(text)  # "好的", "谢谢": the card stays open, the draft kept
     if text in CANCEL_WORDS:
         await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
         return [Text(texts.CANCELLED)]
@@ -229,6 +235,8 @@ async def answer_missing_field(ctx: Ctx) -> list[Reply]:
     text = await read_text_answer(ctx, _ANSWER, limit=ctx.config.touch.max_message_chars, cancel_words=CANCEL_WORDS)
     if isinstance(text, list):
         return text
+    if is_chit_chat(text):
+        return _chit_chat_reply(text)  # "好的" is no summary or next action: the question stays open
     row = await dialogues.load_dialogue(ctx.session, dialogue_key(ctx))
     assert row is not None
     draft, state = dict(row.data), row.state

@@ -175,3 +175,23 @@ async def test_a_date_without_an_action_offers_the_usual_next_steps(console):
     await console.click("rep.li", card, "上门拜访")
     [touch] = await touches(console)
     assert touch.next_action == "上门拜访" and touch.next_due == dt.date(2026, 11, 26)
+
+
+async def test_chit_chat_during_a_question_keeps_the_question_open(console):
+    await add_customer(console.runtime, "rep.li", "华东建材")
+    await console.send("rep.li", "华东建材 电话10分钟 聊了交期")  # asks for the next action
+    assert texts_of(await console.send("rep.li", "好的")) == [texts_touch.CHIT_CHAT_ACK]
+    [dialogue] = await dialogues(console)
+    assert dialogue.state == "touch.next"
+    await console.send("rep.li", "明天发报价单")
+    [touch] = await touches(console)
+    assert touch.next_action == "发报价单" and touch.summary == "电话10分钟 聊了交期"
+
+
+async def test_chit_chat_while_a_customer_card_is_open_keeps_the_draft(console):
+    await add_customer(console.runtime, "rep.li", "华东建材", contacts=("张总",))
+    await add_customer(console.runtime, "rep.li", "金陵置业", contacts=("张总",))
+    [card] = cards_of(await console.send("rep.li", "张总 电话15分钟 聊了交期,明天回电"))
+    assert texts_of(await console.send("rep.li", "谢谢")) == [texts_touch.CHIT_CHAT_ACK]
+    reply = await console.click("rep.li", card, "金陵置业")
+    assert cards_of(reply)[-1]["title"] == "已记录跟进 · 金陵置业"
