@@ -13,14 +13,18 @@ from typing import Any
 
 from bot.context import Ctx
 from bot.errors import UserError
-from bot.replies import CardReply, Reply, Text
+from bot.replies import CardReply, CardUpdate, Reply, Text
 from bot.router import DialogueState, Router
 from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
 from domain.enums import Channel
+from domain.parsing.chitchat import is_chit_chat, is_greeting
 from domain.parsing.customers import match_customer
+from domain.parsing.questions import confirmations_for
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
-from handlers import texts
+from domain.rules.workdays import WorkCalendar
+from handlers import texts, texts_touch
+from handlers import touch_questions as questions
 from handlers.customers import customer_names
 from handlers.dialogue import (
     CANCEL_WORDS,
@@ -31,6 +35,7 @@ from handlers.dialogue import (
     save_state,
 )
 from handlers.format import format_due
+from storage import calendar as calendar_store
 from storage import customers as customer_store
 from storage import pipelines as pipeline_store
 from storage import touches as touch_store
@@ -71,7 +76,22 @@ class UndoTouch(CardAction, prefix="undo"):
     touch_id: int
 
 
+@dataclass(frozen=True)
+class ChooseAnswer(CardAction, prefix="tq"):
+    """A likely answer clicked on a question's card ([下周三(12月9日)], [明天], [不确定])."""
+
+    index: int  # into the draft's choices
+
+
+@dataclass(frozen=True)
+class ConfirmReading(CardAction, prefix="tk"):
+    """[对的] on a saved touch's card: the customer or date read with low confidence was right."""
+
+    touch_id: int
+
+
 MAX_CANDIDATES = 5
+WORKDAY_WORD = "工作日"
 _ANSWER = AnswerTexts(cancelled=texts.CANCELLED, empty=texts.EMPTY_MESSAGE, too_long=texts.TOO_LONG)
 
 
@@ -94,6 +114,21 @@ def _draft_of_clicked_card(ctx: Ctx, *states: TouchState) -> dict[str, Any] | No
     return draft
 
 
+async def _calendar_for(ctx: Ctx, text: str) -> WorkCalendar | None:
+    """The team's working-day calendar when the text counts working days ("3个工作日后").
+
+    Building it reads the admin-declared days; other messages need no calendar.
+    """
+    if WORKDAY_WORD not in text:
+        return None
+    return await calendar_store.work_calendar(ctx.session, ctx.config.rules)
+
+
+def _chit_chat_reply(text: str) -> list[Reply]:
+    """"你好", "谢谢", "好的": a brief answer."""
+    return [Text(texts_touch.CHIT_CHAT_GREETING if is_greeting(text) else texts_touch.CHIT_CHAT_ACK)]
+
+
 @router.text
 async def log_touch(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
@@ -102,18 +137,28 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     limit = ctx.config.touch.max_message_chars
     if len(text) > limit:
         return [Text(texts.TOO_LONG.format(length=len(text), limit=limit))]
+    if is_chit_chat(text):
+        return _chit_chat_reply(text)  # never a customer to create
     today = ctx.today()
     customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
     match = match_customer(text, customer_names(customers))
-    parsed = parse_touch(text, today, match.span if match.status == "matched" else None)
+    calendar = await _calendar_for(ctx, text)
+    parsed = parse_touch(text, today, match.span if match.status == "matched" else None, calendar)
     draft: dict[str, Any] = {
         "raw_text": text,
         "channel": parsed.channel.value if parsed.channel else None,
         "duration": parsed.duration_minutes,
         "summary": parsed.summary,
-        "next_action": parsed.next_action,
+        # the part of the day is the due time: kept with the action ("下午 去现场")
+        "next_action": questions.with_part_of_day(parsed.next_action, parsed.next_due_part),
         "next_due": parsed.next_due.isoformat() if parsed.next_due else None,
         "proposal": parsed.proposal,
+        # a vague date ("下周") is a range: asked with its likely days as buttons
+        "next_due_latest": parsed.next_due_latest.isoformat() if parsed.next_due_latest else None,
+        "next_due_expression": parsed.next_due_expression,
+        "next_due_part": parsed.next_due_part,
+        # fields read with low confidence, confirmed on the saved card
+        "confirm": [str(c) for c in confirmations_for(match, parsed)],
     }
     if match.status == "matched":
         draft["customer_id"] = match.customer_id
@@ -203,6 +248,8 @@ async def cancel_from_card(ctx: Ctx, payload: CancelDraft) -> list[Reply]:
 async def answer_while_card_open(ctx: Ctx) -> list[Reply]:
     """Text while a customer card is open: cancel, a candidate's number, or a fresh message."""
     text = ctx.event.text.strip()
+    if is_chit_chat(text):
+        return _chit_chat_reply(text)  # "好的", "谢谢": the card stays open, the draft kept
     if text in CANCEL_WORDS:
         await end_dialogue(ctx)
         return [Text(texts.CANCELLED)]
@@ -221,10 +268,12 @@ async def answer_missing_field(ctx: Ctx) -> list[Reply]:
     text = await read_text_answer(ctx, _ANSWER, limit=ctx.config.touch.max_message_chars)
     if isinstance(text, list):
         return text
+    if is_chit_chat(text):
+        return _chit_chat_reply(text)  # "好的" is no summary or next action: the question stays open
     assert ctx.dialogue is not None  # the dispatcher routed here by its state
     draft, state = dict(ctx.dialogue.data), ctx.dialogue.state
     if state == TouchState.SUMMARY:
-        parsed = parse_touch(text, ctx.today())
+        parsed = parse_touch(text, ctx.today(), calendar=await _calendar_for(ctx, text))
         draft["summary"] = parsed.summary or text
         draft["channel"] = draft.get("channel") or (parsed.channel.value if parsed.channel else None)
         draft["duration"] = draft.get("duration") or parsed.duration_minutes
@@ -233,11 +282,18 @@ async def answer_missing_field(ctx: Ctx) -> list[Reply]:
         if parsed.next_due and not draft.get("next_due"):
             draft["next_due"] = parsed.next_due.isoformat()
     else:
-        action_text, due = parse_next_action(text, ctx.today())
+        draft.pop("card", None)  # a typed answer: the choices card is left behind
+        draft.pop("choices", None)
+        if text == texts_touch.UNSURE_BUTTON and draft.get("next_due_latest"):
+            return await _choose_day(ctx, draft, {"due": draft["next_due_latest"], "unsure": True})
+        action_text, due = parse_next_action(text, ctx.today(), await _calendar_for(ctx, text))
         if action_text:
             draft["next_action"] = action_text
         if due:
             draft["next_due"] = due.date.isoformat()
+            draft["next_due_latest"] = due.latest.isoformat() if due.vague and due.latest else None
+            draft["next_due_expression"] = due.expression
+            _confirmed(draft, "date")  # the rep just said it
         elif draft.get("next_due") and dt.date.fromisoformat(draft["next_due"]) < ctx.today():
             draft["next_due"] = None  # the rejected past date must be replaced
     return await _continue(ctx, draft)
@@ -254,21 +310,83 @@ async def _continue(ctx: Ctx, draft: dict[str, Any]) -> list[Reply]:
     if not draft.get("summary"):
         await save_state(ctx, TouchState.SUMMARY, draft)
         return [Text(texts.ASK_SUMMARY.format(customer=customer.name) + texts.DIALOGUE_HINT)]
+    today = ctx.today()
     due = dt.date.fromisoformat(draft["next_due"]) if draft.get("next_due") else None
-    if due is not None and due < ctx.today():
-        await save_state(ctx, TouchState.NEXT, draft)
-        return [Text(texts.PAST_DATE.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
+    if due is not None and due < today:
+        question = texts.PAST_DATE.format(date=format_due(due, today)) + texts.DIALOGUE_HINT
+        return await _ask(ctx, draft, question, questions.past_date_body(draft["raw_text"]), questions.when_choices(today))
     if not draft.get("next_action") and due is None:
-        await save_state(ctx, TouchState.NEXT, draft)
-        return [Text(texts.ASK_NEXT + texts.DIALOGUE_HINT)]
+        return await _ask(ctx, draft, texts.ASK_NEXT + texts.DIALOGUE_HINT)
     if due is None:
-        await save_state(ctx, TouchState.NEXT, draft)
-        return [Text(texts.ASK_NEXT_DATE.format(action=draft["next_action"]) + texts.DIALOGUE_HINT)]
+        question = texts.ASK_NEXT_DATE.format(action=draft["next_action"]) + texts.DIALOGUE_HINT
+        return await _ask(ctx, draft, question, questions.when_body(draft["next_action"]), questions.when_choices(today))
+    if draft.get("next_due_latest"):
+        # "下周再联系": which day of the week — never silently its Monday
+        latest = dt.date.fromisoformat(draft["next_due_latest"])
+        body = questions.which_day_body(draft["raw_text"], draft.get("next_due_expression") or "")
+        return await _ask(ctx, draft, None, body, questions.which_day_choices(due, latest, today))
     if not draft.get("next_action"):
-        await save_state(ctx, TouchState.NEXT, draft)
-        return [Text(texts.ASK_NEXT_ACTION.format(date=format_due(due, ctx.today())) + texts.DIALOGUE_HINT)]
+        question = texts.ASK_NEXT_ACTION.format(date=format_due(due, today)) + texts.DIALOGUE_HINT
+        body = texts_touch.ASK_ACTION_BODY.format(date=format_due(due, today))
+        return await _ask(ctx, draft, question, body, questions.action_choices(due))
     await end_dialogue(ctx)
     return await _save(ctx, customer, draft, due)
+
+
+async def _ask(
+    ctx: Ctx,
+    draft: dict[str, Any],
+    question: str | None,
+    body: str = "",
+    choices: list[dict[str, Any]] | None = None,
+) -> list[Reply]:
+    """Ask for a field (the answer may be typed); likely answers follow as buttons on a card."""
+    replies: list[Reply] = [Text(question)] if question else []
+    draft = {k: v for k, v in draft.items() if k not in ("card", "choices")}
+    if choices:
+        card = questions.choices_card(body, choices, lambda i: ChooseAnswer(i).pack())
+        draft.update(card=card.task_id, choices=choices)
+        replies.append(CardReply(card))
+    await save_state(ctx, TouchState.NEXT, draft)
+    return replies
+
+
+def _confirmed(draft: dict[str, Any], field: str) -> None:
+    draft["confirm"] = [c for c in draft.get("confirm") or () if c != field]
+
+
+@router.action(ChooseAnswer)
+async def choose_answer(ctx: Ctx, payload: ChooseAnswer) -> list[Reply]:
+    """A likely answer clicked on a question's card: [下周三(12月9日)], [明天], [不确定] ..."""
+    draft = _draft_of_clicked_card(ctx, TouchState.NEXT)
+    choices = draft.pop("choices", []) if draft is not None else []
+    if draft is None or not 0 <= payload.index < len(choices):
+        return [Text(texts.CHOICE_GONE)]
+    choice = choices[payload.index]
+    return [ctx.close_card(choice["label"]), *await _choose_day(ctx, draft, choice)]
+
+
+async def _choose_day(ctx: Ctx, draft: dict[str, Any], choice: dict[str, Any]) -> list[Reply]:
+    latest = draft.pop("next_due_latest", None)
+    if choice.get("unsure") and latest:
+        # Not sure which day: the range is kept, due by its last day ("下周内").
+        first = dt.date.fromisoformat(draft["next_due"])
+        note = questions.unsure_due_label(first, dt.date.fromisoformat(latest))
+        draft["next_action"] = f"{draft.get('next_action') or texts_touch.DEFAULT_NEXT_ACTION}({note})"
+    draft["next_due"] = choice["due"]
+    if choice.get("action") and not draft.get("next_action"):
+        draft["next_action"] = choice["action"]
+    draft.pop("choices", None)
+    _confirmed(draft, "date")
+    return await _continue(ctx, draft)
+
+
+@router.action(ConfirmReading)
+async def confirm_reading(ctx: Ctx, payload: ConfirmReading) -> list[Reply]:
+    """[对的] on a saved touch's card: the low-confidence customer or date was right."""
+    assert ctx.card is not None  # the dispatcher loaded the clicked card
+    undo = Button(texts.UNDO_BUTTON, UndoTouch(payload.touch_id).pack(), ButtonStyle.DANGER)
+    return [CardUpdate(questions.without_confirmation(ctx.card, undo))]
 
 
 async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.date) -> list[Reply]:
@@ -289,6 +407,8 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
     )
     channel_text = channel.value + (f" · {touch.duration_minutes}分钟" if touch.duration_minutes else "")
     reason = shortfall(channel, touch.duration_minutes, touch.proposal, thresholds(ctx))
+    undo = Button(texts.UNDO_BUTTON, UndoTouch(touch.id).pack(), ButtonStyle.DANGER)
+    confirm = questions.confirmation_field(draft.get("confirm") or [], customer.name, due, ctx.today())
     card = Card(
         task_id=new_task_id("touch"),
         title=texts.CONFIRM_TITLE.format(customer=customer.name),
@@ -304,8 +424,9 @@ async def _save(ctx: Ctx, customer: Customer, draft: dict[str, Any], due: dt.dat
                 texts.FIELD_EFFECTIVE,
                 texts.EFFECTIVE_NO.format(reason=reason) if reason else texts.EFFECTIVE_WAITING,
             ),
+            *((confirm,) if confirm else ()),
         ),
-        buttons=(Button(texts.UNDO_BUTTON, UndoTouch(touch.id).pack(), ButtonStyle.DANGER),),
+        buttons=questions.confirm_buttons(ConfirmReading(touch.id).pack(), undo) if confirm else (undo,),
     )
     return [CardReply(card), *await ctx.hooks.touch_logged(ctx, touch, customer)]
 

@@ -261,3 +261,61 @@ def test_normalize_keeps_length_and_maps_full_width() -> None:
     out = normalize(text)
     assert len(out) == len(text)
     assert out == "abc,12月5日 下周3"
+
+
+# "N个工作日后" counts on the Chinese holiday calendar (chinese_calendar data for 2026: National Day
+# off 2026-10-01..07, make-up working days Sunday 2026-09-20 and Saturday 2026-10-10; Mid-Autumn
+# off Friday 2026-09-25).
+@pytest.mark.parametrize(
+    ("text", "today", "expected"),
+    [
+        ("3个工作日后", D(2026, 9, 29), D(2026, 10, 9)),  # 9-30, then 10-08, 10-09: the holiday skipped
+        ("三个工作日后", D(2026, 9, 30), D(2026, 10, 10)),  # 10-08, 10-09 and the make-up Saturday
+        ("1个工作日后", D(2026, 10, 9), D(2026, 10, 10)),  # Friday → the make-up Saturday
+        ("两个工作日内", D(2026, 10, 9), D(2026, 10, 12)),
+        ("1个工作日后", D(2026, 9, 30), D(2026, 10, 8)),  # the whole holiday skipped
+        ("1个工作日后", D(2026, 9, 18), D(2026, 9, 20)),  # make-up Sunday
+        ("2个工作日后", D(2026, 9, 24), D(2026, 9, 29)),  # Mid-Autumn Friday skipped
+    ],
+)
+def test_workdays_follow_the_holiday_calendar(text: str, today: D, expected: D) -> None:
+    due = find_due_date(text, today)
+    assert due is not None and due.date == expected
+
+
+def test_workdays_across_national_day_2026_differ_from_monday_to_friday() -> None:
+    # Monday–Friday counting would give Friday 2026-10-02, a public holiday.
+    due = find_due_date("3个工作日后发合同", D(2026, 9, 29))
+    assert due is not None and due.date == D(2026, 10, 9)
+    # Monday–Friday counting would give Monday 2026-10-12 and miss the make-up Saturday.
+    due = find_due_date("1个工作日后回访", D(2026, 10, 9))
+    assert due is not None and due.date == D(2026, 10, 10)
+
+
+def test_workdays_use_the_calendar_passed_in() -> None:
+    from domain.rules.workdays import CalendarOverrides, WorkCalendar
+
+    # An admin declared Monday 2026-10-12 a day off: the team's calendar skips it too.
+    team = WorkCalendar(CalendarOverrides(holidays=frozenset({D(2026, 10, 12)})))
+    due = find_due_date("两个工作日后", D(2026, 10, 9), team)
+    assert due is not None and due.date == D(2026, 10, 13)
+    assert find_all_due_dates("两个工作日后", D(2026, 10, 9))[0].date == D(2026, 10, 12)
+
+
+def test_calendar_days_are_not_working_days() -> None:
+    due = find_due_date("3天后", D(2026, 9, 29))
+    assert due is not None and due.date == D(2026, 10, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("一万二", 12000), ("三万五千", 35000), ("三千五", 3500), ("一百五", 150), ("一万零五百", 10500), ("十二万", 120000)],
+)
+def test_cn_to_int_reads_ten_thousands_and_abbreviated_tails(text: str, value: int) -> None:
+    assert cn_to_int(text) == value
+
+
+def test_cn_to_int_reads_two_adjacent_digits_as_a_range_from_its_lower_bound() -> None:
+    # "三四天后" is "three or four days": counting starts from the lower bound, never 34.
+    assert cn_to_int("三四") == 3
+    assert cn_to_int("二〇二六") == 2026  # four digits are written digit by digit, not a range

@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from domain.rules.thresholds import DEFAULT_STALL_PHRASES
 from domain.rules.checklist import (
     AlertItem,
     ChecklistInput,
@@ -18,6 +17,7 @@ from domain.rules.checklist import (
     obstacle_key,
 )
 from domain.rules.stall import find_stall_phrases, is_no_progress, should_escalate
+from domain.rules.thresholds import DEFAULT_STALL_PHRASES
 
 PHRASES = DEFAULT_STALL_PHRASES
 

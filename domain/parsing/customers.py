@@ -32,6 +32,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from domain.parsing.dates import find_all_due_dates, normalize
+from domain.parsing.simplify import to_simplified
 
 __all__ = ["CustomerIndex", "CustomerMatch", "CustomerName", "match_customer", "leading_token"]
 
@@ -53,9 +54,12 @@ class CustomerMatch:
         None  # matched: where the customer's name is in the text (None if only a contact was)
     )
     guessed_name: str | None = None  # none: the leading name-like token, to offer "create lead"
+    # matched: how sure, 0..1 — 1 for the name as written, less through a contact or a typo
+    confidence: float = 0.0
 
 
 MAX_CANDIDATES = 5
+CONTACT_CONFIDENCE = 0.9  # a customer found through a contact person named in the text
 FUZZY_CUTOFF = 65.0  # a one-character typo in a 3-character name scores 66.7
 FUZZY_MARGIN = 10.0  # the best fuzzy score must beat the runner-up by this much to be "clear"
 GUESS_MAX_CHARS = 20
@@ -132,7 +136,7 @@ _TOKEN_END_RE = re.compile(
     r"|[0-9]+\s*(?:分钟|min|小时|h)"
 )
 _TOKEN_LEAD_RE = re.compile(
-    r"(?:(?:今天|今日|今早|今晚|昨天|刚刚|刚才|刚|上午|下午|中午|晚上|早上|傍晚|我们|我|又|去了|去|跟|和|给|与|到"
+    r"(?:(?:你好|您好|在吗|谢谢|好的|收到|嗯嗯|嗯|ok|hello|hi|哈喽|今天|今日|今早|今晚|昨天|刚刚|刚才|刚|上午|下午|中午|晚上|早上|傍晚|我们|我|又|去了|去|跟|和|给|与|到"
     r"|联系了|联系|新客户|老客户|意向客户|客户)[\s,.;:!?、。~]*)+"
 )
 _NOT_A_NAME_START_RE = re.compile(
@@ -153,7 +157,7 @@ class _Key:
 
 def _name_variants(name: str) -> list[tuple[str, float]]:
     """Normalised name keys: (key, penalty). The full name has no penalty."""
-    base = normalize(name).strip()
+    base = normalize(to_simplified(name)).strip()
     variants: list[tuple[str, float]] = [(base, 0.0)]
     compact = re.sub(r"\s+", "", base)
     if compact != base:
@@ -205,7 +209,7 @@ class CustomerIndex(Sequence[CustomerName]):
                     if len(key) >= 3:
                         fuzzy.setdefault(key, set()).add(customer.customer_id)
             for raw in customer.contacts:
-                key = normalize(raw).strip()
+                key = normalize(to_simplified(raw)).strip()
                 if not _usable(key):
                     continue
                 self._add(self.contact_keys, key, customer.customer_id, float(len(key)))
@@ -216,6 +220,8 @@ class CustomerIndex(Sequence[CustomerName]):
                         )
         self.fuzzy_keys: list[str] = list(fuzzy)
         self.fuzzy_owners: list[tuple[int, ...]] = [tuple(sorted(fuzzy[k])) for k in self.fuzzy_keys]
+        # query → ranking: reps type the same short forms of a name day after day ("华东东建")
+        self.fuzzy_cache: dict[str, list[tuple[float, int, str]]] = {}
 
     @staticmethod
     def _add(table: dict[str, list[_Key]], key: str, customer_id: int, weight: float) -> None:
@@ -319,8 +325,23 @@ def _plausible_name(token: str) -> bool:
     return _usable(norm) and not _TOKEN_LEAD_RE.fullmatch(norm) and not _NOT_A_NAME_START_RE.match(norm)
 
 
+_FUZZY_CACHE_SIZE = 4096
+
+
 def _fuzzy(index: CustomerIndex, query: str) -> list[tuple[float, int, str]]:
-    """(score, customer id, key) for customers whose names resemble ``query``, best first."""
+    """(score, customer id, key) for customers whose names resemble ``query``, best first.
+
+    The index is immutable, so a query's ranking is kept on it (callers never change the list).
+    """
+    cached = index.fuzzy_cache.get(query)
+    if cached is None:
+        if len(index.fuzzy_cache) >= _FUZZY_CACHE_SIZE:
+            index.fuzzy_cache.clear()
+        cached = index.fuzzy_cache[query] = _rank_fuzzy(index, query)
+    return cached
+
+
+def _rank_fuzzy(index: CustomerIndex, query: str) -> list[tuple[float, int, str]]:
     if not index.fuzzy_keys:
         return []
     scores: dict[int, tuple[float, str]] = {}
@@ -348,6 +369,7 @@ def _fuzzy(index: CustomerIndex, query: str) -> list[tuple[float, int, str]]:
 
 
 def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatch:
+    text = to_simplified(text)  # same length: spans still index the caller's text
     index = _index_for(customers)
     norm = normalize(text)
 
@@ -367,7 +389,11 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
         if len(tied) == 1:
             _w, start, end = name_hits[tied[0]]
             span = _widen_span(index, text, norm, tied[0], (start, end))
-            return CustomerMatch(status="matched", customer_id=tied[0], span=span)
+            weight = name_hits[tied[0]][0]
+            exact = weight == end - start and span == (start, end)
+            return CustomerMatch(
+                status="matched", customer_id=tied[0], span=span, confidence=1.0 if exact else 0.9
+            )
         return CustomerMatch(status="ambiguous", candidates=tuple(tied[:MAX_CANDIDATES]))
 
     # 2. contact people; a contact shared by several customers is settled by a name-like token
@@ -381,7 +407,7 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
             ranked_cache.append(_fuzzy(index, query) if _usable(query, 2) else [])
         return ranked_cache[0]
 
-    for hits in (contact_hits, _scan(norm, index.derived_contact_keys)):
+    for hits, sure in ((contact_hits, CONTACT_CONFIDENCE), (_scan(norm, index.derived_contact_keys), 0.75)):
         if not hits:
             continue
         top = max(weight for weight, _s, _e in hits.values())
@@ -390,15 +416,23 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
             key=lambda cid: (hits[cid][1], cid),
         )
         if len(best) == 1:
-            span = _named_span(norm, offset, token, ranked_names, best[0])
-            return CustomerMatch(status="matched", customer_id=best[0], span=span)
+            named_span = _named_span(norm, offset, token, ranked_names, best[0])
+            return CustomerMatch(
+                status="matched",
+                customer_id=best[0],
+                span=named_span,
+                confidence=max(sure, CONTACT_CONFIDENCE) if named_span else sure,
+            )
         named = [(score, cid, key) for score, cid, key in ranked_names() if cid in best]
         if named:
             close = [item for item in named if named[0][0] - item[0] < FUZZY_MARGIN]
             if len(close) == 1:
-                _score, cid, key = close[0]
+                score, cid, key = close[0]
                 return CustomerMatch(
-                    status="matched", customer_id=cid, span=_fuzzy_span(norm, offset, len(token), key)
+                    status="matched",
+                    customer_id=cid,
+                    span=_fuzzy_span(norm, offset, len(token), key),
+                    confidence=min(sure, score / 100),
                 )
             first = [cid for _s, cid, _k in close]
             best = first + [cid for cid in best if cid not in first]
@@ -412,7 +446,7 @@ def match_customer(text: str, customers: Sequence[CustomerName]) -> CustomerMatc
     close_ids = [cid for score, cid, _k in ranked if best_score - score < FUZZY_MARGIN]
     if len(close_ids) == 1:
         span = _fuzzy_span(norm, offset, len(token), ranked[0][2])
-        return CustomerMatch(status="matched", customer_id=close_ids[0], span=span)
+        return CustomerMatch(status="matched", customer_id=close_ids[0], span=span, confidence=best_score / 100)
     return CustomerMatch(status="ambiguous", candidates=tuple(close_ids[:MAX_CANDIDATES]))
 
 

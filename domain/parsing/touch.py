@@ -13,13 +13,36 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.enums import Channel
 from domain.parsing.dates import NUMBER_PATTERN as _N
-from domain.parsing.dates import DueDate, cn_to_int, find_all_due_dates, find_due_date, normalize
+from domain.parsing.dates import (
+    DueDate,
+    WorkdayCounter,
+    cn_to_int,
+    find_all_due_dates,
+    find_due_date,
+    normalize,
+)
+from domain.parsing.simplify import to_simplified
 
-__all__ = ["Channel", "ParsedTouch", "detect_channel", "parse_duration", "parse_next_action", "parse_touch"]
+__all__ = ["LOW_CONFIDENCE", "Channel", "Confidence", "ParsedTouch", "detect_channel", "parse_duration", "parse_next_action", "parse_touch"]
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """How sure the reading of each field is, 0..1 (0: not found). Below ``LOW_CONFIDENCE`` a field is
+    confirmed with the rep rather than silently saved."""
+
+    channel: float = 0.0
+    duration: float = 0.0
+    summary: float = 0.0
+    next_action: float = 0.0
+    next_due: float = 0.0
+
+
+LOW_CONFIDENCE = 0.7
 
 
 @dataclass(frozen=True)
@@ -31,6 +54,14 @@ class ParsedTouch:
     next_due: datetime.date | None
     next_due_expression: str | None
     proposal: bool
+    # A vague due date ("下周", "过几天") is a range: ``next_due`` is its first day, this its last.
+    next_due_latest: datetime.date | None = None
+    next_due_part: str | None = None  # part of the day the action is due ("下午", "晚上")
+    confidence: Confidence = field(default=Confidence(), compare=False)
+
+    @property
+    def next_due_vague(self) -> bool:
+        return self.next_due_latest is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,7 +74,10 @@ for _channel, _words in (
         Channel.WECHAT,
         "微信电话 微信通话 微信语音 微信视频 视频通话 视频电话 语音通话 微信 威信 企业微信 企微 语音 视频",
     ),
-    (Channel.PHONE, "打电话 通电话 电话 通话 致电 电联 来电 回电 去电 座机"),
+    (
+        Channel.PHONE,
+        "打电话 通电话 电话 通话 致电 电联 来电 回电 去电 座机 拨了 拨过 拨打 拨通 再拨 拨过去 打过去 打给 打了过去",
+    ),
     (
         Channel.VISIT,
         "拜访 上门 登门 见面 面谈 面聊 面访 当面 到店 现场 来访 吃饭 饭局 喝茶 参观 考察 走访 工地 来公司 到公司",
@@ -68,6 +102,17 @@ _ASCII_CHANNELS = {
     "sms": Channel.OTHER,
     "qq": Channel.OTHER,
 }
+# One-character pinyin slips of a channel word (店话 for 电话, 微心 for 微信): read, with less confidence.
+_CHANNEL_SLIPS: dict[str, Channel] = {}
+for _channel, _words in (
+    (Channel.PHONE, "店话 点话 电化 电活 垫话 殿话 典话"),
+    (Channel.WECHAT, "威信 微心 为信 维信 薇信 微新 围信 微型聊"),
+    (Channel.VISIT, "拜方 败访 摆访 百访 拜仿 白访 拜放"),
+    (Channel.EMAIL, "油件 邮建 游件 由件 邮见"),
+):
+    for _word in _words.split():
+        _CHANNEL_SLIPS[_word] = _channel
+        _CHANNEL_KEYWORDS.setdefault(_word, _channel)
 _CHANNEL_RE = re.compile(
     "|".join(re.escape(w) for w in sorted(_CHANNEL_KEYWORDS, key=len, reverse=True))
     + "|(?<![a-z])(?:"
@@ -78,10 +123,15 @@ _CHANNEL_RE = re.compile(
 
 def detect_channel(text: str) -> Channel | None:
     """Channel of the first channel keyword in ``text`` (longest keyword at that position)."""
-    m = _CHANNEL_RE.search(normalize(text))
+    return _channel_reading(normalize(to_simplified(text)))[0]
+
+
+def _channel_reading(norm: str) -> tuple[Channel | None, float]:
+    m = _CHANNEL_RE.search(norm)
     if m is None:
-        return None
-    return _CHANNEL_KEYWORDS.get(m[0]) or _ASCII_CHANNELS[m[0]]
+        return None, 0.0
+    channel = _CHANNEL_KEYWORDS.get(m[0]) or _ASCII_CHANNELS[m[0]]
+    return channel, (0.6 if m[0] in _CHANNEL_SLIPS and m[0] != "威信" else 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,8 +139,8 @@ def detect_channel(text: str) -> Channel | None:
 # --------------------------------------------------------------------------------------------
 
 _APPROX = r"(?:来|多|余|几|左右)?"
-_HOURS_UNIT = r"(?:小时|钟头|hours?(?![a-z])|hrs?(?![a-z])|h(?![a-z]))"
-_MINUTES_UNIT = r"(?:分钟|mins?(?![a-z])|minutes?(?![a-z])|分(?![\u4e00-\u9fffa-z0-9]))"
+_HOURS_UNIT = r"(?:小时|钟头|小是|中头|hours?(?![a-z])|hrs?(?![a-z])|h(?![a-z]))"
+_MINUTES_UNIT = r"(?:分钟|分种|分中|分重|mins?(?![a-z])|minutes?(?![a-z])|分(?![\u4e00-\u9fffa-z0-9]))"
 _DURATION_RULES: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
@@ -100,6 +150,7 @@ _DURATION_RULES: list[tuple[re.Pattern[str], str]] = [
         "hours",
     ),
     (re.compile(rf"半\s*个?\s*{_HOURS_UNIT}"), "half"),
+    (re.compile(rf"个把\s*{_HOURS_UNIT}"), "about_an_hour"),
     (re.compile(r"(?<![0-9])([0-9]|[一二三两])\s*刻\s*钟"), "quarters"),
     (re.compile(rf"(?<![0-9.点:])([0-9]{{1,3}}|{_N})\s*{_APPROX}\s*个?\s*{_MINUTES_UNIT}"), "minutes"),
 ]
@@ -115,7 +166,10 @@ def _number(token: str) -> float | None:
 
 def parse_duration(text: str) -> int | None:
     """Minutes of the first duration in ``text`` ("20分钟", "一个半小时", "40来分钟", "一刻钟")."""
-    norm = normalize(text)
+    return _duration_reading(normalize(to_simplified(text)))[0]
+
+
+def _duration_reading(norm: str) -> tuple[int | None, float]:
     found: list[tuple[int, int, int]] = []
     for pattern, kind in _DURATION_RULES:
         for m in pattern.finditer(norm):
@@ -130,6 +184,8 @@ def parse_duration(text: str) -> int | None:
                     minutes += extra or 0
             elif kind == "half":
                 minutes = 30
+            elif kind == "about_an_hour":
+                minutes = 60
             elif kind == "quarters":
                 quarters = _number(m[1])
                 minutes = None if quarters is None else quarters * 15
@@ -139,9 +195,9 @@ def parse_duration(text: str) -> int | None:
                 continue
             found.append((m.start(), m.start() - m.end(), round(minutes)))
     if not found:
-        return None
+        return None, 0.0
     found.sort()
-    return found[0][2]
+    return found[0][2], 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +264,7 @@ _WHITESPACE_RE = re.compile(r"\s+")
 _BLANKS_RE = re.compile("\x00+")  # characters blanked out (customer name, next action)
 _BLANK_RUN_RE = re.compile(r"\s*\x00+\s*")
 _EDGE_CHARS = " \t\r\n\u3000,;。、!?.:~-—\uff0c\uff1b\uff1a\uff01\uff1f\uff0e\uff5e"
-_TODAY_INTENT_RE = re.compile(r"晚|前|内")
+_TODAY_INTENT_RE = re.compile(r"今晚|前|内")
 _TODAY_WORD_RE = re.compile(r"今天|今日|今早|刚才|刚刚")
 _LINK_BEFORE_DATE_RE = re.compile(r"(?:定在|约在|安排在|放在|改到|改在|推到|定于|在|于|最晚|最迟)\s*$")
 _DURATION_HINT_RE = re.compile(
@@ -233,13 +289,25 @@ def _is_next_date(due: DueDate, today: datetime.date, analysis: str, clause_end:
         # "11月20日发报价单" is a plan with a date already gone (a slip): keep it as the next action
         # so the caller can ask for a valid date. "11月20日见过面" is a past event and is not.
         return _is_planned_past_date(due, today, analysis, clause_end)
-    if _TODAY_INTENT_RE.search(due.expression):
-        return True
     segment_end = due.span[1]
     while segment_end < clause_end and not analysis[segment_end].isspace():
         segment_end += 1
     following = analysis[due.span[1] : segment_end]
-    return bool(_NEXT_MARKER_RE.search(following)) and not _PAST_RE.search(following)
+    if _TODAY_INTENT_RE.search(due.expression):
+        return True
+    if _NEXT_MARKER_RE.search(following) and not _PAST_RE.search(following):
+        return True
+    # "傍晚再联系", "晚上发报价", "周四拜访" written on a Thursday: later today, unless what follows
+    # reads as done ("下午拜访了", "上午电话 1小时").
+    if due.part_of_day is not None or _TODAY_PLAN_RE.search(due.expression):
+        plan = _APPOINTMENT_DONE_RE.sub("", following)
+        return bool(plan.strip()) and not _is_todayish(plan, channel_counts=False)
+    return False
+
+
+_WEEKDAY_RE = re.compile(r"周|星期|礼拜")
+_TODAY_PLAN_RE = re.compile(r"周|星期|礼拜|晚点|晚些|待会|等会|过会|一会|稍后|下班|收工")
+_APPOINTMENT_DONE_RE = re.compile(r"约(?:好)?了")
 
 
 _ABSOLUTE_DATE_RE = re.compile(r"月|\d[./-]\d")
@@ -312,7 +380,26 @@ def _commitment(analysis: str, clause_start: int, clause_end: int, due: DueDate)
         return 1
     if _THIRD_PARTY_RE.match(segment):
         return -1
+    # "周日客户不在", "15号才回来": the date is when the customer is away, not the rep's plan.
+    if _CUSTOMER_STATE_RE.search(analysis, due.span[1], seg_end):
+        return -1
     return 0
+
+
+_CUSTOMER_STATE_RE = re.compile(
+    r"(?:客户|他们|他|她|对方|老板|甲方|[\u4e00-\u9fff]总)|不在|出差|开会|休息|放假|才回来|回来|没空|没见|没人|不方便"
+)
+
+
+def _strength(due: DueDate, today: datetime.date, analysis: str) -> int:
+    """How surely a candidate date is the next action's: a later day beats a plan for later today
+    ("今天上午电话 今晚发资料": 今晚), which beats a slipped past date."""
+    if due.date > today:
+        return 2
+    if due.date < today:
+        return 0
+    following = analysis[due.span[1] : due.span[1] + 4]
+    return 2 if _TODAY_INTENT_RE.search(due.expression) or _NEXT_MARKER_RE.match(following) else 1
 
 
 def _clauses(analysis: str, today: datetime.date, dates: list[DueDate]) -> list[_Clause]:
@@ -332,7 +419,7 @@ def _clauses(analysis: str, today: datetime.date, dates: list[DueDate]) -> list[
         # A date the customer mentioned ("客户说下周开会") is not the rep's next action, and one
         # the rep commits to ("我们下周一前...", "...再跟进") beats one about the customer's plans.
         inside = [d for d in inside if not _reported(analysis, start, d.span[0])]
-        inside.sort(key=lambda d: -_commitment(analysis, start, end, d))
+        inside.sort(key=lambda d: (-_strength(d, today, analysis), -_commitment(analysis, start, end, d)))
         marker = None
         for m in _NEXT_MARKER_RE.finditer(analysis, start, end):
             if inside or m[0] not in _APPOINTMENT_ONLY:
@@ -434,7 +521,17 @@ def _locate_next(masked: str, analysis: str, clause: _Clause) -> tuple[int, int,
     return anchor, stop, after, due
 
 
-def parse_touch(text: str, today: datetime.date, customer_span: tuple[int, int] | None = None) -> ParsedTouch:
+def parse_touch(
+    text: str,
+    today: datetime.date,
+    customer_span: tuple[int, int] | None = None,
+    calendar: WorkdayCounter | None = None,
+) -> ParsedTouch:
+    """Read one touch message. ``calendar`` counts "N个工作日后" (default: the holiday library).
+
+    Traditional characters are read as simplified (the summary comes out simplified).
+    """
+    text = to_simplified(text)
     removed = bytearray(len(text))
     masked = text  # the customer's name blanked out, so it is never read as a date or a marker
     if customer_span is not None:
@@ -444,7 +541,7 @@ def parse_touch(text: str, today: datetime.date, customer_span: tuple[int, int] 
         if c_start < c_end:
             masked = text[:c_start] + "\x00" * (c_end - c_start) + text[c_end:]
     analysis = normalize(masked)
-    dates = find_all_due_dates(masked, today)
+    dates = find_all_due_dates(masked, today, calendar)
 
     clauses = _clauses(analysis, today, dates)
     chosen: _Clause | None = None
@@ -464,15 +561,38 @@ def parse_touch(text: str, today: datetime.date, customer_span: tuple[int, int] 
     kept = "".join(ch if not removed[i] else "\x00" for i, ch in enumerate(text))
     summary = _clean_summary(kept)
     today_part = normalize(kept)
+    channel, channel_confidence = _channel_reading(today_part)
+    duration, duration_confidence = _duration_reading(today_part)
     return ParsedTouch(
-        channel=detect_channel(today_part),
-        duration_minutes=parse_duration(today_part),
+        channel=channel,
+        duration_minutes=duration,
         summary=summary,
         next_action=next_action,
         next_due=due.date if due else None,
         next_due_expression=due.expression if due else None,
         proposal=_mentions_proposal(today_part),
+        next_due_latest=due.latest if due is not None and due.vague else None,
+        next_due_part=due.part_of_day if due else None,
+        confidence=Confidence(
+            channel=channel_confidence,
+            duration=duration_confidence,
+            summary=1.0 if summary else 0.0,
+            next_action=(1.0 if len(next_action) > 1 else 0.6) if next_action else 0.0,
+            next_due=_due_confidence(due, today),
+        ),
     )
+
+
+def _due_confidence(due: DueDate | None, today: datetime.date) -> float:
+    if due is None:
+        return 0.0
+    if due.vague:
+        return 0.3  # a week or "a few days": ask which day
+    if due.date == today and _WEEKDAY_RE.search(due.expression):
+        return 0.6  # "周四拜访" on a Thursday: today, most likely — confirmed on the card
+    if due.part_of_day is None and _TODAY_PLAN_RE.search(due.expression) and "周" not in due.expression:
+        return 0.8  # "晚点", "待会": today, time unsaid
+    return 1.0
 
 
 def _borrow_neighbour_action(
@@ -499,11 +619,14 @@ def _borrow_neighbour_action(
     return None
 
 
-def parse_next_action(text: str, today: datetime.date) -> tuple[str | None, DueDate | None]:
+def parse_next_action(
+    text: str, today: datetime.date, calendar: WorkdayCounter | None = None
+) -> tuple[str | None, DueDate | None]:
     """A slot-filling answer: ``"周五前发报价单"`` → ``("发报价单", DueDate(...))``.
 
     ``"明天"`` → ``(None, DueDate)``; ``"再约"`` → ``("再约", None)``.
     """
-    due = find_due_date(text, today)
+    text = to_simplified(text)
+    due = find_due_date(text, today, calendar)
     body = text if due is None else _without(text, due.span[0], due.span[1])
     return _clean_action(body), due
