@@ -123,6 +123,9 @@ class Pipeline(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     # Obstacle options asked at each stage change (障碍穿透提问), configurable per pipeline.
     obstacle_options: Mapped[list[Any]] = mapped_column(default=list)
+    # 阶段穿越率: the two stages (by name) whose crossing the pipeline measures; none when unset.
+    crossing_from: Mapped[str | None] = mapped_column(String(64))
+    crossing_to: Mapped[str | None] = mapped_column(String(64))
 
 
 class Stage(Base):
