@@ -122,7 +122,8 @@ async def build_digests(
         replies: list[Reply] = [Markdown(texts.DIGEST_TITLE.format(team=team.name), text, to=to)]
         if png is not None:
             sha = await asyncio.to_thread(ctx.media.store_generated, png, "png")
-            replies.append(Image(sha, texts.CHART_CAPTION.format(team=team.name), to=to, path=f"generated/{sha}.png"))
+            # No caption: robots would send it as a separate text message; the chart carries its title.
+            replies.append(Image(sha, to=to, path=f"generated/{sha}.png"))
         out[team_id] = replies
     return out
 

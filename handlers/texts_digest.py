@@ -5,7 +5,6 @@ from __future__ import annotations
 DIGEST_TITLE = "{team} 晨会速览"
 DIGEST_HEADER = "## {team} 晨会速览 {date}"
 CHART_TITLE = "{team} 晨会速览 {date}"
-CHART_CAPTION = "{team}:各阶段客户分布与近14天销售动作完成率"
 
 STAGES_HEADER = "**各阶段客户分布**(共 {total} 位)"
 STAGE_ITEM = "{stage} {count}"
