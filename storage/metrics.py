@@ -30,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -160,7 +161,7 @@ async def compute_figures(
     }
     scope = None if team_ids is None else [team.id for team in teams]
     owned: dict[int, _Owned] = defaultdict(_Owned)
-    await _touch_depth(session, as_of, scope, owned, people)
+    await _touch_depth(session, as_of, scope, owned, people, names=details)
     await _crossing(session, as_of, scope, owned)
     await _resolution(session, as_of, scope, owned, people)
     completion: dict[int | None, dict[dt.date, tuple[int, int]]] = {}
@@ -251,11 +252,13 @@ def _owner_scope(scope: list[int] | None) -> ColumnElement[bool]:
 
 async def _touch_depth(
     session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned],
-    people: dict[int, _Person],
+    people: dict[int, _Person], *, names: bool = True,
 ) -> None:
     start, end = m.touch_depth_window(as_of)
-    channels = func.count(
-        distinct(case((Touch.channel.in_([c.value for c in m.DEPTH_CHANNELS]), Touch.channel), else_=None))
+    # Distinct channels among the four, as a sum of "was this channel used" flags: no DISTINCT sort.
+    channels = sum(
+        (func.max(case((Touch.channel == channel.value, 1), else_=0)) for channel in m.DEPTH_CHANNELS),
+        start=literal(0),
     )
     per_customer = (
         select(Touch.customer_id, channels.label("channels"))
@@ -264,23 +267,22 @@ async def _touch_depth(
         .group_by(Touch.customer_id)
         .subquery()
     )
+    # One pass: customers grouped by owner and channel count; those under 2 one by one (named).
+    below = per_customer.c.channels < 2
+    name = case((below, Customer.name), else_=None) if names else literal(None, String)
     rows = await session.execute(
-        select(Customer.owner_id, func.sum(per_customer.c.channels), func.count())
+        select(Customer.owner_id, per_customer.c.channels, name, func.count())
         .join(per_customer, per_customer.c.customer_id == Customer.id)
         .where(_owner_scope(scope))
-        .group_by(Customer.owner_id)
+        .group_by(Customer.owner_id, per_customer.c.channels, name)
     )
-    for owner_id, total, count in rows:
-        owned[owner_id].depth_channels += int(total or 0)
-        owned[owner_id].depth_customers += int(count)
-    below = await session.execute(
-        select(Customer.owner_id, Customer.name)
-        .join(per_customer, per_customer.c.customer_id == Customer.id)
-        .where(per_customer.c.channels < 2, _owner_scope(scope))
-    )
-    for owner_id, name in below:
-        owner = people.get(owner_id)
-        owned[owner_id].below_2.append((name, owner.name if owner else ""))
+    for owner_id, channel_count, customer, count in rows:
+        sums = owned[owner_id]
+        sums.depth_channels += int(channel_count) * int(count)
+        sums.depth_customers += int(count)
+        if customer is not None:
+            owner = people.get(owner_id)
+            sums.below_2.append((customer, owner.name if owner else ""))
 
 
 async def _crossing(session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned]) -> None:

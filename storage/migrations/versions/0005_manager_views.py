@@ -1,4 +1,4 @@
-"""pipeline crossing stages (阶段穿越率)
+"""pipeline crossing stages (阶段穿越率), covering touch indexes for the process metrics
 
 Revision ID: 0005
 Revises: 0003
@@ -29,6 +29,11 @@ def upgrade() -> None:
     pipelines = sa.table(
         "pipelines", sa.column("key", sa.String), sa.column("crossing_from", sa.String), sa.column("crossing_to", sa.String)
     )
+    with op.batch_alter_table("touches", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_touches_customer_cover", ["customer_id", "occurred_at", "undone_at", "channel", "next_due"], unique=False
+        )
+        batch_op.create_index("ix_touches_due_cover", ["next_due", "customer_id", "occurred_at", "undone_at"], unique=False)
     for key, (first, second) in _TEMPLATE_CROSSINGS.items():
         op.execute(
             pipelines.update().where(pipelines.c.key == key).values(crossing_from=first, crossing_to=second)
@@ -36,6 +41,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("touches", schema=None) as batch_op:
+        batch_op.drop_index("ix_touches_due_cover")
+        batch_op.drop_index("ix_touches_customer_cover")
     with op.batch_alter_table("pipelines", schema=None) as batch_op:
         batch_op.drop_column("crossing_to")
         batch_op.drop_column("crossing_from")
