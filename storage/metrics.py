@@ -30,7 +30,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
-    String,
     and_,
     case,
     cast,
@@ -268,15 +267,18 @@ async def _touch_depth(
         .subquery()
     )
     # One pass: customers grouped by owner and channel count; those under 2 one by one (named).
-    below = per_customer.c.channels < 2
-    name = case((below, Customer.name), else_=None) if names else literal(None, String)
+    keys: list[Any] = [Customer.owner_id, per_customer.c.channels]
+    if names:
+        keys.append(case((per_customer.c.channels < 2, Customer.name), else_=None))
     rows = await session.execute(
-        select(Customer.owner_id, per_customer.c.channels, name, func.count())
+        select(*keys, func.count())
         .join(per_customer, per_customer.c.customer_id == Customer.id)
         .where(_owner_scope(scope))
-        .group_by(Customer.owner_id, per_customer.c.channels, name)
+        .group_by(*keys)
     )
-    for owner_id, channel_count, customer, count in rows:
+    for row in rows:
+        owner_id, channel_count, count = row[0], row[1], row[-1]
+        customer = row[2] if names else None
         sums = owned[owner_id]
         sums.depth_channels += int(channel_count) * int(count)
         sums.depth_customers += int(count)
@@ -305,6 +307,7 @@ async def _crossing(session: AsyncSession, as_of: dt.datetime, scope: list[int] 
         select(target.position)
         .join(Pipeline, Pipeline.id == target.pipeline_id)
         .where(target.pipeline_id == Customer.pipeline_id, target.name == Pipeline.crossing_to)
+        .correlate(Customer)
         .scalar_subquery()
     )
     crossed = exists(

@@ -27,7 +27,8 @@ Crossing (b2b: 新线索 → 初步沟通 → 需求确认 → 方案报价 → 
   客户6 初步沟通 11-15, 商务谈判 11-22 10:01 (7 days and a minute later) → cohort, not crossed.
   客户7 first 初步沟通 10-16 (40 days), again 11-10 → the first entry counts: not in the cohort.
   客户8 is in an admin pipeline (洽谈 → 报价) that names no crossing → in no cohort.
-  east = 2 / 3 = 0.6667; rep.li 2 / 2 = 1.0; rep.zhao 0 / 1 = 0.0; south: empty cohort → none.
+  客户11 (rep.li) is in the store pipeline, whose crossing is 到店/咨询 → 报价: entered 11-10, 报价 11-12 → crossed.
+  east = 3 / 4 = 0.75; rep.li 3 / 3 = 1.0; rep.zhao 0 / 1 = 0.0; south: empty cohort → none.
 
 Support requests (需跨部门支持):
   客户1 marked 11-24 04:00, replied 11-25 00:00 → 20 h.       客户3 11-22 10:00 → 11-23 10:00 → 24 h.
@@ -56,13 +57,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import create_app
 from bot.cli import main as cli_main
+from bot.clock import FrozenClock, ShiftableClock
 from domain import metrics as m
 from domain.enums import Channel, CustomerStatus
 from storage.metrics import compute_figures
 from storage.pipelines import upsert_pipeline
-from tests.conftest import START, Console
+from tests.conftest import START, Console, make_config
 from tests.metrics_support import SHANGHAI, OrgBuilder, local
+from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 
 AS_OF = START
 
@@ -81,6 +85,7 @@ async def build_org(console: Console) -> None:
         c7 = await org.customer("rep.zhao", "客户7")
         c8 = await org.customer("rep.zhao", "客户8", pipeline="plain")
         c9 = await org.customer("rep.zhao", "客户9")
+        c11 = await org.customer("rep.li", "客户11", pipeline="store")
         c5.owner_id = await org.member_id("rep.sun")  # moved to the south team
         c9.status = CustomerStatus.CLOSED
         # touch depth
@@ -119,6 +124,8 @@ async def build_org(console: Console) -> None:
         await org.enter(c7, "初步沟通", local("2026-10-16"))
         await org.enter(c7, "初步沟通", local("2026-11-10"))
         await org.enter(c8, "洽谈", local("2026-11-10"))
+        await org.enter(c11, "到店/咨询", local("2026-11-10"))
+        await org.enter(c11, "报价", local("2026-11-12"))
         # obstacle resolution
         await org.support_request(c1, local("2026-11-24", "04:00"), local("2026-11-25", "00:00"))
         await org.support_request(c3, local("2026-11-22"), local("2026-11-23"))
@@ -163,8 +170,8 @@ async def test_stage_crossing_cohort_edges_and_the_7_day_limit(console: Console)
     figures = await figures_as_of(console)
     east, south = figures.team("east"), figures.team("south")
     assert east is not None and south is not None
-    assert (east.stage_crossing.cohort, east.stage_crossing.crossed) == (3, 2)
-    assert east.stage_crossing.value == Decimal("0.6667")
+    assert (east.stage_crossing.cohort, east.stage_crossing.crossed) == (4, 3)
+    assert east.stage_crossing.value == Decimal("0.7500")
     reps = {rep.code: rep.stage_crossing for rep in east.reps}
     assert (reps["rep.li"].value, reps["rep.zhao"].value) == (Decimal("1.0000"), Decimal("0.0000"))
     # Empty cohort: no figure, no division by zero.
@@ -242,7 +249,7 @@ async def test_metrics_json_has_exactly_the_documented_shape(console: Console, t
     assert set(team) == {"key", "touch_depth", "stage_crossing", "obstacle_resolution_hours", "action_completion",
                          "overdue_top5", "reps"}
     assert team["touch_depth"] == {"value": 1.67, "customers": 3, "below_2": ["客户2", "客户3"]}
-    assert team["stage_crossing"] == {"value": 0.6667, "cohort": 3, "crossed": 2}
+    assert team["stage_crossing"] == {"value": 0.75, "cohort": 4, "crossed": 3}
     assert team["obstacle_resolution_hours"]["value"] == 22.0 and team["obstacle_resolution_hours"]["resolved"] == 2
     assert team["action_completion"][9] == {"date": "2026-11-20", "due": 2, "done_on_time": 0}
     assert team["overdue_top5"][0] == {"customer": "客户6", "owner": "赵磊", "days": 31}
@@ -275,3 +282,22 @@ def test_means_round_half_up_not_to_even() -> None:
     assert m.ObstacleResolution(seconds=3 * 3600 + 900, resolved=1).value == Decimal("3.3")  # 3.25 h
     assert m.StageCrossing(0, 0).value is None
 
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_REASON)
+async def test_the_same_figures_on_postgresql(aiohttp_client, tmp_path: Path) -> None:
+    async with scratch_database() as url:
+        config = make_config(tmp_path, storage={"url": url, "data_dir": str(tmp_path / "data")})
+        console = Console(await aiohttp_client(create_app(config, clock=ShiftableClock(base=FrozenClock(START)))))
+        await build_org(console)
+        figures = await figures_as_of(console)
+        east = figures.team("east")
+        assert east is not None
+        assert (east.touch_depth.value, east.touch_depth.below_2) == (Decimal("1.67"), ("客户2", "客户3"))
+        assert (east.stage_crossing.cohort, east.stage_crossing.crossed) == (4, 3)
+        assert (east.obstacle_resolution.value, len(east.obstacle_resolution.open_over_48h)) == (Decimal("22.0"), 2)
+        days = {d.day.isoformat(): (d.due, d.done_on_time) for d in east.action_completion if d.due}
+        assert days == {"2026-11-20": (2, 0), "2026-11-21": (1, 1), "2026-11-22": (2, 1), "2026-11-24": (1, 0)}
+        assert [(o.customer, o.days) for o in east.overdue_top5] == [("客户6", 31), ("客户7", 5), ("客户8", 5), ("客户3", 1)]
+        await console.client.close()
