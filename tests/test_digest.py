@@ -23,6 +23,7 @@ from handlers import digest as digest_handlers
 from storage.models import InboxItem, Member, Team
 from tests.conftest import START, Console, make_config, texts_of
 from tests.metrics_support import SHANGHAI, OrgBuilder, local
+from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 from tests.test_metrics import build_org
 
 NINE = local("2026-11-26", "09:00")
@@ -257,3 +258,18 @@ def test_digest_time_is_a_local_time_and_invalid_values_are_refused(tmp_path: Pa
     assert calibration.describe() == "weekly thu 16:00"
     assert scheduler.JOBS_BY_NAME["calibration_reminder"].schedule(config).describe() == "weekly fri 16:00"
     assert SHANGHAI.key == "Asia/Shanghai"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_REASON)
+async def test_the_digest_goes_out_once_per_team_per_day_on_postgresql(aiohttp_client, tmp_path: Path) -> None:
+    async with scratch_database() as url:
+        config = make_config(tmp_path, storage={"url": url, "data_dir": str(tmp_path / "data")})
+        console = Console(await aiohttp_client(create_app(config, clock=ShiftableClock(base=FrozenClock(START)))))
+        await build_org(console)
+        await run_digest(console, NINE)
+        await run_digest(console, local("2026-11-26", "09:15"))
+        east = await group_items(console, "east")
+        assert [item["kind"] for item in east] == ["markdown", "image"]
+        assert "1. 客户6(赵磊)超期 32 天" in east[0]["payload"]["text"]
+        await console.client.close()
