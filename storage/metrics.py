@@ -158,7 +158,9 @@ async def compute_figures(
             select(Member.id, Member.code, Member.name, Member.role, Member.team_id, Member.active)
         )
     }
-    scope = None if team_ids is None else [team.id for team in teams]
+    # Every team asked for (the 09:00 digest): no owner filter to add to each statement.
+    all_teams = team_ids is None or len(teams) == await session.scalar(select(func.count()).select_from(Team))
+    scope = None if all_teams else [team.id for team in teams]
     owned: dict[int, _Owned] = defaultdict(_Owned)
     await _touch_depth(session, as_of, scope, owned, people, names=details)
     await _crossing(session, as_of, scope, owned)
