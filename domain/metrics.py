@@ -265,6 +265,7 @@ class Figures:
     as_of: dt.datetime
     teams: tuple[TeamFigures, ...] = ()
     org: TeamFigures = field(default_factory=lambda: TeamFigures("*", "全公司"))
+    previous: Figures | None = None  # the health metrics at an earlier instant, to compare with
 
     def team(self, key: str) -> TeamFigures | None:
         return next((team for team in self.teams if team.key == key), None)

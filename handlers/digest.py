@@ -100,9 +100,9 @@ async def build_digests(
     ctx: Ctx, *, as_of: dt.datetime, team_ids: Sequence[int], to_group: bool = True
 ) -> dict[int, list[Reply]]:
     """Each team's digest replies (markdown, then the chart); teams with nothing to report get none."""
-    figures = await metric_store.compute_figures(ctx.session, as_of=as_of, tz=ctx.tz, team_ids=team_ids)
-    previous = await metric_store.compute_figures(ctx.session, as_of=as_of - WEEK, tz=ctx.tz, team_ids=team_ids,
-                                                  details=False)
+    figures = await metric_store.compute_figures(ctx.session, as_of=as_of, tz=ctx.tz, team_ids=team_ids,
+                                                 compare_with=as_of - WEEK)
+    previous = figures.previous or m.Figures(as_of - WEEK)
     teams = {team.id: team for team in await member_store.all_teams(ctx.session)}
     by_key = {team.key: team.id for team in teams.values()}
     wanted: list[tuple[int, m.TeamFigures]] = [

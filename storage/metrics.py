@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -143,10 +143,13 @@ async def compute_figures(
     tz: ZoneInfo,
     team_ids: Collection[int] | None = None,
     details: bool = True,
+    compare_with: dt.datetime | None = None,
 ) -> m.Figures:
     """Every metric as of ``as_of`` for the teams ``team_ids`` (all teams when None).
 
-    ``details=False`` computes only the three health metrics (the previous week's comparison).
+    ``details=False`` computes only the three health metrics. ``compare_with`` adds those three as
+    of an earlier instant (``Figures.previous``, the digest's "change since the previous week"),
+    sharing the scan of the touches.
     """
     teams = list(await session.scalars(select(Team).order_by(Team.key)))
     if team_ids is not None:
@@ -161,47 +164,73 @@ async def compute_figures(
     # Every team asked for (the 09:00 digest): no owner filter to add to each statement.
     all_teams = team_ids is None or len(teams) == await session.scalar(select(func.count()).select_from(Team))
     scope = None if all_teams else [team.id for team in teams]
-    owned: dict[int, _Owned] = defaultdict(_Owned)
-    await _touch_depth(session, as_of, scope, owned, people, names=details)
-    await _crossing(session, as_of, scope, owned)
-    await _resolution(session, as_of, scope, owned, people)
-    completion: dict[int | None, dict[dt.date, tuple[int, int]]] = {}
-    overdue: dict[int | None, list[m.Overdue]] = {}
-    stages: dict[int | None, list[m.StageCount]] = {}
+    instants = [as_of] + ([compare_with] if compare_with is not None else [])
+    owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
+    await _touch_depth(session, instants, scope, owned_at, people, names=details)
+    for instant, owned in zip(instants, owned_at, strict=True):
+        await _crossing(session, instant, scope, owned)
+        await _resolution(session, instant, scope, owned, people)
     days = m.trend_days(as_of.astimezone(tz).date())
+    extra = _Details(days=days)
     if details:
-        completion = await _action_completion(session, as_of, tz, days, scope)
-        overdue = await _overdue(session, as_of, tz, scope, people)
-        stages = await _stage_distribution(session, scope)
+        extra.completion = await _action_completion(session, as_of, tz, days, scope)
+        extra.overdue = await _overdue(session, as_of, tz, scope, people)
+        extra.stages = await _stage_distribution(session, scope)
+    previous = None
+    if compare_with is not None:
+        previous = _assemble(compare_with, teams, people, owned_at[1], None, whole_org=team_ids is None)
+    figures = _assemble(as_of, teams, people, owned_at[0], extra if details else None, whole_org=team_ids is None)
+    return replace(figures, previous=previous)
 
-    def figures(key: str, name: str, owner_ids: list[int], team_key: int | None, reps: tuple[m.RepFigures, ...]) -> m.TeamFigures:
+
+@dataclass
+class _Details:
+    days: list[dt.date]
+    completion: dict[int | None, dict[dt.date, tuple[int, int]]] = field(default_factory=dict)
+    overdue: dict[int | None, list[m.Overdue]] = field(default_factory=dict)
+    stages: dict[int | None, list[m.StageCount]] = field(default_factory=dict)
+
+
+def _assemble(
+    as_of: dt.datetime, teams: list[Team], people: dict[int, _Person], owned: dict[int, _Owned],
+    extra: _Details | None, *, whole_org: bool,
+) -> m.Figures:
+    def figures(key: str, name: str, owner_ids: list[int], team_id: int | None, reps: tuple[m.RepFigures, ...]) -> m.TeamFigures:
         total = _Owned()
         for owner_id in owner_ids:
             if owner_id in owned:
                 total.add(owned[owner_id])
-        team_days = _sum_days(completion) if key == "*" else completion.get(team_key, {})
-        if key == "*":
-            team_overdue = sorted((o for items in overdue.values() for o in items), key=m.overdue_order)[: m.TOP_OVERDUE]
-            team_stages = _merge_stages(stages)
-        else:
-            team_overdue = overdue.get(team_key, [])[: m.TOP_OVERDUE]
-            team_stages = stages.get(team_key, [])
+        completion: tuple[m.DayCompletion, ...] = ()
+        team_overdue: list[m.Overdue] = []
+        team_stages: list[m.StageCount] = []
+        if extra is not None:
+            team_days = _sum_days(extra.completion) if key == "*" else extra.completion.get(team_id, {})
+            completion = tuple(m.DayCompletion(d, *team_days.get(d, (0, 0))) for d in extra.days)
+            if key == "*":
+                team_overdue = sorted((o for items in extra.overdue.values() for o in items), key=m.overdue_order)
+                team_stages = _merge_stages(extra.stages)
+            else:
+                team_overdue = extra.overdue.get(team_id, [])
+                team_stages = extra.stages.get(team_id, [])
         return m.TeamFigures(
             key=key,
             name=name,
             touch_depth=_depth(total),
             stage_crossing=m.StageCrossing(total.cohort, total.crossed),
             obstacle_resolution=_resolution_of(total),
-            action_completion=tuple(m.DayCompletion(d, *team_days.get(d, (0, 0))) for d in days) if details else (),
-            overdue_top5=tuple(team_overdue),
+            action_completion=completion,
+            overdue_top5=tuple(team_overdue[: m.TOP_OVERDUE]),
             reps=reps,
             stages=tuple(team_stages),
             customers=sum(s.customers for s in team_stages),
         )
 
+    members_of: dict[int | None, list[_Person]] = defaultdict(list)
+    for person in people.values():
+        members_of[person.team_id].append(person)
     team_figures = []
     for team in teams:
-        members = [p for p in people.values() if p.team_id == team.id]
+        members = members_of.get(team.id, [])
         shown = [p for p in members if (p.role is Role.REP and p.active) or p.id in owned]
         reps = tuple(
             m.RepFigures(p.code, p.name, _depth(owned.get(p.id, _Owned())),
@@ -210,7 +239,7 @@ async def compute_figures(
             for p in sorted(shown, key=lambda p: p.code)
         )
         team_figures.append(figures(team.key, team.name, [p.id for p in members], team.id, reps))
-    org = figures("*", "全公司", list(people), None, ()) if team_ids is None else m.TeamFigures("*", "全公司")
+    org = figures("*", "全公司", list(people), None, ()) if whole_org else m.TeamFigures("*", "全公司")
     return m.Figures(as_of=as_of, teams=tuple(team_figures), org=org)
 
 
@@ -252,26 +281,35 @@ def _owner_scope(scope: list[int] | None) -> ColumnElement[bool]:
 
 
 async def _touch_depth(
-    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned],
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]],
     people: dict[int, _Person], *, names: bool = True,
 ) -> None:
-    start, end = m.touch_depth_window(as_of)
-    # Distinct channels among the four, as a sum of "was this channel used" flags: no DISTINCT sort.
-    channels = sum(
-        (func.max(case((Touch.channel == channel.value, 1), else_=0)) for channel in m.DEPTH_CHANNELS),
-        start=literal(0),
-    )
+    """Touch depth as of each of ``instants`` in one scan of the touches (names: the first one's below 2)."""
+    windows = [(*m.touch_depth_window(instant), instant) for instant in instants]
+    per_window = []
+    for i, (start, end, instant) in enumerate(windows):
+        inside = and_(Touch.occurred_at > _instant(start), Touch.occurred_at <= _instant(end),
+                      or_(Touch.undone_at.is_(None), Touch.undone_at > _instant(instant)))
+        # Distinct channels among the four, as a sum of "was this channel used" flags: no DISTINCT sort.
+        channels = sum(
+            (func.max(case((and_(inside, Touch.channel == channel.value), 1), else_=0)) for channel in m.DEPTH_CHANNELS),
+            start=literal(0),
+        )
+        per_window += [channels.label(f"channels_{i}"), func.max(case((inside, 1), else_=0)).label(f"touched_{i}")]
     per_customer = (
-        select(Touch.customer_id, channels.label("channels"))
-        .where(Touch.occurred_at > _instant(start), Touch.occurred_at <= _instant(end),
-               or_(Touch.undone_at.is_(None), Touch.undone_at > _instant(as_of)))
+        select(Touch.customer_id, *per_window)
+        .where(Touch.occurred_at > _instant(min(w[0] for w in windows)),
+               Touch.occurred_at <= _instant(max(w[1] for w in windows)))
         .group_by(Touch.customer_id)
         .subquery()
     )
-    # One pass: customers grouped by owner and channel count; those under 2 one by one (named).
-    keys: list[Any] = [Customer.owner_id, per_customer.c.channels]
+    # One pass: customers grouped by owner and channel counts; those under 2 one by one (named).
+    keys: list[Any] = [Customer.owner_id]
+    for i in range(len(windows)):
+        keys += [per_customer.c[f"channels_{i}"], per_customer.c[f"touched_{i}"]]
     if names:
-        keys.append(case((per_customer.c.channels < 2, Customer.name), else_=None))
+        below = and_(per_customer.c.touched_0 == 1, per_customer.c.channels_0 < 2)
+        keys.append(case((below, Customer.name), else_=None))
     rows = await session.execute(
         select(*keys, func.count())
         .join(per_customer, per_customer.c.customer_id == Customer.id)
@@ -279,14 +317,15 @@ async def _touch_depth(
         .group_by(*keys)
     )
     for row in rows:
-        owner_id, channel_count, count = row[0], row[1], row[-1]
-        customer = row[2] if names else None
-        sums = owned[owner_id]
-        sums.depth_channels += int(channel_count) * int(count)
-        sums.depth_customers += int(count)
+        owner_id, count = row[0], int(row[-1])
+        for i, owned in enumerate(owned_at):
+            if row[2 + 2 * i]:
+                owned[owner_id].depth_channels += int(row[1 + 2 * i]) * count
+                owned[owner_id].depth_customers += count
+        customer = row[1 + 2 * len(windows)] if names else None
         if customer is not None:
             owner = people.get(owner_id)
-            sums.below_2.append((customer, owner.name if owner else ""))
+            owned_at[0][owner_id].below_2.append((customer, owner.name if owner else ""))
 
 
 async def _crossing(session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned]) -> None:

@@ -301,3 +301,23 @@ async def test_the_same_figures_on_postgresql(aiohttp_client, tmp_path: Path) ->
         assert days == {"2026-11-20": (2, 0), "2026-11-21": (1, 1), "2026-11-22": (2, 1), "2026-11-24": (1, 0)}
         assert [(o.customer, o.days) for o in east.overdue_top5] == [("客户6", 31), ("客户7", 5), ("客户8", 5), ("客户3", 1)]
         await console.client.close()
+
+
+async def test_the_previous_week_shares_the_scan_and_equals_its_own_computation(console: Console) -> None:
+    await build_org(console)
+    week_before = AS_OF - dt.timedelta(days=7)
+    async with console.runtime.sessions() as session:
+        both = await compute_figures(session, as_of=AS_OF, tz=SHANGHAI, compare_with=week_before)
+        alone = await compute_figures(session, as_of=week_before, tz=SHANGHAI, details=False)
+    assert both.previous is not None
+    for key in ("east", "south"):
+        shared, own = both.previous.team(key), alone.team(key)
+        assert shared is not None and own is not None
+        assert (shared.touch_depth.channels, shared.touch_depth.customers) == (own.touch_depth.channels, own.touch_depth.customers)
+        assert shared.stage_crossing == own.stage_crossing and shared.obstacle_resolution == own.obstacle_resolution
+    east_now, east_then = both.team("east"), both.previous.team("east")
+    assert east_now is not None and east_then is not None
+    # A week earlier (window (10-19 10:00, 11-18 10:00]): 客户1 visit + e-mail → 2; 客户2 phone → 1;
+    # 客户3 WeChat (11-18 10:00 included) → 1; 客户6 phone 10-20 → 1.
+    assert (east_then.touch_depth.channels, east_then.touch_depth.customers) == (5, 4)
+    assert east_now.touch_depth == (await figures_as_of(console)).team("east").touch_depth  # type: ignore[union-attr]
