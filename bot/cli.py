@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     job_run.add_argument("--now", help="ISO 8601 instant with offset, e.g. 2026-12-01T09:00:00+08:00")
     # --- end jobs ---
 
+    # --- metrics (storage/metrics.py, SPEC §8.2) ---
+    metrics = commands.add_parser("metrics", help="process metrics per team and rep (动作健康度)")
+    metrics.add_argument("--team", help="a team key (default: every team)")
+    metrics.add_argument("--as-of", dest="as_of", help="ISO 8601 instant with offset (default: now)")
+    metrics.add_argument("--json", action="store_true", help="print JSON instead of text")
+    # --- end metrics ---
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -69,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(config, args.host, args.port)
+        if args.command == "metrics":
+            return asyncio.run(_metrics(config, args.team, args.as_of, args.json))
         if args.command == "jobs":
             return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None)))
         return asyncio.run(_run(args, config))
@@ -118,6 +127,68 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
     finally:
         await runtime.stop()
     return 0
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+
+
+async def _metrics(config: Config, team_key: str | None, as_of_text: str | None, as_json: bool) -> int:
+    import datetime as dt
+    import json
+
+    from storage import members as member_store
+    from storage.metrics import compute_figures
+
+    as_of = None
+    if as_of_text:
+        try:
+            as_of = dt.datetime.fromisoformat(as_of_text)
+        except ValueError:
+            print(f"pacebot: --as-of {as_of_text!r} is not an ISO 8601 date-time", file=sys.stderr)
+            return 2
+        if as_of.tzinfo is None:
+            print("pacebot: --as-of needs a time zone offset, e.g. 2026-12-01T09:00:00+08:00", file=sys.stderr)
+            return 2
+    runtime = await build_runtime(config)
+    try:
+        async with runtime.sessions() as session:
+            teams = await member_store.teams_by_key(session)
+            if team_key is not None and team_key not in teams:
+                print(f"pacebot: no team {team_key!r}; teams: {', '.join(sorted(teams)) or '-'}", file=sys.stderr)
+                return 2
+            figures = await compute_figures(
+                session, as_of=as_of or runtime.clock.now(), tz=config.tz,
+                team_ids=None if team_key is None else [teams[team_key].id],
+            )
+    finally:
+        await runtime.stop()
+    if as_json:
+        print(json.dumps(figures.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"as of {figures.as_of.astimezone(config.tz).isoformat()}")
+    shown = [*figures.teams, *([figures.org] if team_key is None else [])]
+    for team in shown:
+        depth, crossing, resolution = team.touch_depth, team.stage_crossing, team.obstacle_resolution
+        due = sum(d.due for d in team.action_completion)
+        done = sum(d.done_on_time for d in team.action_completion)
+        print(f"\n{team.key} {team.name}")
+        print(f"  touch depth {depth.value if depth.value is not None else '-'} over {depth.customers} customers"
+              f" ({len(depth.below_2)} below 2)")
+        print(f"  stage crossing {crossing.value if crossing.value is not None else '-'}"
+              f" ({crossing.crossed}/{crossing.cohort})")
+        print(f"  obstacle resolution {resolution.value if resolution.value is not None else '-'} h"
+              f" over {resolution.resolved} requests; {len(resolution.open_over_48h)} open over 48 h")
+        print(f"  action completion, 14 days: {done}/{due} on time")
+        for item in team.overdue_top5:
+            print(f"  overdue {item.days} d: {item.customer} ({item.owner})")
+        for rep in team.reps:
+            print(f"    {rep.code:<16} depth {rep.touch_depth.value if rep.touch_depth.value is not None else '-'}"
+                  f"  crossing {rep.stage_crossing.crossed}/{rep.stage_crossing.cohort}"
+                  f"  resolution {rep.obstacle_resolution.value if rep.obstacle_resolution.value is not None else '-'} h")
+    return 0
+
+
+# --- end metrics ------------------------------------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -134,6 +134,10 @@ class SchedulerConfig:
     # Alert reminders reach people only within these local hours; the first sweep after the start
     # of the window delivers what was raised overnight.
     notify_hours: str = "08:00-21:00"
+    # Manager views: the morning digest at this local time in each team's own time zone, and the
+    # calibration report (day and time in the org's zone); its reminder follows 24 h later.
+    digest_time: str = "09:00"
+    calibration_time: str = "fri 15:00"
 
 
 # --- WeCom (企业微信) self-built app: see docs/wecom.md --------------------------------------------
@@ -309,6 +313,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("touch.*_effective_minutes: must not be negative")
     _validate_wecom(config.wecom)
     _validate_rules(config)
+    _validate_manager_views(config.scheduler)
 
 
 # --- WeCom validation -----------------------------------------------------------------------------
@@ -388,6 +393,22 @@ def _validate_rules(config: Config) -> None:
         raise ConfigError(
             f"scheduler.weekly_activity: expected like 'fri 10:00', got {config.scheduler.weekly_activity!r}"
         )
+
+
+# --- manager views validation ---------------------------------------------------------------------
+def _validate_manager_views(scheduler: SchedulerConfig) -> None:
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", scheduler.digest_time):
+        raise ConfigError(f"scheduler.digest_time: expected a local time like '09:00', got {scheduler.digest_time!r}")
+    parts = scheduler.calibration_time.split()
+    if len(parts) != 2 or parts[0] not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") or not re.match(
+        r"^([01]\d|2[0-3]):[0-5]\d$", parts[1]
+    ):
+        raise ConfigError(
+            f"scheduler.calibration_time: expected like 'fri 15:00', got {scheduler.calibration_time!r}"
+        )
+
+
+# --- end manager views validation -----------------------------------------------------------------
 
 
 def notify_window(config: SchedulerConfig) -> tuple[dt.time, dt.time]:

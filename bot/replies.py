@@ -40,11 +40,12 @@ class Markdown:
 
 @dataclass(frozen=True)
 class Image:
-    """An image stored in the media store, referenced by its sha256."""
+    """An image stored in the media store, referenced by its sha256 (and its stored path, if known)."""
 
     sha256: str
     caption: str = ""
     to: Address = None
+    path: str = ""  # e.g. "generated/<sha256>.png": where the console serves it from
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
             return {"text": text}
         case Markdown(title=title, text=text):
             return {"title": title, "text": text}
-        case Image(sha256=sha, caption=caption):
-            return {"sha256": sha, "caption": caption}
+        case Image(sha256=sha, caption=caption, path=path):
+            return {"sha256": sha, "caption": caption, **({"path": path} if path else {})}
         case File(sha256=sha, filename=name):
             return {"sha256": sha, "filename": name}
         case CardReply(card=card) | CardUpdate(card=card):

@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -151,6 +152,38 @@ class Weekly:
     def describe(self) -> str:
         return f"weekly {_WEEKDAYS[self.weekday]} {self.at:%H:%M}"
 
+    def a_day_later(self) -> Weekly:
+        return Weekly((self.weekday + 1) % 7, self.at)
+
+
+@dataclass(frozen=True)
+class TeamDaily:
+    """Daily at ``at`` in *each team's own* time zone (the morning digest).
+
+    The timer ticks every few minutes (every 15, or finer when ``at`` is not on a quarter hour),
+    which puts a tick on ``at`` in every time zone in use; each tick's handler sends to the teams
+    whose local ``at`` has come and who have not had that day's message yet (one record per team
+    and local date makes it once per team per day).
+    """
+
+    at: dt.time
+
+    @property
+    def tick(self) -> Every:
+        return Every(math.gcd(15, self.at.minute))
+
+    def trigger(self, tz: ZoneInfo) -> BaseTrigger:
+        return self.tick.trigger(tz)
+
+    def last_fire(self, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+        return self.tick.last_fire(now, tz)
+
+    def period(self, fire: dt.datetime, tz: ZoneInfo) -> str:
+        return self.tick.period(fire, tz)
+
+    def describe(self) -> str:
+        return f"daily {self.at:%H:%M} team time"
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -168,8 +201,11 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("weekly_activity", lambda c: Weekly.parse(c.scheduler.weekly_activity), "low weekly activity check"),
     JobSpec("obstacle_reminders", lambda c: Every(60), "obstacle evidence reminders"),
     JobSpec("evidence_deadline", lambda c: Every(60), "touches past the evidence deadline stay non-effective", True),
-    JobSpec("digest", lambda c: Daily(dt.time(9, 0)), "morning digest to team groups (晨会速览)"),
-    JobSpec("calibration", lambda c: Weekly(4, dt.time(15, 0)), "Friday calibration report (动作校准会)"),
+    JobSpec("digest", lambda c: TeamDaily(dt.time.fromisoformat(c.scheduler.digest_time)),
+            "morning digest to team groups (晨会速览)"),
+    JobSpec("calibration", lambda c: Weekly.parse(c.scheduler.calibration_time), "Friday calibration report (动作校准会)"),
+    JobSpec("calibration_reminder", lambda c: Weekly.parse(c.scheduler.calibration_time).a_day_later(),
+            "remind admins to update the obstacle response library 24 h after calibration"),
 )
 JOBS_BY_NAME = {spec.name: spec for spec in JOBS}
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from bot.router import Router
 from handlers import (
     alerts,
+    calibration,
     competitors,
     customers,
+    digest,
     escalation,
     evidence,
     feedback,
@@ -43,4 +45,6 @@ def all_routers() -> list[Router]:
         feedback.router,
         evidence.router,
         touches.router,
+        digest.router,
+        calibration.router,
     ]

@@ -123,6 +123,9 @@ class Pipeline(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     # Obstacle options asked at each stage change (障碍穿透提问), configurable per pipeline.
     obstacle_options: Mapped[list[Any]] = mapped_column(default=list)
+    # 阶段穿越率: the two stages (by name) whose crossing the pipeline measures; none when unset.
+    crossing_from: Mapped[str | None] = mapped_column(String(64))
+    crossing_to: Mapped[str | None] = mapped_column(String(64))
 
 
 class Stage(Base):
@@ -192,6 +195,9 @@ class Touch(Base):
         Index("ix_touches_customer_time", "customer_id", "occurred_at"),
         Index("ix_touches_member_time", "member_id", "occurred_at"),
         Index("ix_touches_next_due", "next_due"),
+        # Process metrics (storage/metrics.py) read these columns only: index-only scans over 1M touches.
+        Index("ix_touches_customer_cover", "customer_id", "occurred_at", "undone_at", "channel", "next_due"),
+        Index("ix_touches_due_cover", "next_due", "customer_id", "occurred_at", "undone_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))

@@ -12,6 +12,7 @@
     key = "project"
     name = "工程项目销售"
     obstacle_options = ["决策链不清晰", "技术适配存疑", "预算审批未启动", "合同条款分歧"]
+    crossing = ["立项", "投标"]   # optional: the two stages its 阶段穿越率 measures
     stages = [
       { name = "立项", limit_days = 5 },
       { name = "投标", limit_days = 10, working = true, deliverables = ["投标文件"],
@@ -54,7 +55,7 @@ class DirectoryError(ValueError):
 
 _MEMBER_KEYS = {"code", "name", "role", "team", "wecom_userid", "dingtalk_staff_id", "active"}
 _TEAM_KEYS = {"key", "name", "manager", "group_chat", "timezone", "pipeline"}
-_PIPELINE_KEYS = {"key", "name", "obstacle_options", "stages"}
+_PIPELINE_KEYS = {"key", "name", "obstacle_options", "stages", "crossing"}
 _STAGE_KEYS = {"name", "limit_days", "working", "deliverables", "overdue"}
 _BUILT_IN_PIPELINES = {"b2b", "hospital", "store"}
 
@@ -104,6 +105,12 @@ def parse_pipelines(raw: Any) -> list[dict[str, Any]]:
                         f"{at} ({stage['name']}): each overdue action is {{ push = \"pack title\" }} "
                         f"or {{ notify = \"manager\" }}, got {action!r}"
                     )
+        crossing = pipeline.get("crossing")
+        if crossing is not None and (
+            not isinstance(crossing, list) or len(crossing) != 2 or not all(c in names for c in crossing)
+            or [s["name"] for s in stages].index(crossing[0]) >= [s["name"] for s in stages].index(crossing[1])
+        ):
+            raise DirectoryError(f"{where}: crossing must name two of its stages, the earlier one first")
     return raw
 
 

@@ -1,7 +1,9 @@
 """The pipelines Pacebot ships (销售流程模板). Admins can add their own in the same shape.
 
 Each stage: name, time limit in days (``working`` = count Chinese working days), required
-deliverables (evidence kinds), and what to do when overdue.
+deliverables (evidence kinds), and what to do when overdue. ``crossing`` names the two stages
+whose 阶段穿越率 (stage-crossing rate) the pipeline measures: from the first, reaching the second
+or any later stage within 7 days; a pipeline without it has no crossing figure.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ B2B: dict[str, Any] = {
     "name": "B2B项目销售",
     "default": True,
     "obstacle_options": DEFAULT_OBSTACLES,
+    "crossing": ["初步沟通", "方案报价"],
     "stages": [
         {"name": "新线索", "limit_days": 3},
         {"name": "初步沟通", "limit_days": 7},
@@ -31,6 +34,7 @@ HOSPITAL: dict[str, Any] = {
     "name": "医院准入",
     "default": False,
     "obstacle_options": DEFAULT_OBSTACLES,
+    "crossing": ["获取科室使用意向书", "招标文件获取"],
     "stages": [
         {"name": "完成产品备案资料提交", "limit_days": 10, "working": True, "deliverables": ["备案回执扫描件"]},
         {"name": "获取科室使用意向书", "limit_days": 20, "working": True, "deliverables": ["意向书扫描件"]},
@@ -52,6 +56,7 @@ STORE: dict[str, Any] = {
     "name": "门店销售",
     "default": False,
     "obstacle_options": ["价格顾虑", "效果存疑", "需家人商量", "竞品对比中"],
+    "crossing": ["到店/咨询", "报价"],
     "stages": [
         {"name": "到店/咨询", "limit_days": 1},
         {"name": "体验/试用", "limit_days": 3},

@@ -22,6 +22,7 @@ async def ensure_pipeline(session: AsyncSession, template: dict[str, Any]) -> Pi
         is_default=bool(template.get("default")),
         obstacle_options=list(template.get("obstacle_options", [])),
     )
+    _set_crossing(pipeline, template)
     session.add(pipeline)
     await session.flush()
     for position, stage in enumerate(template["stages"]):
@@ -50,6 +51,7 @@ async def upsert_pipeline(session: AsyncSession, template: dict[str, Any]) -> tu
     pipeline = await ensure_pipeline(session, template)
     pipeline.name = template["name"]
     pipeline.obstacle_options = list(template.get("obstacle_options", pipeline.obstacle_options))
+    _set_crossing(pipeline, template)
     existing = {stage.name: stage for stage in await stages_of(session, pipeline.id)}
     position = max((stage.position for stage in existing.values()), default=-1)
     for spec in template["stages"]:
@@ -65,6 +67,11 @@ async def upsert_pipeline(session: AsyncSession, template: dict[str, Any]) -> tu
     await session.flush()
     listed = {spec["name"] for spec in template["stages"]}
     return pipeline, [name for name in existing if name not in listed]
+
+
+def _set_crossing(pipeline: Pipeline, template: dict[str, Any]) -> None:
+    crossing = template.get("crossing") or (None, None)
+    pipeline.crossing_from, pipeline.crossing_to = crossing[0], crossing[1]
 
 
 async def pipeline_by_key(session: AsyncSession, key: str) -> Pipeline | None:

@@ -45,8 +45,9 @@ def local(*args: int) -> dt.datetime:
         ("weekly_activity", local(2026, 11, 25, 10, 0), "2026-11-20"),  # Wednesday: last Friday
         ("weekly_activity", local(2026, 11, 27, 9, 59), "2026-11-20"),
         ("weekly_activity", local(2026, 11, 27, 10, 0), "2026-11-27"),
-        ("digest", local(2026, 11, 25, 8, 59), "2026-11-24"),
-        ("digest", local(2026, 11, 25, 9, 0), "2026-11-25"),
+        # The digest ticks every quarter hour; each team's own 09:00 is picked by the handler.
+        ("digest", local(2026, 11, 25, 8, 59), "2026-11-25T08:45"),
+        ("digest", local(2026, 11, 25, 9, 0), "2026-11-25T09:00"),
         ("calibration", local(2026, 11, 27, 15, 0), "2026-11-27"),
     ],
 )

@@ -1,0 +1,578 @@
+"""动作健康度 (SPEC §8.2): the process metrics for every rep, team and the organisation at once.
+
+Each figure is a handful of set-based statements over the whole organisation (grouped by the
+customer's owner), never a loop over customers; ``domain.metrics`` turns the sums into figures.
+
+Decisions worth knowing:
+
+* **Ownership.** Every figure belongs to the customer's owner and that owner's team. The schema
+  keeps no ownership history, so the owner is the current one: a customer moved to another team
+  takes its touches, stage history and requests with it (also for an ``as_of`` in the past).
+* **Undone touches** count when they were undone after ``as_of`` (they existed then).
+* **Local days** (action completion, days overdue) are the organisation's time zone ``tz``; the
+  windows of the other figures are spans of instants and need no zone.
+* **Crossing** uses each customer's own pipeline: its ``crossing_from`` stage's first entry forms
+  the cohort; reaching ``crossing_to`` or any later stage of that pipeline within 7×24 h after
+  that entry crosses. Customers of a pipeline without crossing stages are in no cohort.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    column,
+    distinct,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    values,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from domain import metrics as m
+from domain.enums import CustomerStatus, Role
+from storage.db import dialect_insert
+from storage.models import (
+    Alert,
+    Customer,
+    JobRun,
+    Member,
+    Pipeline,
+    Stage,
+    StageHistory,
+    SupportRequest,
+    Team,
+    Timestamp,
+    Touch,
+)
+
+
+@dataclass
+class _Owned:
+    """Per-owner sums, before they are added up per team and for the organisation."""
+
+    depth_channels: int = 0
+    depth_customers: int = 0
+    below_2: list[tuple[str, str]] = field(default_factory=list)  # (customer, owner) pairs
+    cohort: int = 0
+    crossed: int = 0
+    seconds: int = 0
+    resolved: int = 0
+    open_requests: list[m.OpenRequest] = field(default_factory=list)
+
+    def add(self, other: _Owned) -> None:
+        self.depth_channels += other.depth_channels
+        self.depth_customers += other.depth_customers
+        self.below_2 += other.below_2
+        self.cohort += other.cohort
+        self.crossed += other.crossed
+        self.seconds += other.seconds
+        self.resolved += other.resolved
+        self.open_requests += other.open_requests
+
+
+@dataclass(frozen=True)
+class _Person:
+    id: int
+    code: str
+    name: str
+    role: Role
+    team_id: int | None
+    active: bool
+
+
+# -- dialect helpers ---------------------------------------------------------------------------
+
+
+def _instant(value: dt.datetime) -> ColumnElement[dt.datetime]:
+    return literal(value, Timestamp())
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _plus(session: AsyncSession, instant: ColumnElement[Any], delta: dt.timedelta) -> ColumnElement[Any]:
+    """``instant + delta`` in SQL, comparable with stored instants on both databases."""
+    seconds = int(delta.total_seconds())
+    if _dialect(session) == "sqlite":
+        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff'; %f gives milliseconds, so pad to microseconds.
+        return func.strftime("%Y-%m-%d %H:%M:%f", instant, f"+{seconds} seconds").op("||")(literal("000"))
+    return instant + literal(delta)
+
+
+def _seconds_between(session: AsyncSession, start: Any, end: Any) -> ColumnElement[int]:
+    """Whole seconds from ``start`` to ``end``."""
+    if _dialect(session) == "sqlite":
+        return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400), Integer)
+    return cast(func.round(func.extract("epoch", end - start)), BigInteger)
+
+
+def _existed(touch: Any, as_of: dt.datetime) -> ColumnElement[bool]:
+    """The touch existed at ``as_of``: logged by then and not undone by then."""
+    return and_(touch.occurred_at <= _instant(as_of), or_(touch.undone_at.is_(None), touch.undone_at > _instant(as_of)))
+
+
+def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+# -- the figures -----------------------------------------------------------------------------
+
+
+async def compute_figures(
+    session: AsyncSession,
+    *,
+    as_of: dt.datetime,
+    tz: ZoneInfo,
+    team_ids: Collection[int] | None = None,
+    details: bool = True,
+    compare_with: dt.datetime | None = None,
+) -> m.Figures:
+    """Every metric as of ``as_of`` for the teams ``team_ids`` (all teams when None).
+
+    ``details=False`` computes only the three health metrics. ``compare_with`` adds those three as
+    of an earlier instant (``Figures.previous``, the digest's "change since the previous week"),
+    sharing the scan of the touches.
+    """
+    teams = list(await session.scalars(select(Team).order_by(Team.key)))
+    if team_ids is not None:
+        wanted = set(team_ids)
+        teams = [team for team in teams if team.id in wanted]
+    people = {
+        row.id: _Person(row.id, row.code, row.name, row.role, row.team_id, row.active)
+        for row in await session.execute(
+            select(Member.id, Member.code, Member.name, Member.role, Member.team_id, Member.active)
+        )
+    }
+    # Every team asked for (the 09:00 digest): no owner filter to add to each statement.
+    all_teams = team_ids is None or len(teams) == await session.scalar(select(func.count()).select_from(Team))
+    scope = None if all_teams else [team.id for team in teams]
+    instants = [as_of] + ([compare_with] if compare_with is not None else [])
+    owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
+    await _touch_depth(session, instants, scope, owned_at, people, names=details)
+    for instant, owned in zip(instants, owned_at, strict=True):
+        await _crossing(session, instant, scope, owned)
+        await _resolution(session, instant, scope, owned, people)
+    days = m.trend_days(as_of.astimezone(tz).date())
+    extra = _Details(days=days)
+    if details:
+        extra.completion = await _action_completion(session, as_of, tz, days, scope)
+        extra.overdue = await _overdue(session, as_of, tz, scope, people)
+        extra.stages = await _stage_distribution(session, scope)
+    previous = None
+    if compare_with is not None:
+        previous = _assemble(compare_with, teams, people, owned_at[1], None, whole_org=team_ids is None)
+    figures = _assemble(as_of, teams, people, owned_at[0], extra if details else None, whole_org=team_ids is None)
+    return replace(figures, previous=previous)
+
+
+@dataclass
+class _Details:
+    days: list[dt.date]
+    completion: dict[int | None, dict[dt.date, tuple[int, int]]] = field(default_factory=dict)
+    overdue: dict[int | None, list[m.Overdue]] = field(default_factory=dict)
+    stages: dict[int | None, list[m.StageCount]] = field(default_factory=dict)
+
+
+def _assemble(
+    as_of: dt.datetime, teams: list[Team], people: dict[int, _Person], owned: dict[int, _Owned],
+    extra: _Details | None, *, whole_org: bool,
+) -> m.Figures:
+    def figures(key: str, name: str, owner_ids: list[int], team_id: int | None, reps: tuple[m.RepFigures, ...]) -> m.TeamFigures:
+        total = _Owned()
+        for owner_id in owner_ids:
+            if owner_id in owned:
+                total.add(owned[owner_id])
+        completion: tuple[m.DayCompletion, ...] = ()
+        team_overdue: list[m.Overdue] = []
+        team_stages: list[m.StageCount] = []
+        if extra is not None:
+            team_days = _sum_days(extra.completion) if key == "*" else extra.completion.get(team_id, {})
+            completion = tuple(m.DayCompletion(d, *team_days.get(d, (0, 0))) for d in extra.days)
+            if key == "*":
+                team_overdue = sorted((o for items in extra.overdue.values() for o in items), key=m.overdue_order)
+                team_stages = _merge_stages(extra.stages)
+            else:
+                team_overdue = extra.overdue.get(team_id, [])
+                team_stages = extra.stages.get(team_id, [])
+        return m.TeamFigures(
+            key=key,
+            name=name,
+            touch_depth=_depth(total),
+            stage_crossing=m.StageCrossing(total.cohort, total.crossed),
+            obstacle_resolution=_resolution_of(total),
+            action_completion=completion,
+            overdue_top5=tuple(team_overdue[: m.TOP_OVERDUE]),
+            reps=reps,
+            stages=tuple(team_stages),
+            customers=sum(s.customers for s in team_stages),
+        )
+
+    members_of: dict[int | None, list[_Person]] = defaultdict(list)
+    for person in people.values():
+        members_of[person.team_id].append(person)
+    team_figures = []
+    for team in teams:
+        members = members_of.get(team.id, [])
+        shown = [p for p in members if (p.role is Role.REP and p.active) or p.id in owned]
+        reps = tuple(
+            m.RepFigures(p.code, p.name, _depth(owned.get(p.id, _Owned())),
+                         m.StageCrossing(owned.get(p.id, _Owned()).cohort, owned.get(p.id, _Owned()).crossed),
+                         _resolution_of(owned.get(p.id, _Owned())))
+            for p in sorted(shown, key=lambda p: p.code)
+        )
+        team_figures.append(figures(team.key, team.name, [p.id for p in members], team.id, reps))
+    org = figures("*", "全公司", list(people), None, ()) if whole_org else m.TeamFigures("*", "全公司")
+    return m.Figures(as_of=as_of, teams=tuple(team_figures), org=org)
+
+
+def _depth(total: _Owned) -> m.TouchDepth:
+    names = tuple(name for name, _ in sorted(total.below_2))
+    return m.TouchDepth(total.depth_channels, total.depth_customers, names)
+
+
+def _resolution_of(total: _Owned) -> m.ObstacleResolution:
+    waiting = tuple(sorted(total.open_requests, key=lambda r: (r.requested_at, r.customer)))
+    return m.ObstacleResolution(total.seconds, total.resolved, waiting)
+
+
+def _sum_days(completion: dict[int | None, dict[dt.date, tuple[int, int]]]) -> dict[dt.date, tuple[int, int]]:
+    out: dict[dt.date, tuple[int, int]] = {}
+    for per_day in completion.values():
+        for day, (due, done) in per_day.items():
+            before = out.get(day, (0, 0))
+            out[day] = (before[0] + due, before[1] + done)
+    return out
+
+
+def _merge_stages(stages: dict[int | None, list[m.StageCount]]) -> list[m.StageCount]:
+    totals: dict[tuple[str, str], int] = {}
+    order: dict[tuple[str, str], tuple[str, int]] = {}
+    for items in stages.values():
+        for i, item in enumerate(items):
+            key = (item.pipeline, item.stage)
+            totals[key] = totals.get(key, 0) + item.customers
+            order.setdefault(key, (item.pipeline, i))
+    return [m.StageCount(p, s, totals[(p, s)]) for p, s in sorted(totals, key=lambda k: order[k])]
+
+
+def _owner_scope(scope: list[int] | None) -> ColumnElement[bool]:
+    """Customers whose owner is in one of the teams (all customers when None)."""
+    if scope is None:
+        return literal(True)
+    return Customer.owner_id.in_(select(Member.id).where(Member.team_id.in_(scope)))
+
+
+async def _touch_depth(
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]],
+    people: dict[int, _Person], *, names: bool = True,
+) -> None:
+    """Touch depth as of each of ``instants`` in one scan of the touches (names: the first one's below 2)."""
+    windows = [(*m.touch_depth_window(instant), instant) for instant in instants]
+    per_window = []
+    for i, (start, end, instant) in enumerate(windows):
+        inside = and_(Touch.occurred_at > _instant(start), Touch.occurred_at <= _instant(end),
+                      or_(Touch.undone_at.is_(None), Touch.undone_at > _instant(instant)))
+        # Distinct channels among the four, as a sum of "was this channel used" flags: no DISTINCT sort.
+        channels = sum(
+            (func.max(case((and_(inside, Touch.channel == channel.value), 1), else_=0)) for channel in m.DEPTH_CHANNELS),
+            start=literal(0),
+        )
+        per_window += [channels.label(f"channels_{i}"), func.max(case((inside, 1), else_=0)).label(f"touched_{i}")]
+    per_customer = (
+        select(Touch.customer_id, *per_window)
+        .where(Touch.occurred_at > _instant(min(w[0] for w in windows)),
+               Touch.occurred_at <= _instant(max(w[1] for w in windows)))
+        .group_by(Touch.customer_id)
+        .subquery()
+    )
+    # One pass: customers grouped by owner and channel counts; those under 2 one by one (named).
+    keys: list[Any] = [Customer.owner_id]
+    for i in range(len(windows)):
+        keys += [per_customer.c[f"channels_{i}"], per_customer.c[f"touched_{i}"]]
+    if names:
+        below = and_(per_customer.c.touched_0 == 1, per_customer.c.channels_0 < 2)
+        keys.append(case((below, Customer.name), else_=None))
+    rows = await session.execute(
+        select(*keys, func.count())
+        .join(per_customer, per_customer.c.customer_id == Customer.id)
+        .where(_owner_scope(scope))
+        .group_by(*keys)
+    )
+    for row in rows:
+        owner_id, count = row[0], int(row[-1])
+        for i, owned in enumerate(owned_at):
+            if row[2 + 2 * i]:
+                owned[owner_id].depth_channels += int(row[1 + 2 * i]) * count
+                owned[owner_id].depth_customers += count
+        customer = row[1 + 2 * len(windows)] if names else None
+        if customer is not None:
+            owner = people.get(owner_id)
+            owned_at[0][owner_id].below_2.append((customer, owner.name if owner else ""))
+
+
+async def _crossing(session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned]) -> None:
+    start, end = m.crossing_cohort_window(as_of)
+    from_stage = aliased(Stage)
+    first_entry = (
+        select(StageHistory.customer_id, func.min(StageHistory.entered_at).label("entered"))
+        .join(from_stage, from_stage.id == StageHistory.stage_id)
+        .join(Customer, Customer.id == StageHistory.customer_id)
+        .join(Pipeline, Pipeline.id == Customer.pipeline_id)
+        .where(from_stage.pipeline_id == Customer.pipeline_id, from_stage.name == Pipeline.crossing_from,
+               Pipeline.crossing_to.is_not(None), _owner_scope(scope))
+        .group_by(StageHistory.customer_id)
+        .subquery()
+    )
+    later = aliased(StageHistory)
+    later_stage = aliased(Stage)
+    target = aliased(Stage)
+    target_position = (
+        select(target.position)
+        .join(Pipeline, Pipeline.id == target.pipeline_id)
+        .where(target.pipeline_id == Customer.pipeline_id, target.name == Pipeline.crossing_to)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+    crossed = exists(
+        select(later.id)
+        .join(later_stage, later_stage.id == later.stage_id)
+        .where(
+            later.customer_id == first_entry.c.customer_id,
+            later_stage.pipeline_id == Customer.pipeline_id,
+            later_stage.position >= target_position,
+            later.entered_at > first_entry.c.entered,
+            later.entered_at <= _plus(session, first_entry.c.entered, m.CROSSING_WITHIN),
+        )
+    )
+    rows = await session.execute(
+        select(Customer.owner_id, func.count(), func.sum(case((crossed, 1), else_=0)))
+        .join(first_entry, first_entry.c.customer_id == Customer.id)
+        .where(first_entry.c.entered > _instant(start), first_entry.c.entered <= _instant(end))
+        .group_by(Customer.owner_id)
+    )
+    for owner_id, cohort, crossed_count in rows:
+        owned[owner_id].cohort += int(cohort)
+        owned[owner_id].crossed += int(crossed_count or 0)
+
+
+async def _resolution(
+    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned],
+    people: dict[int, _Person],
+) -> None:
+    start, end = m.resolution_window(as_of)
+    rows = await session.execute(
+        select(Customer.owner_id, func.sum(_seconds_between(session, SupportRequest.requested_at,
+                                                            SupportRequest.first_reply_at)), func.count())
+        .join(Customer, Customer.id == SupportRequest.customer_id)
+        .where(SupportRequest.first_reply_at > _instant(start), SupportRequest.first_reply_at <= _instant(end),
+               _owner_scope(scope))
+        .group_by(Customer.owner_id)
+    )
+    for owner_id, seconds, count in rows:
+        owned[owner_id].seconds += int(seconds or 0)
+        owned[owner_id].resolved += int(count)
+    waiting = await session.execute(
+        select(Customer.owner_id, Customer.name, SupportRequest.requested_at)
+        .join(Customer, Customer.id == SupportRequest.customer_id)
+        .where(
+            or_(SupportRequest.first_reply_at.is_(None), SupportRequest.first_reply_at > _instant(as_of)),
+            SupportRequest.requested_at < _instant(as_of - m.OPEN_TOO_LONG),
+            _owner_scope(scope),
+        )
+    )
+    for owner_id, name, requested_at in waiting:
+        owner = people.get(owner_id)
+        owned[owner_id].open_requests.append(
+            m.OpenRequest(name, owner.name if owner else "", requested_at, m.hours_between(requested_at, as_of))
+        )
+
+
+async def _action_completion(
+    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, days: list[dt.date], scope: list[int] | None
+) -> dict[int | None, dict[dt.date, tuple[int, int]]]:
+    """Per team (the customer's owner's) and local day: next actions due, and those done on time."""
+    day_table = values(column("day", Date), column("ends", Timestamp()), name="trend_days").data(
+        [(day, local_midnight(day + dt.timedelta(days=1), tz)) for day in days]
+    ).cte("trend_days")
+    later = aliased(Touch)
+    done = exists(
+        select(later.id).where(
+            later.customer_id == Touch.customer_id,
+            or_(later.occurred_at > Touch.occurred_at, and_(later.occurred_at == Touch.occurred_at, later.id > Touch.id)),
+            later.occurred_at < day_table.c.ends,
+            _existed(later, as_of),
+        )
+    )
+    rows = await session.execute(
+        select(Member.team_id, Touch.next_due, func.count(), func.sum(case((done, 1), else_=0)))
+        .join(day_table, day_table.c.day == Touch.next_due)
+        .join(Customer, Customer.id == Touch.customer_id)
+        .join(Member, Member.id == Customer.owner_id)
+        .where(_existed(Touch, as_of), _owner_scope(scope))
+        .group_by(Member.team_id, Touch.next_due)
+    )
+    out: dict[int | None, dict[dt.date, tuple[int, int]]] = defaultdict(dict)
+    for team_id, day, due, done_count in rows:
+        out[team_id][day] = (int(due), int(done_count or 0))
+    return out
+
+
+async def _overdue(
+    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, scope: list[int] | None, people: dict[int, _Person]
+) -> dict[int | None, list[m.Overdue]]:
+    """Per team: the customers most overdue (the latest next action past due, no touch since)."""
+    today = as_of.astimezone(tz).date()
+    latest = (
+        select(Touch.customer_id, func.max(Touch.occurred_at).label("at"))
+        .where(_existed(Touch, as_of))
+        .group_by(Touch.customer_id)
+        .subquery()
+    )
+    # Two touches logged at the same instant: the later-logged one (higher id) set the action.
+    same = aliased(Touch)
+    latest_id = (
+        select(func.max(same.id))
+        .where(same.customer_id == latest.c.customer_id, same.occurred_at == latest.c.at, _existed(same, as_of))
+        .scalar_subquery()
+    )
+    candidates = (
+        select(
+            Member.team_id.label("team_id"),
+            Customer.name.label("customer"),
+            Customer.owner_id.label("owner_id"),
+            Touch.next_due.label("due"),
+            func.row_number()
+            .over(partition_by=Member.team_id, order_by=(Touch.next_due, Customer.name, Customer.id))
+            .label("rank"),
+        )
+        .select_from(latest)
+        .join(Touch, Touch.id == latest_id)
+        .join(Customer, Customer.id == latest.c.customer_id)
+        .join(Member, Member.id == Customer.owner_id)
+        .where(Touch.next_due < today, Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(candidates.c.team_id, candidates.c.customer, candidates.c.owner_id, candidates.c.due)
+        .where(candidates.c.rank <= m.TOP_OVERDUE)
+        .order_by(candidates.c.team_id, candidates.c.rank)
+    )
+    out: dict[int | None, list[m.Overdue]] = defaultdict(list)
+    for team_id, customer, owner_id, due in rows:
+        owner = people.get(owner_id)
+        out[team_id].append(m.Overdue(customer, owner.name if owner else "", due, (today - due).days))
+    return out
+
+
+async def _stage_distribution(session: AsyncSession, scope: list[int] | None) -> dict[int | None, list[m.StageCount]]:
+    """Per team: live customers per stage, stages in pipeline order."""
+    rows = await session.execute(
+        select(Member.team_id, Pipeline.name, Stage.name, func.count())
+        .select_from(Customer)
+        .join(Stage, Stage.id == Customer.stage_id)
+        .join(Pipeline, Pipeline.id == Stage.pipeline_id)
+        .join(Member, Member.id == Customer.owner_id)
+        .where(Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+        .group_by(Member.team_id, Pipeline.id, Pipeline.name, Stage.position, Stage.name)
+        .order_by(Member.team_id, Pipeline.id, Stage.position)
+    )
+    out: dict[int | None, list[m.StageCount]] = defaultdict(list)
+    for team_id, pipeline, stage, count in rows:
+        out[team_id].append(m.StageCount(pipeline, stage, int(count)))
+    return out
+
+
+# -- /团队: this week per rep ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepWeek:
+    """One rep's week as /团队 lists it."""
+
+    member_id: int
+    code: str
+    name: str
+    customers: int  # distinct customers touched this week
+    effective: int  # effective touches this week
+    open_alerts: int
+    touch_depth: m.TouchDepth
+
+
+async def team_week(
+    session: AsyncSession, *, team_id: int, since: dt.datetime, as_of: dt.datetime, depth: dict[str, m.TouchDepth]
+) -> list[RepWeek]:
+    """The team's active reps with this week's distinct customers, effective touches and open alerts."""
+    touched = (
+        select(Touch.member_id, func.count(distinct(Touch.customer_id)).label("customers"),
+               func.sum(case((Touch.effective, 1), else_=0)).label("effective"))
+        .where(Touch.occurred_at >= _instant(since), _existed(Touch, as_of))
+        .group_by(Touch.member_id)
+        .subquery()
+    )
+    alerts = (
+        select(Alert.member_id, func.count().label("open"))
+        .where(Alert.open_key.is_not(None), Alert.status.in_(("raised", "notified", "ignored")))
+        .group_by(Alert.member_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Member.id, Member.code, Member.name, func.coalesce(touched.c.customers, 0),
+               func.coalesce(touched.c.effective, 0), func.coalesce(alerts.c.open, 0))
+        .outerjoin(touched, touched.c.member_id == Member.id)
+        .outerjoin(alerts, alerts.c.member_id == Member.id)
+        .where(Member.team_id == team_id, Member.role == Role.REP, Member.active.is_(True))
+    )
+    return [
+        RepWeek(row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]), depth.get(row[1], m.TouchDepth()))
+        for row in rows
+    ]
+
+
+async def teams_with_zones(session: AsyncSession) -> list[tuple[int, str, str, str]]:
+    """(id, key, name, time zone) of every team."""
+    rows = await session.execute(select(Team.id, Team.key, Team.name, Team.timezone).order_by(Team.key))
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+# -- once per team and period ----------------------------------------------------------------------
+
+
+async def claim_run(
+    session: AsyncSession, *, job: str, period: str, as_of: dt.datetime, now: dt.datetime, summary: str = ""
+) -> bool:
+    """Record ``job`` for ``period`` unless it is recorded already; True when this call recorded it.
+
+    The unique (job, period) key makes a second claim — another replica, a catch-up tick, a replay
+    — find the first one (after it commits) and back off, so the message goes out once.
+    """
+    statement = dialect_insert(session)(JobRun).values(
+        job=job, period=period[:32], as_of=as_of, started_at=now, finished_at=now, status="done", summary=summary[:4000]
+    )
+    result = await session.execute(statement.on_conflict_do_nothing(index_elements=["job", "period"]))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def claimed(session: AsyncSession, jobs: Collection[str], period: str) -> set[str]:
+    """Which of ``jobs`` already have a run recorded for ``period``."""
+    if not jobs:
+        return set()
+    rows = await session.scalars(select(JobRun.job).where(JobRun.job.in_(list(jobs)), JobRun.period == period))
+    return set(rows)
