@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.context import Ctx
 from bot.errors import UserError
-from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToGroup, ToMember
+from bot.replies import CardReply, Markdown, Reply, Text, ToGroup, ToMember
 from bot.router import Router
-from cards.model import ActionPayload, Button, ButtonStyle, Card, action, new_task_id
+from cards.model import Button, ButtonStyle, Card, CardAction, new_task_id
 from domain.enums import Role
 from domain.metrics import hours_between
 from handlers import texts_calibration as texts
 from handlers.digest import MAX_MARKDOWN_BYTES, fit_bytes
 from storage import calibration as store
-from storage import cards as card_store
 from storage import job_runs
 from storage import members as member_store
 
@@ -33,7 +33,13 @@ router = Router("calibration")
 WEEK = dt.timedelta(days=7)
 REMINDER_AFTER = dt.timedelta(hours=24)
 MAX_ITEMS = 10  # per section before "……等共 N 条"
-OPEN_LIBRARY = "calib_lib"
+
+
+@dataclass(frozen=True)
+class OpenLibrary(CardAction, prefix="calib_lib"):
+    """[更新应答库] on the calibration card: the report's instant (epoch seconds)."""
+
+    as_of: int | None = None
 
 
 class Week:
@@ -131,7 +137,7 @@ def admin_card(week: Week) -> Card:
         task_id=new_task_id("calib"),
         title=texts.ADMIN_CARD_TITLE,
         body=texts.ADMIN_CARD_BODY.format(items=items) if failed else texts.ADMIN_CARD_NO_FAILURES,
-        buttons=(Button(texts.ADMIN_CARD_BUTTON, action(OPEN_LIBRARY, int(week.as_of.timestamp())), ButtonStyle.PRIMARY),),
+        buttons=(Button(texts.ADMIN_CARD_BUTTON, OpenLibrary(int(week.as_of.timestamp())).pack(), ButtonStyle.PRIMARY),),
     )
 
 
@@ -193,10 +199,10 @@ async def calibration_now(ctx: Ctx) -> list[Reply]:
     return [Markdown(texts.REPORT_TITLE.format(team=team.name), week.markdown(ctx, team.name, team.id, everyone=False))]
 
 
-@router.action(OPEN_LIBRARY)
-async def open_library(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
+@router.action(OpenLibrary)
+async def open_library(ctx: Ctx, payload: OpenLibrary) -> list[Reply]:
     """[更新应答库]: the types to revisit first, their current answers, and the /应答库 command."""
-    as_of = dt.datetime.fromtimestamp(int(payload.args[0]), dt.UTC) if payload.args and payload.args[0].isdigit() else ctx.now()
+    as_of = dt.datetime.fromtimestamp(payload.as_of, dt.UTC) if payload.as_of is not None else ctx.now()
     week = await Week.load(ctx, as_of)
     failed = week.failed_totals()[:5]
     guidance = await store.guidance_for(ctx.session, [o for o, _ in failed])
@@ -204,8 +210,4 @@ async def open_library(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
         texts.OPEN_LIBRARY_ITEM.format(obstacle=o, count=n, guidance=guidance.get(o) or texts.OPEN_LIBRARY_NO_GUIDANCE)
         for o, n in failed
     ) or texts.OPEN_LIBRARY_NOTHING
-    record = await card_store.get_card(ctx.session, ctx.event.task_id or "")
-    replies: list[Reply] = [Text(texts.OPEN_LIBRARY.format(items=items))]
-    if record is not None:
-        replies.insert(0, CardUpdate(Card.from_json(record.payload).closed(texts.ADMIN_CARD_CLOSED)))
-    return replies
+    return [ctx.close_card(texts.ADMIN_CARD_CLOSED), Text(texts.OPEN_LIBRARY.format(items=items))]
