@@ -167,7 +167,8 @@ async def choose_customer(ctx: Ctx, payload: PickCustomer) -> list[Reply]:
         return [Text(texts.CHOICE_GONE)]
     customer = await customer_store.get_customer(ctx.session, customer_id)
     if customer is None or customer.owner_id != ctx.acting.id:
-        return [Text(texts.CHOICE_GONE)]
+        # Transferred or deleted since the card was sent: refused, the card stays open for the others.
+        raise UserError(texts.CHOICE_GONE, detail=f"customer {customer_id} is not the member's")
     draft["customer_id"] = customer_id
     draft.pop("candidates", None)
     return [ctx.close_card(customer.name), *await _continue(ctx, draft)]
