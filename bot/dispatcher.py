@@ -240,10 +240,10 @@ class Dispatcher:
         if record.answered_at is not None:
             return [Text(texts.CARD_ALREADY_ANSWERED)]
         card = Card.from_json(record.payload)
-        if click.action not in _offered(card):
-            # Least privilege: a click acts only through a button its card offers, never with a
-            # payload of the member's choosing (a forged or mixed-up click on another card).
-            log.info("action %r is not offered by card %s", click.action, record.task_id)
+        if click.action not in _offered(card) or not set(click.values) <= {o.action for o in card.options}:
+            # Least privilege: a click acts only through a button (and with options) its card
+            # offers, never with a payload of the member's choosing (forged, or from another card).
+            log.info("action %r %r is not offered by card %s", click.action, click.values, record.task_id)
             return [Text(texts.CARD_ACTION_INVALID)]
         if click.response_code:
             await card_store.remember_platform_state(

@@ -471,6 +471,16 @@ async def prep_reject_reason(scene: Scene, holder: Member, subject: Customer | N
     return {"request": request}
 
 
+async def prep_obstacle_awaiting_evidence(scene: Scene, holder: Member, subject: Customer | None) -> Prep:
+    """The owner answered 技术适配存疑 for the subject, which waits for the meeting minutes."""
+    assert subject is not None
+    obstacle = await obstacle_store.record_obstacle(
+        scene.session, customer_id=subject.id, stage_id=subject.stage_id, stage_change_id=None,
+        member_id=subject.owner_id, option="技术适配存疑", required_evidence="技术对接会议纪要", now=NOW,
+    )
+    return {"obstacle": obstacle}
+
+
 async def prep_effective_touch(scene: Scene, holder: Member, subject: Customer | None) -> Prep:
     assert subject is not None
     return {"touch": await a_touch(scene, subject, effective=True)}
@@ -535,6 +545,12 @@ async def feedback_card_sent(scene: Scene, actor: Member, subject: Customer | No
     [reply] = replies
     assert isinstance(reply, CardReply) and reply.card.submit is not None
     assert reply.card.submit.action == SubmitFeedback(subject.id).pack()
+
+
+async def obstacle_evidenced(scene: Scene, actor: Member, subject: Customer | None, prep: Prep, replies: list[Reply]) -> None:
+    await scene.session.refresh(prep["obstacle"])
+    [evidence] = await rows(scene, Evidence, customer_id=prep["obstacle"].customer_id)
+    assert prep["obstacle"].evidence_id == evidence.id and evidence.member_id == actor.id
 
 
 async def touch_undone(scene: Scene, actor: Member, subject: Customer | None, prep: Prep, replies: list[Reply]) -> None:
@@ -673,6 +689,8 @@ CASES: list[Case] = [
          request_submitted, says(texts_resources.NOT_YOUR_CUSTOMER)),
     Case("deliverable by caption", visible, nothing, photo(f"{{name}} {NEXT_STAGE} 照片"),
          deliverable_filed, no_customer_to_file_under),
+    Case("evidence an obstacle waits for, by caption", own_only, prep_obstacle_awaiting_evidence,
+         photo("{name} 技术对接会议纪要"), obstacle_evidenced, no_customer_to_file_under),
     Case("/竞品 <竞品> <客户>", own_only, nothing, say(f"/竞品 {COMPETITOR} {{name}} 报价低两成"), intel_linked,
          intel_without_customer, may_change=frozenset({"competitor_intel"})),
     Case("/反馈 <客户>", visible, nothing, say("/反馈 {name}"), feedback_card_sent,
@@ -853,3 +871,23 @@ async def test_a_payload_the_card_does_not_offer_is_refused(world: World, case: 
         replies = await scene.click(actor, other_card, prep["action"], prep.get("values", ()))
         assert replies == [Text(bot_texts.CARD_ACTION_INVALID)]
         assert changed_tables(before, await scene.snapshot()) == set()
+
+
+@IN_MODULE_LOOP
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN])
+async def test_an_option_the_card_does_not_offer_is_refused(world: World, role: Role) -> None:
+    """A new-owner picker offering rep.zhao, submitted with another team's rep: nothing moves."""
+    async with world.cell() as scene:
+        actor = await scene.member(ACTORS[role])
+        subject = await scene.customer_of("rep.li")
+        escalation = await an_escalation(scene, subject)
+        offered, foreign = await scene.member("rep.zhao"), await scene.member("rep.sun")
+        card = await scene.send_card(actor, TransferTo(escalation.id), options=[(offered.name, str(offered.id))])
+        before = await scene.snapshot()
+        replies = await scene.click(actor, card, TransferTo(escalation.id), [str(foreign.id)])
+        assert replies == [Text(bot_texts.CARD_ACTION_INVALID)]
+        assert changed_tables(before, await scene.snapshot()) == set()
+        # The option it does offer is taken.
+        await scene.click(actor, card, TransferTo(escalation.id), [str(offered.id)])
+        await scene.session.refresh(subject)
+        assert subject.owner_id == offered.id
