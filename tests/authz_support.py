@@ -4,8 +4,8 @@
 owner) and committed. Each cell then runs inside a transaction that is rolled back afterwards, so
 cells never see each other's changes and the database is migrated only once.
 
-The org: two teams (east: mgr.wang with rep.li and rep.zhao; south: mgr.chen with rep.sun and rep.zhou), a
-supporter without a team, and two admins (so that an admin's own request still has an approver).
+The org: two teams (east: mgr.wang with rep.li and rep.zhao; south: mgr.chen with rep.sun and rep.zhou), two
+supporters without a team, and two admins (so that an admin's own request still has an approver).
 """
 
 from __future__ import annotations
@@ -93,6 +93,11 @@ team = "south"
 [[members]]
 code = "sup.liu"
 name = "刘工"
+role = "supporter"
+
+[[members]]
+code = "sup.ma"
+name = "马工"
 role = "supporter"
 
 [[members]]

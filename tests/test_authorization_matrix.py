@@ -43,7 +43,7 @@ from sqlalchemy import select
 from bot import texts as bot_texts
 from bot.config import TouchConfig
 from bot.dispatcher import build_dispatcher
-from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text
+from bot.replies import CardReply, CardUpdate, Markdown, Reply, Text, ToMember
 from cards.model import CardAction
 from domain.enums import (
     Channel,
@@ -891,3 +891,27 @@ async def test_an_option_the_card_does_not_offer_is_refused(world: World, role: 
         await scene.click(actor, card, TransferTo(escalation.id), [str(offered.id)])
         await scene.session.refresh(subject)
         assert subject.owner_id == offered.id
+
+
+@IN_MODULE_LOOP
+@pytest.mark.parametrize("code", ["sup.liu", "sup.ma", "rep.li", "mgr.wang", "admin.he"])
+async def test_only_the_supporter_asked_answers_a_support_request(world: World, code: str) -> None:
+    """rep.li asked for support on 华东建材 and sup.liu was picked: only sup.liu's text answers it."""
+    async with world.cell() as scene:
+        subject = await scene.customer_of("rep.li")
+        rep, asked = await scene.member("rep.li"), await scene.member("sup.liu")
+        obstacle = await obstacle_store.record_obstacle(
+            scene.session, customer_id=subject.id, stage_id=subject.stage_id, stage_change_id=None, member_id=rep.id,
+            option="技术适配存疑", required_evidence=None, now=NOW,
+        )
+        request = await obstacle_store.create_support_request(
+            scene.session, obstacle=obstacle, requester_id=rep.id, supporter_id=asked.id, now=NOW,
+        )
+        actor = await scene.member(code)
+        replies = await scene.say(actor, "华东建材 接口可以兼容,建议先做一次联调测试")
+        await scene.session.refresh(request)
+        relayed = [r for r in replies if isinstance(r, Text) and r.to == ToMember(rep.id)]
+        if actor.id == asked.id:
+            assert request.first_reply_at is not None and relayed
+        else:
+            assert request.first_reply_at is None and relayed == []
