@@ -100,6 +100,7 @@ NEXT_STAGE = "初步沟通"
 COMPETITOR = "蓝盾防水"  # in the shipped competitor library  # the stage after 新线索 in the default pipeline
 
 Policy = Callable[[Role, str], bool]
+Refusal = Callable[[Customer, list[Reply], Member], None]  # asserts what a refused actor was told
 
 
 def own_only(role: Role, relation: str) -> bool:
@@ -116,8 +117,8 @@ def movable_by_text(role: Role, relation: str) -> bool:
 
 
 def reviewer(role: Role, relation: str) -> bool:
-    """Escalations and requests: the owner's team manager (never their own) or an admin."""
-    return role is Role.ADMIN or (role is Role.MANAGER and relation == "peer")
+    """Escalations and requests: the owner's team manager or an admin — never the owner themselves."""
+    return relation != "own" and (role is Role.ADMIN or (role is Role.MANAGER and relation == "peer"))
 
 
 # ------------------------------------------------------------------------------ commands
@@ -199,14 +200,14 @@ class Case:
     prepare: Callable[[Scene, Member, Customer | None], Awaitable[Prep]]
     act: Callable[[Scene, Member, Customer | None, Prep], Awaitable[list[Reply]]]
     effect: Callable[[Scene, Member, Customer | None, Prep, list[Reply]], Awaitable[None]]
-    refusal: Callable[[Customer, list[Reply]], None]
+    refusal: Refusal
     action: type[CardAction] | None = None
     scoped: bool = True
     may_change: frozenset[str] = frozenset()
     # A role refused another way (its own refusal and the tables it may touch).
-    otherwise: dict[Role, tuple[Callable[[Customer, list[Reply]], None], frozenset[str]]] | None = None
+    otherwise: dict[Role, tuple[Refusal, frozenset[str]]] | None = None
 
-    def refused(self, role: Role) -> tuple[Callable[[Customer, list[Reply]], None], frozenset[str]]:
+    def refused(self, role: Role) -> tuple[Refusal, frozenset[str]]:
         return (self.otherwise or {}).get(role, (self.refusal, self.may_change))
 
 
@@ -214,23 +215,33 @@ async def nothing(scene: Scene, holder: Member, subject: Customer | None) -> Pre
     return {}
 
 
-def says(template: str, **fields: str) -> Callable[[Customer, list[Reply]], None]:
+def says(template: str, **fields: str) -> Refusal:
     """The refusal is exactly ``template`` ({name} / {customer}: the subject's name)."""
 
-    def check(subject: Customer, replies: list[Reply]) -> None:
+    def check(subject: Customer, replies: list[Reply], actor: Member) -> None:
         expected = template.format(name=subject.name, customer=subject.name, **fields)
         assert replies == [Text(expected)], replies
 
     return check
 
 
-def offers_a_new_lead(subject: Customer, replies: list[Reply]) -> None:
+def says_unless_own(template: str, own_template: str) -> Refusal:
+    """``own_template`` when the actor is the subject's owner (told so), else ``template``."""
+
+    def check(subject: Customer, replies: list[Reply], actor: Member) -> None:
+        chosen = own_template if subject.owner_id == actor.id else template
+        assert replies == [Text(chosen.format(customer=subject.name))], replies
+
+    return check
+
+
+def offers_a_new_lead(subject: Customer, replies: list[Reply], actor: Member) -> None:
     """Not the actor's customer: touch logging does not reach it and offers a lead of their own."""
     [reply] = replies
     assert isinstance(reply, CardReply) and reply.card.title == touch_texts.NEW_LEAD_TITLE, replies
 
 
-def no_customer_to_file_under(subject: Customer, replies: list[Reply]) -> None:
+def no_customer_to_file_under(subject: Customer, replies: list[Reply], actor: Member) -> None:
     """Not a customer the actor may file under: the photo waits for a touch of the actor's own."""
     minutes = TouchConfig().evidence_window_minutes
     assert replies == [Text(touch_texts.EVIDENCE_NO_CUSTOMERS.format(kind="照片", minutes=minutes))], replies
@@ -650,7 +661,7 @@ async def rejected(scene: Scene, actor: Member, subject: Customer | None, prep: 
     assert prep["request"].status is ResourceRequestStatus.REJECTED and prep["request"].decided_by == actor.id
 
 
-def stale_request_voided(subject: Customer, replies: list[Reply]) -> None:
+def stale_request_voided(subject: Customer, replies: list[Reply], actor: Member) -> None:
     """Moved out of the requester's scope since the request: the request is void, nothing moves."""
     assert isinstance(replies[0], CardUpdate) and replies[0].card.closed_note == texts_stages.CHANGE_STALE_NOTE
     assert replies[1:] == [Text(texts_stages.CHANGE_NOT_YOURS.format(customer=subject.name))]
@@ -661,7 +672,7 @@ async def intel_linked(scene: Scene, actor: Member, subject: Customer | None, pr
     assert subject is not None and intel.customer_id == subject.id
 
 
-def intel_without_customer(subject: Customer, replies: list[Reply]) -> None:
+def intel_without_customer(subject: Customer, replies: list[Reply], actor: Member) -> None:
     """Not the actor's customer: the sighting is kept, but not filed under that customer."""
     [reply] = replies
     assert isinstance(reply, Markdown)
@@ -669,7 +680,8 @@ def intel_without_customer(subject: Customer, replies: list[Reply]) -> None:
     assert subject.name not in reply.text
 
 
-CARD_TABLES = frozenset({"cards"})
+REVIEW_REFUSED = says_unless_own(texts_escalation.NOT_PERMITTED, texts_escalation.NOT_PERMITTED_OWN)
+APPROVAL_REFUSED = says_unless_own(texts_resources.NOT_PERMITTED, texts_resources.NOT_PERMITTED_OWN)
 DIALOGUES = frozenset({"dialogues"})
 
 CASES: list[Case] = [
@@ -716,28 +728,28 @@ CASES: list[Case] = [
     Case("ask for support on an obstacle", own_only, prep_support, click, support_asked,
          says(texts_stages.SUPPORT_OBSTACLE_GONE), action=AskSupport),
     Case("escalation: reviewed", reviewer, prep_escalation(lambda e, c: StartReview(e.id)), click, review_started,
-         says(texts_escalation.NOT_PERMITTED), action=StartReview),
+         REVIEW_REFUSED, action=StartReview),
     Case("escalation: choose a new owner", reviewer, prep_escalation(lambda e, c: ChooseNewOwner(e.id)), click,
-         owners_offered, says(texts_escalation.NOT_PERMITTED), action=ChooseNewOwner),
-    Case("escalation: transfer", reviewer, prep_transfer, click, transferred, says(texts_escalation.NOT_PERMITTED),
+         owners_offered, REVIEW_REFUSED, action=ChooseNewOwner),
+    Case("escalation: transfer", reviewer, prep_transfer, click, transferred, REVIEW_REFUSED,
          action=TransferTo),
     Case("escalation: cancel the transfer", own_only, prep_cancel_transfer, click, transfer_cancelled, says(""),
          action=CancelTransferAction, scoped=False),
     Case("escalation: snooze", reviewer, prep_escalation(lambda e, c: StartSnooze(e.id)), click, snooze_started,
-         says(texts_escalation.NOT_PERMITTED), action=StartSnooze),
+         REVIEW_REFUSED, action=StartSnooze),
     Case("resource request: approve", reviewer, prep_request(Approve), click, approved,
-         says(texts_resources.NOT_PERMITTED), action=Approve),
+         APPROVAL_REFUSED, action=Approve),
     Case("resource request: reject", reviewer, prep_request(Reject), click, reason_asked,
-         says(texts_resources.NOT_PERMITTED), action=Reject),
+         APPROVAL_REFUSED, action=Reject),
     Case("submit customer feedback", visible, prep_feedback, click, feedback_stored,
          says(texts_library.FEEDBACK_CARD_GONE), action=SubmitFeedback),
     # --- answers to the questions those cards ask (the question was put to the actor)
     Case("escalation: the review's advice", reviewer, prep_advice, say("先约技术负责人当面沟通"),
-         escalation_now(EscalationStatus.REVIEWED), says(texts_escalation.NOT_PERMITTED), may_change=DIALOGUES),
+         escalation_now(EscalationStatus.REVIEWED), REVIEW_REFUSED, may_change=DIALOGUES),
     Case("escalation: the snooze's reason and date", reviewer, prep_snooze, say("客户出国两周,12月10日恢复跟进"),
-         escalation_now(EscalationStatus.SNOOZED), says(texts_escalation.NOT_PERMITTED), may_change=DIALOGUES),
+         escalation_now(EscalationStatus.SNOOZED), REVIEW_REFUSED, may_change=DIALOGUES),
     Case("resource request: the rejection's reason", reviewer, prep_reject_reason, say("预算已用完"), rejected,
-         says(texts_resources.NOT_PERMITTED), may_change=DIALOGUES),
+         APPROVAL_REFUSED, may_change=DIALOGUES),
 ]
 CASE_NAMES = {case.name for case in CASES}
 
@@ -810,7 +822,7 @@ async def test_customer_cell(world: World, case: Case, role: Role, relation: str
             before = await scene.snapshot()
             replies = await case.act(scene, actor, subject, prep)
             refusal, may_change = case.refused(role)
-            refusal(subject, replies)
+            refusal(subject, replies, actor)
             changed = changed_tables(before, await scene.snapshot())
             assert changed <= may_change, f"a refusal changed {sorted(changed)}"
 
