@@ -16,7 +16,7 @@ from bot.errors import UserError
 from bot.replies import CardReply, Reply, Text
 from bot.router import DialogueState, Router
 from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
-from domain.enums import Channel
+from domain.enums import Channel, Role
 from domain.parsing.customers import match_customer
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
@@ -97,6 +97,9 @@ def _draft_of_clicked_card(ctx: Ctx, *states: TouchState) -> dict[str, Any] | No
 @router.text
 async def log_touch(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
+    if ctx.acting.role is Role.SUPPORTER:
+        # Least privilege: supporters own no customers, so they log no touches and create no leads.
+        return [Text(texts.SUPPORTER_NO_TOUCHES)]
     if not text:
         return [Text(texts.EMPTY_MESSAGE)]
     limit = ctx.config.touch.max_message_chars
@@ -176,6 +179,8 @@ async def choose_customer(ctx: Ctx, payload: PickCustomer) -> list[Reply]:
 
 @router.action(CreateLead)
 async def create_lead(ctx: Ctx, payload: CreateLead) -> list[Reply]:
+    if ctx.acting.role is Role.SUPPORTER:  # e.g. a draft begun before the member became a supporter
+        raise UserError(texts.SUPPORTER_NO_TOUCHES, detail="supporters create no leads")
     draft = _draft_of_clicked_card(ctx, TouchState.NEW_LEAD)
     if draft is None:
         return [Text(texts.CHOICE_GONE)]

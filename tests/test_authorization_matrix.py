@@ -100,11 +100,16 @@ NEXT_STAGE = "初步沟通"
 COMPETITOR = "蓝盾防水"  # in the shipped competitor library  # the stage after 新线索 in the default pipeline
 
 Policy = Callable[[Role, str], bool]
-Refusal = Callable[[Customer, list[Reply], Member], None]  # asserts what a refused actor was told
+Refusal = Callable[[Customer | None, list[Reply], Member], None]  # asserts what a refused actor was told
 
 
 def own_only(role: Role, relation: str) -> bool:
     return relation == "own"
+
+
+def own_but_no_supporter(role: Role, relation: str) -> bool:
+    """Supporters own no customers: they create no leads."""
+    return relation == "own" and role is not Role.SUPPORTER
 
 
 def visible(role: Role, relation: str) -> bool:
@@ -218,8 +223,9 @@ async def nothing(scene: Scene, holder: Member, subject: Customer | None) -> Pre
 def says(template: str, **fields: str) -> Refusal:
     """The refusal is exactly ``template`` ({name} / {customer}: the subject's name)."""
 
-    def check(subject: Customer, replies: list[Reply], actor: Member) -> None:
-        expected = template.format(name=subject.name, customer=subject.name, **fields)
+    def check(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
+        name = subject.name if subject is not None else ""
+        expected = template.format(name=name, customer=name, **fields)
         assert replies == [Text(expected)], replies
 
     return check
@@ -228,20 +234,25 @@ def says(template: str, **fields: str) -> Refusal:
 def says_unless_own(template: str, own_template: str) -> Refusal:
     """``own_template`` when the actor is the subject's owner (told so), else ``template``."""
 
-    def check(subject: Customer, replies: list[Reply], actor: Member) -> None:
+    def check(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
+        assert subject is not None
         chosen = own_template if subject.owner_id == actor.id else template
         assert replies == [Text(chosen.format(customer=subject.name))], replies
 
     return check
 
 
-def offers_a_new_lead(subject: Customer, replies: list[Reply], actor: Member) -> None:
+def supporters_log_no_touches(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
+    assert replies == [Text(touch_texts.SUPPORTER_NO_TOUCHES)], replies
+
+
+def offers_a_new_lead(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
     """Not the actor's customer: touch logging does not reach it and offers a lead of their own."""
     [reply] = replies
     assert isinstance(reply, CardReply) and reply.card.title == touch_texts.NEW_LEAD_TITLE, replies
 
 
-def no_customer_to_file_under(subject: Customer, replies: list[Reply], actor: Member) -> None:
+def no_customer_to_file_under(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
     """Not a customer the actor may file under: the photo waits for a touch of the actor's own."""
     minutes = TouchConfig().evidence_window_minutes
     assert replies == [Text(touch_texts.EVIDENCE_NO_CUSTOMERS.format(kind="照片", minutes=minutes))], replies
@@ -661,8 +672,9 @@ async def rejected(scene: Scene, actor: Member, subject: Customer | None, prep: 
     assert prep["request"].status is ResourceRequestStatus.REJECTED and prep["request"].decided_by == actor.id
 
 
-def stale_request_voided(subject: Customer, replies: list[Reply], actor: Member) -> None:
+def stale_request_voided(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
     """Moved out of the requester's scope since the request: the request is void, nothing moves."""
+    assert subject is not None
     assert isinstance(replies[0], CardUpdate) and replies[0].card.closed_note == texts_stages.CHANGE_STALE_NOTE
     assert replies[1:] == [Text(texts_stages.CHANGE_NOT_YOURS.format(customer=subject.name))]
 
@@ -672,8 +684,9 @@ async def intel_linked(scene: Scene, actor: Member, subject: Customer | None, pr
     assert subject is not None and intel.customer_id == subject.id
 
 
-def intel_without_customer(subject: Customer, replies: list[Reply], actor: Member) -> None:
+def intel_without_customer(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
     """Not the actor's customer: the sighting is kept, but not filed under that customer."""
+    assert subject is not None
     [reply] = replies
     assert isinstance(reply, Markdown)
     assert texts_library.COMPETITOR_RECORDED.format(name=COMPETITOR, customer="") in reply.text.splitlines()
@@ -686,8 +699,10 @@ DIALOGUES = frozenset({"dialogues"})
 
 CASES: list[Case] = [
     # --- messages and commands naming a customer
+    # Another's customer is not reached: the actor is offered a lead of their own (supporters: not even that).
     Case("log a touch", own_only, nothing, say("{name} 电话20分钟 聊了报价,明天发报价单"), touch_logged,
-         offers_a_new_lead, may_change=DIALOGUES),
+         offers_a_new_lead, may_change=DIALOGUES,
+         otherwise={Role.SUPPORTER: (supporters_log_no_touches, frozenset())}),
     Case("/客户 <客户>", visible, nothing, say("/客户 {name}"), customer_shown, says(touch_texts.CUSTOMER_NOT_FOUND)),
     Case("/阶段 <客户>", visible, nothing, say("/阶段 {name}"), stage_shown, says(texts_stages.CUSTOMER_NOT_YOURS)),
     Case("/阶段 <客户> <阶段>", visible, nothing, say("/阶段 {name} " + NEXT_STAGE), move_requested,
@@ -696,7 +711,7 @@ CASES: list[Case] = [
          says(texts_stages.CUSTOMER_NOT_YOURS)),
     # Supporters own no customers and move none: their text is never read as a stage move.
     Case("stage move by text", movable_by_text, nothing, say("{name} 推进到" + NEXT_STAGE), move_requested,
-         says(texts_stages.CUSTOMER_NOT_YOURS), otherwise={Role.SUPPORTER: (offers_a_new_lead, DIALOGUES)}),
+         says(texts_stages.CUSTOMER_NOT_YOURS), otherwise={Role.SUPPORTER: (supporters_log_no_touches, frozenset())}),
     Case("/申请 <客户>", own_only, prep_effective_touch, say("/申请 技术支持 {name} 需要工程师现场测试"),
          request_submitted, says(texts_resources.NOT_YOUR_CUSTOMER)),
     Case("deliverable by caption", visible, nothing, photo(f"{{name}} {NEXT_STAGE} 照片"),
@@ -711,8 +726,8 @@ CASES: list[Case] = [
     Case("undo a touch", own_only, prep_undo, click, touch_undone, says(touch_texts.UNDO_NOT_YOURS), action=UndoTouch),
     Case("pick the customer of a draft", own_only, prep_pick, click, draft_saved_for_pick,
          says(touch_texts.CHOICE_GONE), action=PickCustomer),
-    Case("create the draft's lead", own_only, prep_new_lead, click, lead_created, says(""), action=CreateLead,
-         scoped=False),
+    Case("create the draft's lead", own_but_no_supporter, prep_new_lead, click, lead_created,
+         says(touch_texts.SUPPORTER_NO_TOUCHES), action=CreateLead, scoped=False),
     Case("cancel a draft", own_only, prep_cancel_draft, click, dialogue_ended, says(""), action=CancelDraft,
          scoped=False),
     Case("file an attachment under a customer", own_only, prep_file_under, click, attachment_filed,
@@ -818,7 +833,6 @@ async def test_customer_cell(world: World, case: Case, role: Role, relation: str
         if case.policy(role, relation):
             await case.effect(scene, actor, subject, prep, await case.act(scene, actor, subject, prep))
         else:
-            assert subject is not None
             before = await scene.snapshot()
             replies = await case.act(scene, actor, subject, prep)
             refusal, may_change = case.refused(role)
