@@ -503,6 +503,14 @@ async def prep_obstacle_awaiting_evidence(scene: Scene, holder: Member, subject:
     return {"obstacle": obstacle}
 
 
+async def prep_half_logged_touch(scene: Scene, holder: Member, subject: Customer | None) -> Prep:
+    """The holder began a touch on the subject and was asked what was done (the customer may have
+    been transferred away since)."""
+    assert subject is not None
+    await scene.start_dialogue(holder, TouchState.SUMMARY, a_draft(customer_id=subject.id, summary=""))
+    return {}
+
+
 async def prep_effective_touch(scene: Scene, holder: Member, subject: Customer | None) -> Prep:
     assert subject is not None
     return {"touch": await a_touch(scene, subject, effective=True)}
@@ -712,6 +720,8 @@ CASES: list[Case] = [
     # Supporters own no customers and move none: their text is never read as a stage move.
     Case("stage move by text", movable_by_text, nothing, say("{name} 推进到" + NEXT_STAGE), move_requested,
          says(texts_stages.CUSTOMER_NOT_YOURS), otherwise={Role.SUPPORTER: (supporters_log_no_touches, frozenset())}),
+    Case("complete a half-logged touch", own_only, prep_half_logged_touch, say("电话20分钟 聊了报价细节"),
+         draft_saved_for_pick, says(touch_texts.CHOICE_GONE), may_change=DIALOGUES),
     Case("/申请 <客户>", own_only, prep_effective_touch, say("/申请 技术支持 {name} 需要工程师现场测试"),
          request_submitted, says(texts_resources.NOT_YOUR_CUSTOMER)),
     Case("deliverable by caption", visible, nothing, photo(f"{{name}} {NEXT_STAGE} 照片"),
@@ -941,3 +951,19 @@ async def test_only_the_supporter_asked_answers_a_support_request(world: World, 
             assert request.first_reply_at is not None and relayed
         else:
             assert request.first_reply_at is None and relayed == []
+
+
+@IN_MODULE_LOOP
+@pytest.mark.parametrize("code", ["rep.li", "rep.zhao", "mgr.wang", "admin.he"])
+async def test_a_numbered_reply_answers_only_the_members_own_card(world: World, code: str) -> None:
+    """rep.zhao has a card asking which of two customers was meant; "1" answers it only from rep.zhao."""
+    async with world.cell() as scene:
+        holder = await scene.member("rep.zhao")
+        first, second = await scene.customer_of("rep.zhao"), await scene.customer_of("rep.li")
+        second.owner_id = holder.id  # two candidates of rep.zhao's
+        card = await scene.send_card(holder, PickCustomer(first.id), PickCustomer(second.id), CancelDraft())
+        await scene.start_dialogue(holder, TouchState.CUSTOMER, a_draft(candidates=[first.id, second.id], card=card.task_id))
+        actor = await scene.member(code)
+        await scene.say(actor, "1")
+        picked = await rows(scene, Touch, customer_id=first.id)
+        assert [t.member_id for t in picked] == ([holder.id] if actor.id == holder.id else [])
