@@ -20,12 +20,17 @@ The matrix is complete by construction:
 - ``COMMANDS`` has one line per registered slash command. The cells are generated from the
   dispatcher's registered routes, so a command registered without a line here FAILS
   (``test_every_registered_command_has_a_matrix_entry`` and its cells). Adding a command means
-  adding one line: ``"/名称": Entry(EVERYONE)`` or ``Entry(ADMINS)`` (or the roles allowed),
-  with ``case=`` naming its customer-scoped case below when the command acts on a customer.
-- ``CASES`` lists the customer-scoped actions; each card action class registered on any router
-  must be clicked by at least one case (``action=``), else
-  ``test_every_registered_card_action_has_a_case`` FAILS. Each such class also gets the card cells:
-  someone else's card (refused whatever the payload) and a payload its card does not offer.
+  adding one line, saying who may use it and which customer-scoped case covers its customer
+  argument: ``"/名称": Entry(ADMINS, NO_CUSTOMER)``, ``Entry(EVERYONE, "/名称 <客户>")`` (and that
+  case in ``CASES``), or any set of roles.
+- ``CASES`` lists the customer-scoped actions (a message, a command with a customer, a card click,
+  an answer to the question a card asked). Every card action class registered on any router must
+  be clicked by at least one case (``action=``), else ``test_every_registered_card_action_has_a_case``
+  FAILS; a new card action means one new ``Case``. Each such class also gets the card cells:
+  someone else's card (refused whatever it carries) and a payload its card does not offer.
+
+The few behaviours that do not fit the grid (options a choice card does not offer, who answers a
+support request, numbered replies to cards) have their own tests at the end.
 """
 
 from __future__ import annotations
@@ -132,25 +137,29 @@ EVERYONE: frozenset[Role] = frozenset(Role)
 ADMINS: frozenset[Role] = frozenset({Role.ADMIN})
 
 
+NO_CUSTOMER = None  # the command names no customer
+
+
 @dataclass(frozen=True)
 class Entry:
-    """Who may use a command; ``case``: the customer-scoped case that covers its customer argument."""
+    """Who may use a command, and the customer-scoped case covering its customer argument (or
+    ``NO_CUSTOMER``): both must be stated."""
 
     roles: frozenset[Role]
-    case: str | None = None
+    case: str | None
 
 
 # One line per registered command (its first name). A command registered without a line fails.
 COMMANDS: dict[str, Entry] = {
-    "/帮助": Entry(EVERYONE),
-    "/今日": Entry(EVERYONE),
-    "/客户": Entry(EVERYONE, case="/客户 <客户>"),
-    "/阶段": Entry(EVERYONE, case="/阶段 <客户> <阶段>"),
-    "/申请": Entry(EVERYONE, case="/申请 <客户>"),
-    "/竞品": Entry(EVERYONE, case="/竞品 <竞品> <客户>"),
-    "/话术": Entry(EVERYONE),
-    "/反馈": Entry(EVERYONE, case="/反馈 <客户>"),
-    "/规则": Entry(ADMINS),
+    "/帮助": Entry(EVERYONE, NO_CUSTOMER),
+    "/今日": Entry(EVERYONE, NO_CUSTOMER),
+    "/客户": Entry(EVERYONE, "/客户 <客户>"),
+    "/阶段": Entry(EVERYONE, "/阶段 <客户> <阶段>"),
+    "/申请": Entry(EVERYONE, "/申请 <客户>"),
+    "/竞品": Entry(EVERYONE, "/竞品 <竞品> <客户>"),
+    "/话术": Entry(EVERYONE, NO_CUSTOMER),
+    "/反馈": Entry(EVERYONE, "/反馈 <客户>"),
+    "/规则": Entry(ADMINS, NO_CUSTOMER),
 }
 
 DISPATCHER = build_dispatcher()  # pure: the registered routes, no database
