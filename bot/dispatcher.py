@@ -239,11 +239,17 @@ class Dispatcher:
             return [Text(texts.CARD_NOT_YOURS)]
         if record.answered_at is not None:
             return [Text(texts.CARD_ALREADY_ANSWERED)]
+        card = Card.from_json(record.payload)
+        if click.action not in _offered(card) or not set(click.values) <= {o.action for o in card.options}:
+            # Least privilege: a click acts only through a button (and with options) its card
+            # offers, never with a payload of the member's choosing (forged, or from another card).
+            log.info("action %r %r is not offered by card %s", click.action, click.values, record.task_id)
+            return [Text(texts.CARD_ACTION_INVALID)]
         if click.response_code:
             await card_store.remember_platform_state(
                 ctx.session, record.task_id, ctx.event.platform, {"response_code": click.response_code}
             )
-        ctx.card, ctx.chosen = Card.from_json(record.payload), click.values
+        ctx.card, ctx.chosen = card, click.values
         replies = await route.handler(ctx, payload)
         if route.closes_card and not await card_store.mark_answered(
             ctx.session, record.task_id, payload.pack(), ctx.now()
@@ -251,6 +257,11 @@ class Dispatcher:
             # A concurrent click answered it first: undo this one's changes.
             raise UserError(texts.CARD_ALREADY_ANSWERED, detail=f"card {record.task_id} answered concurrently")
         return replies
+
+
+def _offered(card: Card) -> set[str]:
+    """The payloads a card's buttons (or its submit button) carry."""
+    return {button.action for button in card.buttons} | ({card.submit.action} if card.submit else set())
 
 
 def _add_once(table: dict[str, Any], key: str, value: object, what: str) -> None:

@@ -386,7 +386,8 @@ async def _open_case(ctx: Ctx, escalation_id: int) -> _Case:
     if escalation is None or customer is None or owner is None:
         raise UserError(texts.ESCALATION_GONE)
     if not await store.may_review(ctx.session, ctx.acting, owner):
-        raise NotPermitted(texts.NOT_PERMITTED.format(customer=customer.name))
+        refusal = texts.NOT_PERMITTED_OWN if owner.id == ctx.acting.id else texts.NOT_PERMITTED
+        raise NotPermitted(refusal.format(customer=customer.name))
     if escalation.status is not EscalationStatus.OPEN:
         raise UserError(texts.ALREADY_HANDLED.format(status=texts.STATUS_NAMES[escalation.status.value]))
     return _Case(escalation, customer, owner)

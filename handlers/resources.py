@@ -306,7 +306,7 @@ async def _pending(ctx: Ctx, request_id: int) -> _Pending:
     if request is None or customer is None or rep is None:
         raise UserError(texts.REQUEST_GONE)
     if not await review_store.may_review(ctx.session, ctx.acting, rep):
-        raise NotPermitted(texts.NOT_PERMITTED)
+        raise NotPermitted(texts.NOT_PERMITTED_OWN if rep.id == ctx.acting.id else texts.NOT_PERMITTED)
     if request.status is not ResourceRequestStatus.PENDING:
         raise UserError(texts.ALREADY_DECIDED.format(status=texts.STATUS_NAMES[request.status.value]))
     return _Pending(request, customer, rep)

@@ -18,6 +18,7 @@ ASK_NEXT_ACTION = "{date}要做什么?(例如:上门拜访、发报价单)"
 PAST_DATE = "下次动作的日期{date}已经过去了,请给一个今天或之后的日期。"
 DIALOGUE_HINT = "(回复“取消”可放弃本次记录)"
 CHOICE_GONE = "这个选择已经失效(可能已超时),请重新发送跟进内容。"
+SUPPORTER_NO_TOUCHES = "客户跟进由负责的销售记录,支持同事无需记录。收到跨部门支持请求时,直接回复文字即可,答复会转给提出请求的同事。"
 
 CONFIRM_TITLE = "已记录跟进 · {customer}"
 FIELD_CHANNEL = "渠道"

@@ -103,3 +103,4 @@ STATUS_NAMES = {
 WITHDRAWN_NOTE = "已撤回:销售撤销了其中一条停滞跟进"
 WITHDRAWN_REP = "已撤销该跟进,「{customer}」的复盘申请随之撤回,客户恢复正常跟进。"
 NOT_PERMITTED = "只有「{customer}」所在团队的主管或管理员可以处理这条复盘。"
+NOT_PERMITTED_OWN = "「{customer}」是您自己负责的客户,这条复盘需由您的主管或其他管理员处理。"

@@ -63,6 +63,7 @@ REQUEST_GONE = "找不到这笔申请。"
 ALREADY_DECIDED = "这笔申请已经处理过了({status}),无需重复操作。"
 STATUS_NAMES = {"pending": "待审批", "approved": "已批准", "rejected": "已驳回"}
 NOT_PERMITTED = "只有申请人所在团队的主管或管理员可以审批这笔申请。"
+NOT_PERMITTED_OWN = "不能审批自己提交的申请,需由您的主管或其他管理员审批。"
 
 # --- /帮助: what the command list says -------------------------------------------------------
 CMD_APPLY = "申请市场费用、技术支持等资源"

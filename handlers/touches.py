@@ -16,7 +16,7 @@ from bot.errors import UserError
 from bot.replies import CardReply, CardUpdate, Reply, Text
 from bot.router import DialogueState, Router
 from cards.model import Button, ButtonStyle, Card, CardAction, CardField, new_task_id
-from domain.enums import Channel
+from domain.enums import Channel, Role
 from domain.parsing.chitchat import is_chit_chat, is_greeting
 from domain.parsing.customers import match_customer
 from domain.parsing.questions import confirmations_for
@@ -139,6 +139,9 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         return [Text(texts.TOO_LONG.format(length=len(text), limit=limit))]
     if is_chit_chat(text):
         return _chit_chat_reply(text)  # never a customer to create
+    if ctx.acting.role is Role.SUPPORTER:
+        # Least privilege: supporters own no customers, so they log no touches and create no leads.
+        return [Text(texts.SUPPORTER_NO_TOUCHES)]
     today = ctx.today()
     customers = await customer_store.owned_by(ctx.session, ctx.acting.id)
     match = match_customer(text, customer_names(customers))
@@ -212,7 +215,8 @@ async def choose_customer(ctx: Ctx, payload: PickCustomer) -> list[Reply]:
         return [Text(texts.CHOICE_GONE)]
     customer = await customer_store.get_customer(ctx.session, customer_id)
     if customer is None or customer.owner_id != ctx.acting.id:
-        return [Text(texts.CHOICE_GONE)]
+        # Transferred or deleted since the card was sent: refused, the card stays open for the others.
+        raise UserError(texts.CHOICE_GONE, detail=f"customer {customer_id} is not the member's")
     draft["customer_id"] = customer_id
     draft.pop("candidates", None)
     return [ctx.close_card(customer.name), *await _continue(ctx, draft)]
@@ -220,6 +224,8 @@ async def choose_customer(ctx: Ctx, payload: PickCustomer) -> list[Reply]:
 
 @router.action(CreateLead)
 async def create_lead(ctx: Ctx, payload: CreateLead) -> list[Reply]:
+    if ctx.acting.role is Role.SUPPORTER:  # e.g. a draft begun before the member became a supporter
+        raise UserError(texts.SUPPORTER_NO_TOUCHES, detail="supporters create no leads")
     draft = _draft_of_clicked_card(ctx, TouchState.NEW_LEAD)
     if draft is None:
         return [Text(texts.CHOICE_GONE)]

@@ -214,11 +214,14 @@ async def reviewers_for(session: AsyncSession, member: Member) -> list[Member]:
 
 
 async def may_review(session: AsyncSession, actor: Member, owner: Member) -> bool:
-    """Only the owner's team manager (or an admin) acts on an escalation or a request."""
+    """Only the owner's team manager (or an admin) acts on an escalation or a request — never the
+    owner themselves, admins included (as ``reviewers_for``: nobody reviews their own)."""
+    if actor.id == owner.id:
+        return False
     if actor.role is Role.ADMIN:
         return True
-    if actor.role is not Role.MANAGER or owner.team_id is None or actor.id == owner.id:
-        return False  # a manager never signs off their own customers or requests
+    if actor.role is not Role.MANAGER or owner.team_id is None:
+        return False
     team = await session.get(Team, owner.team_id)
     return team is not None and team.manager_id == actor.id
 
