@@ -60,14 +60,22 @@ from domain.enums import (
 )
 from handlers import texts as touch_texts
 from handlers import texts_escalation, texts_library, texts_resources, texts_stages
+from handlers.calibration import OpenLibrary
 from handlers.escalation import CancelTransfer as CancelTransferAction
 from handlers.escalation import ChooseNewOwner, EscalationState, StartReview, StartSnooze, TransferTo
 from handlers.evidence import DropAttachment, EvidenceState, FileUnder
 from handlers.feedback import FeedbackOption, SubmitFeedback
 from handlers.obstacles import AnswerObstacle, AskSupport, WithdrawChange
 from handlers.resources import Approve, Reject, ResourceState
-from handlers.calibration import OpenLibrary
-from handlers.touches import CancelDraft, ChooseAnswer, ConfirmReading, CreateLead, PickCustomer, TouchState, UndoTouch
+from handlers.touches import (
+    CancelDraft,
+    ChooseAnswer,
+    ConfirmReading,
+    CreateLead,
+    PickCustomer,
+    TouchState,
+    UndoTouch,
+)
 from storage import escalations as escalation_store
 from storage import obstacles as obstacle_store
 from storage import resources as resource_store
