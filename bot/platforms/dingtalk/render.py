@@ -76,7 +76,7 @@ def card_params(card: Card) -> dict[str, str]:
         return params
     if card.choice_mode is ChoiceMode.BUTTONS:
         params["buttons"] = json.dumps(
-            [{"text": b.label, "action": b.action, "color": _STYLE.get(b.style.value, "gray")} for b in card.buttons],
+            [{"text": b.label, "action": b.action, "color": _STYLE.get(str(b.style), "gray")} for b in card.buttons],
             ensure_ascii=False,
         )
     else:
