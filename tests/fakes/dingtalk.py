@@ -627,6 +627,16 @@ class FakeDingTalk:
                 transport.abort()
             self.sockets.remove(ws)
 
+    async def drop_mid_frame(self) -> None:
+        """Start a text frame, send half of it, and cut the connection."""
+        for ws in list(self.sockets):
+            transport = ws._req.transport if ws._req is not None else None  # type: ignore[union-attr]
+            if transport is not None:
+                payload = b'{"specVersion":"1.0","type":"CALLBACK","headers":{"topic":"/v1.0/im/bot/me'
+                transport.write(b"\x81\x7e\x01\x00" + payload)  # announces 256 bytes, sends fewer
+                transport.abort()
+            self.sockets.remove(ws)
+
     async def _redeliver_loop(self) -> None:
         seen: dict[str, float] = {}
         while True:
