@@ -14,6 +14,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot import texts
+from bot.app import create_app
 from bot.clock import FrozenClock, ShiftableClock
 from bot.platforms.dingtalk.routes import STREAM
 from storage.models import Customer, Evidence, InboxItem, Obstacle, Touch
@@ -42,8 +43,7 @@ def mode(request) -> str:
 @pytest.fixture
 async def client(aiohttp_client, tmp_path, fake, mode):
     config = app_config(tmp_path, fake.base_url, mode=mode, card_template_id=fakes.CARD_TEMPLATE)
-    app = await aiohttp_client(__import__("bot.app", fromlist=["create_app"]).create_app(
-        config, clock=ShiftableClock(base=FrozenClock(START))))
+    app = await aiohttp_client(create_app(config, clock=ShiftableClock(base=FrozenClock(START))))
     if mode == "stream":
         await asyncio.wait_for(app.server.app[STREAM].connected.wait(), 10)
     return app
