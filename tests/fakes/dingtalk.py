@@ -165,6 +165,7 @@ class FakeDingTalk:
         self.sockets: list[web.WebSocketResponse] = []
         self.pending: dict[str, str] = {}  # messageId → frame text, until ACKed
         self.acked: list[str] = []
+        self.ack_waiters: dict[str, asyncio.Future[None]] = {}  # messageId → resolved at its first ACK
         self.pushed: list[str] = []  # messageIds, once per push (redeliveries included)
         self.ws_connections = 0
         self.pongs: list[dict[str, Any]] = []
@@ -567,6 +568,9 @@ class FakeDingTalk:
                 elif message_id in self.pending and reply.get("code") == 200:
                     del self.pending[message_id]
                     self.acked.append(message_id)
+                    waiter = self.ack_waiters.pop(message_id, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
                 elif reply.get("code") != 200:
                     self.pending.pop(message_id, None)
                     self.acked.append(message_id)
