@@ -401,6 +401,9 @@ class DingTalkPlatform:
             "cardData": {"cardParamMap": render.card_params(card)},
             "openSpaceId": render.open_space_id(space_kind, ident),
         }
+        if self.config.mode != "stream":
+            # HTTP mode: clicks go to the URL registered for this route key (card/callbacks/register).
+            body["callbackRouteKey"] = self.config.robot
         if space_kind == "group":
             body["imGroupOpenSpaceModel"] = {"supportForward": False}
             body["imGroupOpenDeliverModel"] = {"robotCode": self.config.robot}

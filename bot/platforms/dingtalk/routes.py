@@ -64,6 +64,9 @@ async def store(runtime: Runtime, incoming: parse.Incoming) -> None:
         if not accepted.is_new:
             log.info("DingTalk redelivered %s %s; already stored as inbox item %s",
                      event.kind.value, event.platform_msg_id, accepted.inbox_id)
+    if incoming.reply_address.startswith(parse.GROUP_PREFIX):
+        # Admins need this id for a team's group_chat.dingtalk_conversation_id.
+        log.info("DingTalk group message in conversation %s", incoming.reply_address.removeprefix(parse.GROUP_PREFIX))
     if not incoming.events:
         log.info("DingTalk %s message acknowledged and ignored (not used by Pacebot)", incoming.description or "?")
     if incoming.session_webhook:
