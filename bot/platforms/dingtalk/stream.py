@@ -49,6 +49,13 @@ TOPICS = [BOT_TOPIC, CARD_TOPIC]
 Handle = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
+def backoff_delay(failures: int, base: float, ceiling: float, jitter: float) -> float:
+    """Seconds before reconnect number ``failures + 1``: base · 2ⁿ up to ``ceiling``, scaled by a
+    jitter in [0.5, 1) (``jitter`` in [0, 1)) so replicas do not reconnect in step, never below base."""
+    delay = min(ceiling, base * 2 ** min(failures, 16))
+    return max(base, delay * (0.5 + jitter / 2))
+
+
 class StreamClient:
     def __init__(
         self,
@@ -116,8 +123,7 @@ class StreamClient:
                 self.connected.clear()
             if loop.time() - started >= self.healthy_after:
                 failures = 0
-            delay = min(self.backoff_max, self.backoff_base * 2 ** min(failures, 16))
-            delay = max(self.backoff_base, delay * (0.5 + self._rand() / 2))
+            delay = backoff_delay(failures, self.backoff_base, self.backoff_max, self._rand())
             failures += 1
             log.warning("DingTalk Stream connection ended (%s); reconnecting in %.1fs", reason, delay)
             await asyncio.sleep(delay)
