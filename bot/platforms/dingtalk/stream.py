@@ -52,7 +52,7 @@ Handle = Callable[[str, dict[str, Any]], Awaitable[None]]
 def backoff_delay(failures: int, base: float, ceiling: float, jitter: float) -> float:
     """Seconds before reconnect number ``failures + 1``: base · 2ⁿ up to ``ceiling``, scaled by a
     jitter in [0.5, 1) (``jitter`` in [0, 1)) so replicas do not reconnect in step, never below base."""
-    delay = min(ceiling, base * 2 ** min(failures, 16))
+    delay = min(ceiling, base * float(2 ** min(failures, 16)))
     return max(base, delay * (0.5 + jitter / 2))
 
 
