@@ -535,3 +535,34 @@ async def test_directory_sync_keeps_an_admins_role(runtime, fake):
     async with runtime.sessions() as session:
         admin = await session.scalar(select(Member).where(Member.dingtalk_staff_id == ADMIN))
     assert admin.role is Role.ADMIN
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def cli_config(tmp_path: Path, fake: fakes.FakeDingTalk | None) -> str:
+    path = tmp_path / "pacebot.toml"
+    text = f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path}/cli.db"\ndata_dir = "{tmp_path}/data"\n'
+    if fake is not None:
+        text += (f'[dingtalk]\nenabled = true\napp_key = "{fakes.APP_KEY}"\napp_secret = "{fakes.APP_SECRET}"\n'
+                 f'api_base = "{fake.base_url}"\noapi_base = "{fake.base_url}"\nca_file = "{fakes.tls().ca_file}"\n')
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+async def test_pacebot_sync_dingtalk_imports_the_directory(tmp_path, fake, capsys):
+    from bot.cli import main
+
+    fake.departments = {1: {"name": "公司", "parent_id": None, "managers": ["m1"]}}
+    fake.users = {1: [{"userid": "m1", "name": "王经理", "dept_id_list": [1]},
+                      {"userid": "r1", "name": "李明", "dept_id_list": [1]}]}
+    # The command runs its own event loop; the fake keeps serving on this one.
+    assert await asyncio.to_thread(main, ["--config", cli_config(tmp_path, fake), "sync", "dingtalk"]) == 0
+    assert "DingTalk directory: 1 departments (1 new teams), 2 users (2 new" in capsys.readouterr().out
+
+
+async def test_pacebot_sync_dingtalk_needs_dingtalk_enabled(tmp_path, capsys):
+    from bot.cli import main
+
+    assert await asyncio.to_thread(main, ["--config", cli_config(tmp_path, None), "sync", "dingtalk"]) == 2
+    assert "dingtalk.enabled: must be true" in capsys.readouterr().err
