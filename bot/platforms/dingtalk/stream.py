@@ -119,6 +119,9 @@ class StreamClient:
                 raise
             except (DingTalkError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug must not end the connection for good
+                log.exception("DingTalk Stream connection failed unexpectedly")
+                reason = f"{type(exc).__name__}"
             finally:
                 self.connected.clear()
             if loop.time() - started >= self.healthy_after:
