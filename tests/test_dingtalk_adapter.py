@@ -344,6 +344,26 @@ async def test_failures_are_classified_for_the_outbox(platform, fake, fault, ret
     assert info.value.retryable is retryable
 
 
+async def test_a_slow_answer_times_out_and_is_retried_later(fake, media):
+    slow = DingTalkPlatform(make_config(fake, request_timeout_seconds=0.3), media=media)
+    await slow.start()
+    try:
+        fake.inject("/v1.0/robot/oToMessages/batchSend", delay=1.0)
+        with pytest.raises(DeliveryError, match="timed out") as info:
+            await slow.deliver(item("text", {"text": "x"}))
+    finally:
+        await slow.close()
+    assert info.value.retryable is True
+
+
+async def test_past_the_monthly_quota_dingtalk_refuses_and_the_message_is_dead_lettered(platform, fake):
+    fake.monthly_quota = 1
+    await platform.deliver(item("text", {"text": "一"}))
+    with pytest.raises(DeliveryError, match="ApiCountLimitForOrg") as info:
+        await platform.deliver(item("text", {"text": "二"}))
+    assert info.value.retryable is False
+
+
 async def test_an_unreachable_staff_id_is_a_permanent_failure(platform, fake):
     with pytest.raises(DeliveryError, match="not reachable") as info:
         await platform.deliver(item("text", {"text": "x"}, target="stranger"))
