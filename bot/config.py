@@ -178,7 +178,6 @@ class DingTalkConfig:
     ca_file: str = ""  # extra CA bundle (PEM) to trust, e.g. a TLS-inspecting egress proxy
     stream_max_inflight: int = 64  # Stream frames being stored at once; more wait unread
 
-
     @property
     def robot(self) -> str:
         return self.robot_code or self.app_key
