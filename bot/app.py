@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.platforms.base import Platform
 from bot.platforms.console import routes as console_routes
+from bot.platforms.dingtalk import routes as dingtalk_routes
 from bot.platforms.wecom import routes as wecom_routes
 from bot.webhooks import add_webhook_routes
 
@@ -56,6 +57,9 @@ def add_platform_routes(app: web.Application, config: Config) -> None:
         console_routes.add_routes(app)
     if config.wecom.enabled:
         wecom_routes.add_routes(app, config.wecom)
+    if config.dingtalk.enabled:
+        # HTTP mode: the callback route; Stream mode: the connection, started after the runtime.
+        dingtalk_routes.add_routes(app, config.dingtalk)
 
 
 async def healthz(request: web.Request) -> web.Response:

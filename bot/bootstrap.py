@@ -42,7 +42,7 @@ async def build_runtime(
         max_bytes=config.media.max_bytes,
         thumb_size=config.media.thumb_size,
     )
-    platforms = build_platforms(config, media=media)
+    platforms = build_platforms(config, media=media, sessions=sessions, clock=clock)
     platforms.update(extra_platforms or {})
     dispatcher = build_dispatcher()
     replies = ReplyRouter(platforms, preference=["wecom", "dingtalk"])

@@ -13,6 +13,7 @@ from bot.app import create_app
 from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
 from bot.jobs_cli import run_cli
+from bot.platforms.dingtalk.directory import run_sync as run_dingtalk_sync
 from bot.platforms.wecom.directory import run_sync
 from storage.demo import seed_demo
 from storage.org import DirectoryError, load_directory_file
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("file")
 
     sync = commands.add_parser("sync", help="import the org directory from a chat platform")
-    sync.add_argument("platform", choices=["wecom"])
+    sync.add_argument("platform", choices=["wecom", "dingtalk"])
 
     # --- jobs (bot/scheduler.py) ---
     jobs = commands.add_parser("jobs", help="scheduled jobs: list them, or run one as of a time")
@@ -122,6 +123,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
                 print(f"pacebot: {exc}", file=sys.stderr)
                 return 2
             print(f"org directory loaded from {args.file}")
+        elif args.command == "sync" and args.platform == "dingtalk":
+            print(await run_dingtalk_sync(runtime))
         elif args.command == "sync":
             print(await run_sync(runtime))
     finally:

@@ -162,6 +162,33 @@ class WeComConfig:
 
 # --- end WeCom ------------------------------------------------------------------------------------
 
+# --- DingTalk (钉钉) enterprise internal app robot: see docs/dingtalk.md ----------------------------
+@dataclass(frozen=True)
+class DingTalkConfig:
+    enabled: bool = False
+    app_key: str = ""  # the app's AppKey (Client ID)
+    app_secret: str = ""  # the app's AppSecret (Client Secret)
+    robot_code: str = ""  # the robot's code; empty: the AppKey (what DingTalk uses for app robots)
+    mode: str = "http"  # "http": DingTalk posts to callback_path; "stream": Pacebot connects out
+    api_base: str = "https://api.dingtalk.com"
+    oapi_base: str = "https://oapi.dingtalk.com"
+    card_template_id: str = ""  # interactive card template; empty: cards go out as markdown
+    monthly_api_quota: int = 10_000  # metered API calls a month (free plan); admins warned at 80%
+    callback_path: str = "/dingtalk/callback"
+    max_body_bytes: int = 1_048_576
+    member_per_minute: int = 20
+    group_per_minute: int = 20  # custom group robots are throttled for 10 minutes beyond 20/min
+    request_timeout_seconds: float = 10.0
+    ca_file: str = ""  # extra CA bundle (PEM) to trust, e.g. a TLS-inspecting egress proxy
+    stream_max_inflight: int = 64  # Stream frames being stored at once; more wait unread
+
+    @property
+    def robot(self) -> str:
+        return self.robot_code or self.app_key
+
+
+# --- end DingTalk ---------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -173,6 +200,7 @@ class Config:
     inbox: InboxConfig = field(default_factory=InboxConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     wecom: WeComConfig = field(default_factory=WeComConfig)  # WeCom
+    dingtalk: DingTalkConfig = field(default_factory=DingTalkConfig)  # DingTalk
     rules: RulesConfig = field(default_factory=RulesConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
@@ -312,6 +340,7 @@ def _validate(config: Config) -> None:
     if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:
         raise ConfigError("touch.*_effective_minutes: must not be negative")
     _validate_wecom(config.wecom)
+    _validate_dingtalk(config.dingtalk)
     _validate_rules(config)
     _validate_manager_views(config.scheduler)
 
@@ -351,6 +380,38 @@ def _validate_wecom(wecom: WeComConfig) -> None:
 
 
 # --- end WeCom validation -------------------------------------------------------------------------
+
+# --- DingTalk validation --------------------------------------------------------------------------
+
+
+def _validate_dingtalk(dingtalk: DingTalkConfig) -> None:
+    """Shape is checked whenever a value is given; presence only when DingTalk is enabled."""
+    if dingtalk.mode not in ("http", "stream"):
+        raise ConfigError(f"dingtalk.mode: must be \"http\" or \"stream\", got {dingtalk.mode!r}")
+    for key in ("api_base", "oapi_base"):
+        # The app secret travels in the token request: never over plain HTTP.
+        if not getattr(dingtalk, key).startswith("https://"):
+            raise ConfigError(f"dingtalk.{key}: must start with https://, got {getattr(dingtalk, key)!r}")
+    if not dingtalk.callback_path.startswith("/") or dingtalk.callback_path.startswith("/console"):
+        raise ConfigError(
+            f"dingtalk.callback_path: must start with / and not be under /console, got {dingtalk.callback_path!r}"
+        )
+    for key in ("monthly_api_quota", "max_body_bytes", "member_per_minute", "group_per_minute",
+                "request_timeout_seconds", "stream_max_inflight"):
+        if getattr(dingtalk, key) <= 0:
+            raise ConfigError(f"dingtalk.{key}: must be greater than 0, got {getattr(dingtalk, key)}")
+    if dingtalk.group_per_minute > 20:
+        raise ConfigError("dingtalk.group_per_minute: at most 20 (DingTalk throttles a robot for 10 minutes beyond)")
+    if dingtalk.ca_file and not Path(dingtalk.ca_file).is_file():
+        raise ConfigError(f"dingtalk.ca_file: no such file: {dingtalk.ca_file}")
+    if not dingtalk.enabled:
+        return
+    for key in ("app_key", "app_secret"):
+        if not getattr(dingtalk, key):
+            raise ConfigError(f"dingtalk.{key}: required when dingtalk.enabled is true")
+
+
+# --- end DingTalk validation ----------------------------------------------------------------------
 
 
 def _validate_rules(config: Config) -> None:

@@ -44,6 +44,7 @@ from PIL import Image
 from bot.config import WeComConfig
 from bot.events import MediaRef
 from bot.platforms.base import DeliveryError, MediaUnavailable, Outgoing, RateLimit
+from bot.platforms.shared.media import read_media
 from bot.platforms.wecom import render
 from bot.platforms.wecom.client import (
     TOKEN_ERRORS,
@@ -351,26 +352,6 @@ class WeComPlatform:
 
 
 # ---------------------------------------------------------------------- media helpers (blocking)
-
-
-def read_media(media: MediaStore, sha: str, path: str | None) -> bytes | None:
-    """The stored bytes with this sha256: at ``path`` if given, else wherever the store keeps them."""
-    candidates = []
-    if path:
-        candidates.append(media.path_of(path))
-    root = media.root
-    candidates.extend(sorted((root / "generated").glob(f"{sha}.*")))
-    candidates.extend(sorted((root / "evidence" / sha[:2]).glob(f"{sha}.*")))
-    candidates.append(root / "incoming" / sha)
-    for candidate in candidates:
-        try:
-            data = candidate.read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            continue
-        if hashlib.sha256(data).hexdigest() == sha:
-            return data
-        log.error("media file %s does not match its sha256; skipped", candidate.name)
-    return None
 
 
 def fit_image(data: bytes, limit: int, *, max_pixels: int = 40_000_000) -> bytes:

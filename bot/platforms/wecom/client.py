@@ -1,7 +1,7 @@
 """The WeCom server API over one long-lived aiohttp session: token cache and the calls Pacebot uses.
 
-The access token (``gettoken``) is cached and refreshed before it expires; concurrent callers
-share one fetch (a lock, re-checked inside). A call answered with a token error (40001, 40014,
+The access token (``gettoken``) is cached by the shared ``TokenCache`` (refreshed before it
+expires; concurrent callers share one fetch). A call answered with a token error (40001, 40014,
 42001) drops that token, fetches a new one and is tried once more.
 
 Failures surface as ``WeComApiError`` (WeCom answered with an errcode) or ``WeComTransportError``
@@ -11,7 +11,6 @@ tokens, secrets and robot keys never appear in logs or exception messages.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -21,6 +20,9 @@ from typing import Any
 
 import aiohttp
 
+from bot.platforms.shared.errors import RemoteError, client_error_text, status_is_retryable
+from bot.platforms.shared.tokens import TokenCache
+
 log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid credential / invalid token / expired
@@ -28,9 +30,8 @@ RETRYABLE_ERRORS = frozenset({-1, 45009, 45033})  # system busy / frequency limi
 RETRY_AFTER = {45009: 60.0, 45033: 5.0}
 
 
-class WeComError(Exception):
-    retryable: bool = False
-    retry_after: float | None = None
+class WeComError(RemoteError):
+    pass
 
 
 class WeComApiError(WeComError):
@@ -66,12 +67,6 @@ class Download:
     content_type: str
 
 
-@dataclass
-class _Token:
-    value: str
-    refresh_at: float  # monotonic instant after which a new token is fetched
-
-
 class WeComClient:
     def __init__(
         self,
@@ -90,9 +85,12 @@ class WeComClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._monotonic = monotonic
         self._session: aiohttp.ClientSession | None = None
-        self._token: _Token | None = None
-        self._token_lock = asyncio.Lock()
-        self.token_fetches = 0  # for tests and support: how often gettoken was called
+        self._tokens = TokenCache(self._fetch_token, monotonic=monotonic)
+
+    @property
+    def token_fetches(self) -> int:
+        """For tests and support: how often gettoken was called."""
+        return self._tokens.fetches
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,31 +116,22 @@ class WeComClient:
     # ------------------------------------------------------------------ token
 
     async def access_token(self) -> str:
-        token = self._token
-        if token is not None and self._monotonic() < token.refresh_at:
-            return token.value
-        async with self._token_lock:
-            token = self._token
-            if token is not None and self._monotonic() < token.refresh_at:
-                return token.value  # another caller refreshed it while we waited
-            data = await self._request(
-                "GET", "gettoken", "gettoken", params={"corpid": self.corp_id, "corpsecret": self._secret}
-            )
-            self.token_fetches += 1
-            value = data.get("access_token")
-            if not isinstance(value, str) or not value:
-                raise WeComTransportError("gettoken", "answer has no access_token", retryable=True)
-            expires_in = float(data.get("expires_in") or 7200)
-            # Refresh early: a quarter of the lifetime, at most five minutes, before it runs out.
-            margin = min(300.0, expires_in / 4)
-            self._token = _Token(value, self._monotonic() + expires_in - margin)
-            log.info("WeCom access token refreshed (valid for %ss)", int(expires_in))
-            return value
+        return await self._tokens.get()
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        data = await self._request(
+            "GET", "gettoken", "gettoken", params={"corpid": self.corp_id, "corpsecret": self._secret}
+        )
+        value = data.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise WeComTransportError("gettoken", "answer has no access_token", retryable=True)
+        expires_in = float(data.get("expires_in") or 7200)
+        log.info("WeCom access token refreshed (valid for %ss)", int(expires_in))
+        return value, expires_in
 
     def invalidate_token(self, value: str) -> None:
         """Forget ``value`` (and only it: a newer token fetched meanwhile stays)."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
+        self._tokens.invalidate(value)
 
     async def call(
         self,
@@ -283,11 +272,8 @@ class WeComClient:
 
 
 def _client_error(exc: aiohttp.ClientError) -> str:
-    """What went wrong, without the request URL: its query carries the access token, the secret
-    (``gettoken``) or a robot key. Response errors, such as too many redirects, print the URL."""
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"{type(exc).__name__}: HTTP {exc.status}"
-    return f"{type(exc).__name__}: {exc}"
+    # Without the request URL: its query carries the access token, the secret or a robot key.
+    return client_error_text(exc)
 
 
 def _decode(api: str, status: int, raw: bytes) -> dict[str, Any]:
@@ -298,8 +284,7 @@ def _decode(api: str, status: int, raw: bytes) -> dict[str, Any]:
     except ValueError:
         data = None
     if status >= 400 and not (isinstance(data, dict) and "errcode" in data):
-        # 429 from a proxy is worth waiting for; other client errors mean a wrong URL or proxy.
-        raise WeComTransportError(api, f"HTTP {status}", retryable=status == 429)
+        raise WeComTransportError(api, f"HTTP {status}", retryable=status_is_retryable(status))
     if not isinstance(data, dict):
         raise WeComTransportError(api, "answer is not a JSON object")
     errcode = data.get("errcode", 0)

@@ -20,7 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.platforms.shared.text import split_utf8
 from cards.model import Button, ButtonStyle, Card, ChoiceMode
+
+__all__ = ["split_utf8", "render_card", "render_card_update", "markdown_text", "cut"]
 
 TEXT_LIMIT_BYTES = 2048  # app text / markdown content, robot text
 ROBOT_MARKDOWN_LIMIT_BYTES = 4096
@@ -52,46 +55,6 @@ QUESTION_KEY = "choice"
 def cut(text: str, limit: int) -> str:
     text = " ".join(text.split()) if "\n" not in text else text.strip()
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
-
-
-def split_utf8(text: str, limit: int) -> list[str]:
-    """Split into parts of at most ``limit`` UTF-8 bytes, on line boundaries where possible.
-
-    A line longer than the limit is cut between characters (never inside one). Empty text gives
-    one empty part so that callers always send something.
-    """
-    if len(text.encode()) <= limit:
-        return [text]
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in text.splitlines(keepends=True):
-        for piece in _cut_line(line, limit):
-            n = len(piece.encode())
-            if size + n > limit and current:
-                parts.append("".join(current).rstrip("\n"))
-                current, size = [], 0
-            current.append(piece)
-            size += n
-    if current:
-        parts.append("".join(current).rstrip("\n"))
-    return [p for p in parts if p.strip()] or [_cut_line(text, limit)[0]]
-
-
-def _cut_line(line: str, limit: int) -> list[str]:
-    if len(line.encode()) <= limit:
-        return [line]
-    pieces, current, size = [], [], 0
-    for ch in line:
-        n = len(ch.encode())
-        if size + n > limit:
-            pieces.append("".join(current))
-            current, size = [], 0
-        current.append(ch)
-        size += n
-    if current:
-        pieces.append("".join(current))
-    return pieces
 
 
 def markdown_text(title: str, text: str) -> str:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.appkeys import RUNTIME
 from bot.config import WeComConfig
+from bot.platforms.shared.http import BodyTooLarge, read_capped
 from bot.platforms.wecom import parse
 from bot.platforms.wecom.crypto import (
     DecryptionFailed,
@@ -35,10 +36,6 @@ def add_routes(app: web.Application, config: WeComConfig) -> None:
     callback = WeComCallback(config)
     app.router.add_get(config.callback_path, callback.verify_url)
     app.router.add_post(config.callback_path, callback.receive)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class WeComCallback:
@@ -66,7 +63,7 @@ class WeComCallback:
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce = _signature_params(request)
         try:
-            body = await _read_capped(request, self.max_body_bytes)
+            body = await read_capped(request, self.max_body_bytes)
         except BodyTooLarge as exc:
             raise _refuse(request, 413, str(exc)) from None
         try:
@@ -99,18 +96,6 @@ def _signature_params(request: web.Request) -> tuple[str, str, str]:
     if not all(values) or any(len(v) > 128 for v in values):
         raise _refuse(request, 400, "msg_signature, timestamp and nonce are required")
     return values  # type: ignore[return-value]
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise BodyTooLarge(f"body of {declared} bytes declared; the limit is {limit}")
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(65_536):
-        data += chunk
-        if len(data) > limit:
-            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
-    return bytes(data)
 
 
 _STATUS = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 413: web.HTTPRequestEntityTooLarge}
