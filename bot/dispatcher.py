@@ -240,7 +240,10 @@ class Dispatcher:
         if record.answered_at is not None:
             return [Text(texts.CARD_ALREADY_ANSWERED)]
         card = Card.from_json(record.payload)
-        if click.action not in _offered(card) or not set(click.values) <= {o.action for o in card.options}:
+        # A card without options has nothing to choose: whatever values a platform sends along
+        # with a button press (template parameters, say) mean nothing and are dropped.
+        values = click.values if card.options else ()
+        if click.action not in _offered(card) or not set(values) <= {o.action for o in card.options}:
             # Least privilege: a click acts only through a button (and with options) its card
             # offers, never with a payload of the member's choosing (forged, or from another card).
             log.info("action %r %r is not offered by card %s", click.action, click.values, record.task_id)
@@ -249,7 +252,7 @@ class Dispatcher:
             await card_store.remember_platform_state(
                 ctx.session, record.task_id, ctx.event.platform, {"response_code": click.response_code}
             )
-        ctx.card, ctx.chosen = card, click.values
+        ctx.card, ctx.chosen = card, values
         replies = await route.handler(ctx, payload)
         if route.closes_card and not await card_store.mark_answered(
             ctx.session, record.task_id, payload.pack(), ctx.now()
