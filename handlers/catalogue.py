@@ -19,6 +19,7 @@ from handlers import (
     obstacles,
     playbooks,
     resources,
+    retention,
     rewards,
     stages,
     today,
@@ -43,4 +44,5 @@ def all_routers() -> list[Router]:
         feedback.router,
         evidence.router,
         touches.router,
+        retention.router,  # production: the purge job only
     ]

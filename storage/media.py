@@ -138,7 +138,7 @@ class MediaStore:
         max_image_pixels: int = 40_000_000,
         max_bytes: int = 20 * 1024 * 1024,
         thumb_size: int = 320,
-        allowed_image_formats=("JPEG", "PNG", "GIF", "WEBP", "BMP"),
+        allowed_image_formats: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP"),
         max_decoded_bytes: int = 100_000_000,
         decode_concurrency: int = 2,
     ):
@@ -228,6 +228,31 @@ class MediaStore:
         sha = hashlib.sha256(data).hexdigest()
         self._write_once(f"generated/{sha}.{suffix.lower()}", data)
         return sha
+
+    def remove_unreferenced(self, keep: set[str], *, older_than: float) -> int:
+        """Delete stored files whose content hash is not in ``keep`` and that were written before
+        ``older_than`` (a POSIX time); return how many were removed.
+
+        Files are named by their sha256 in every area, so a hash names an original, its thumbnail
+        and a staged upload alike. The age guard spares files written by work still in flight.
+        """
+        removed = 0
+        for area in _AREAS:
+            base = self.root / area
+            if not base.is_dir():
+                continue
+            for path in base.rglob("*"):
+                sha = path.name.split(".", 1)[0]
+                if not _SHA_RE.fullmatch(sha) or sha in keep or path.is_symlink() or not path.is_file():
+                    continue
+                try:
+                    if path.stat().st_mtime >= older_than:
+                        continue
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed += 1
+        return removed
 
     def path_of(self, relative: str) -> Path:
         """Map a stored relative path (as found in ``StoredMedia``) to an absolute path under root."""
