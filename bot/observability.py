@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.config import Config
+from storage.monitoring import Snapshot
 
 __all__ = [
     "CONTENT_TYPE",
@@ -79,6 +80,25 @@ class Metrics:
         self.job_runs = Gauge("pacebot_job_runs", "Scheduled job runs recorded, by job and status",
                               ["job", "status"], registry=r)
         self.up = Gauge("pacebot_database_up", "1 when the database answered the scrape's queries", registry=r)
+
+    def update(self, snapshot: Snapshot | None) -> None:
+        """Set the database-backed gauges from a scrape-time snapshot (None: the database is down)."""
+        if snapshot is None:
+            self.up.set(0)
+            return
+        self.up.set(1)
+        self.inbox_backlog.set(snapshot.inbox_pending)
+        self.inbox_failed.set(snapshot.inbox_failed)
+        self.inbox_oldest_age.set(snapshot.oldest_pending_age_seconds)
+        by_status = snapshot.outbox_by_status
+        self.outbox_depth.set(by_status.get("pending", 0) + by_status.get("sending", 0))
+        self.dead_letters.set(by_status.get("dead", 0))
+        for status in ("pending", "sending", "sent", "dead", *by_status):
+            self.outbox_messages.labels(status=status).set(by_status.get(status, 0))
+        for status, n in snapshot.alerts_by_status.items():
+            self.alerts.labels(status=status).set(n)
+        for (job, status), n in snapshot.job_runs.items():
+            self.job_runs.labels(job=job, status=status).set(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -224,7 +244,8 @@ def configure_logging(config: Config, *, level: str | None = None, stream: Any =
     root.addHandler(handler)
     root.setLevel((level or config.log.level).upper())
     refusals.interval = config.log.refusal_log_seconds
-    # Per-command migration chatter and per-request access lines are noise at INFO.
-    for name in ("alembic", "aiohttp.access", "apscheduler"):
+    # Per-command migration chatter and per-request access lines are noise at INFO; aiosqlite's
+    # debug lines carry every query's parameters (user text), so it never logs below WARNING.
+    for name in ("alembic", "aiohttp.access", "apscheduler", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
