@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     # --- end backup ---
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=(args.log_level or "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = _load(args.config)
     except ConfigError as exc:

@@ -233,14 +233,28 @@ def secrets_of(config: Config) -> list[str]:
     return found
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each line (it may be replaced)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(config: Config, *, level: str | None = None, stream: Any = None) -> logging.Handler:
     """Install the root handler: the configured format, redaction, and quiet third-party loggers."""
     redact = _Redactor(secrets_of(config))
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter(redact) if config.log.format == "json" else _PlainFormatter(redact))
+    handler.set_name("pacebot")
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == "pacebot":
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel((level or config.log.level).upper())
     refusals.interval = config.log.refusal_log_seconds

@@ -11,7 +11,7 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from storage.db import is_sqlite
 
@@ -62,6 +62,9 @@ def backup_sqlite(url: str, out: Path) -> int:
 def pg_dump_command(url: str, out: Path) -> str:
     """The ``pg_dump`` command that backs up the PostgreSQL database at ``url`` (password left out)."""
     parsed = make_url(url)
-    target = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    target = URL.create(
+        "postgresql", username=parsed.username, host=parsed.host, port=parsed.port, database=parsed.database,
+        query=parsed.query,
+    ).render_as_string(hide_password=False)
     password = "PGPASSWORD=<password> " if parsed.password else ""
     return f"{password}pg_dump --format=custom --no-owner --file {shlex.quote(str(out))} {shlex.quote(target)}"
