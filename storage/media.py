@@ -209,7 +209,9 @@ class MediaStore:
                     data, sha, kind, filename, mime
                 )
             except MediaRejected as exc:
-                outcome = exc
+                # A fresh exception without the traceback: the traceback's frames would keep the
+                # decoded pixels of a refused image alive for as long as the outcome is remembered.
+                outcome = MediaRejected(exc.user_message, exc.detail)
             with self._outcomes_lock:
                 self._outcomes[key] = outcome
                 while len(self._outcomes) > _REMEMBERED_OUTCOMES:
@@ -309,16 +311,17 @@ class MediaStore:
         with img:
             self._check_pixels(*img.size)
             full_width, full_height = img.size
+            if img.format == "JPEG":
+                with contextlib.suppress(Exception):
+                    img.draft(img.mode if img.mode in ("RGB", "L") else "RGB", (self.thumb_size, self.thumb_size))
+            # Before anything that may decode: reading a PNG's EXIF loads the whole image.
+            self._check_decoded_bytes(img)
             captured_at, gps = _exif_metadata(img)
             orientation = _orientation(img)
             width, height = (full_height, full_width) if orientation in (5, 6, 7, 8) else (full_width, full_height)
             if self.path_of(thumb_rel).is_file():
                 # Verified already (header and structure); the pixels are not needed again.
                 return captured_at, gps, width, height, None
-            if img.format == "JPEG":
-                with contextlib.suppress(Exception):
-                    img.draft(img.mode if img.mode in ("RGB", "L") else "RGB", (self.thumb_size, self.thumb_size))
-            self._check_decoded_bytes(img)
             try:
                 img.load()
             except MediaRejected:

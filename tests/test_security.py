@@ -285,7 +285,24 @@ def test_an_rgba_png_just_under_the_pixel_cap_is_refused_by_its_decoded_size(tmp
     data = rgba_png(999, 1000)  # 999,000 pixels: under the pixel cap; 3,996,000 bytes decoded
     with pytest.raises(MediaRejected, match="bytes decoded, limit is 2000000"):
         store.store(data, kind_hint="photo")
-    assert not list((tmp_path / "evidence").rglob("*")) if (tmp_path / "evidence").exists() else True
+    assert not (tmp_path / "evidence").exists() or not list((tmp_path / "evidence").rglob("*"))
+
+
+def test_an_rgba_png_over_the_decoded_cap_is_refused_without_decoding_its_pixels(tmp_path: Path, monkeypatch):
+    from PIL import PngImagePlugin
+
+    loads: list[int] = []
+    real = PngImagePlugin.PngImageFile.load
+
+    def counting(self: Any) -> Any:
+        loads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", counting)
+    store = MediaStore(tmp_path, max_image_pixels=1_000_000, max_decoded_bytes=2_000_000)
+    with pytest.raises(MediaRejected):
+        store.store(rgba_png(999, 1000), kind_hint="photo")
+    assert loads == []
 
 
 def test_the_same_png_in_grey_fits_the_decoded_cap_and_is_stored(tmp_path: Path):
