@@ -108,7 +108,10 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
     app = create_app(config)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if config.console.enabled:
-        print(f"Pacebot console: http://{shown}:{port}/console", flush=True)
+        if config.log.format == "json":  # every line of output is JSON then
+            log.info("console at http://%s:%s/console", shown, port)
+        else:
+            print(f"Pacebot console: http://{shown}:{port}/console", flush=True)
     log.info("listening on %s:%s", host, port)
     try:
         web.run_app(app, sock=sock, print=None, access_log=None)

@@ -48,8 +48,21 @@ MAX_ENVELOPE_DEPTH = 4
 MAX_ENVELOPE_ELEMENTS = 16
 
 
+# Markup openings ("<") a genuine envelope can hold: four elements open and closed, CDATA sections,
+# an XML declaration. Counted while the body arrives, so a flood of deep bodies is cut short.
+MAX_ENVELOPE_MARKUP = 4 * MAX_ENVELOPE_ELEMENTS
+
+
 class EnvelopeRefused(MalformedPayload):
     """The envelope is too deep, has too many elements, or carries a DTD: refused unparsed."""
+
+
+def count_markup(chunk: bytes, seen: int = 0) -> int:
+    """Markup openings so far (``seen`` plus this chunk's); refuse far more than an envelope has."""
+    seen += chunk.count(b"<")
+    if seen > MAX_ENVELOPE_MARKUP:
+        raise EnvelopeRefused(f"envelope has more than {MAX_ENVELOPE_MARKUP} tags")
+    return seen
 
 
 def extract_encrypt(data: bytes) -> str:

@@ -107,6 +107,11 @@ class WeComCallback:
             body = await _read_capped(request, self.max_body_bytes)
         except BodyTooLarge as exc:
             raise _refuse(request, 413, str(exc), "too_large") from None
+        except parse.EnvelopeRefused as exc:
+            # Refused before the rest was read: close the connection rather than read it.
+            refusal = _refuse(request, 400, f"callback envelope: {exc}", "hostile_envelope")
+            refusal.force_close()
+            raise refusal from None
         try:
             encrypted = parse.extract_encrypt(body)
         except parse.EnvelopeRefused as exc:
@@ -161,10 +166,12 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise BodyTooLarge(f"body of {declared} bytes declared; the limit is {limit}")
     data = bytearray()
+    markup = 0
     async for chunk in request.content.iter_chunked(65_536):
         data += chunk
         if len(data) > limit:
             raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
+        markup = parse.count_markup(chunk, markup)
     return bytes(data)
 
 
