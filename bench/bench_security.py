@@ -13,7 +13,6 @@ signed callbacks are sent one at a time; prints their acknowledgement latency.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import resource
 import socket
@@ -105,6 +104,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_server(config: Path, cwd: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([str(Path(sys.executable).with_name("pacebot")), "--config", str(config), "serve"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+
+
 async def flood_run(flooders: int, genuine: int = 200) -> None:
     import aiohttp
 
@@ -122,8 +126,7 @@ async def flood_run(flooders: int, genuine: int = 200) -> None:
         config.write_text(
             f'[storage]\nurl = "sqlite+aiosqlite:///{tmp}/b.db"\ndata_dir = "{tmp}/data"\n'
             f"[server]\nport = {port}\n[scheduler]\nenabled = false\n[wecom]\n{lines}\n", encoding="utf-8")
-        server = subprocess.Popen([str(Path(sys.executable).with_name("pacebot")), "--config", str(config), "serve"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+        server = start_server(config, tmp)
         url = f"http://127.0.0.1:{port}/wecom/callback"
         try:
             async with aiohttp.ClientSession() as http:

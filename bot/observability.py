@@ -64,6 +64,8 @@ class Metrics:
         self.token_refreshes = Counter(
             "pacebot_token_refreshes", "Platform access tokens fetched", ["platform"], registry=r
         )
+        # Platform API calls made (DingTalk counts them against a monthly quota).
+        self.api_calls = Counter("pacebot_platform_api_calls", "Platform API calls made", ["platform"], registry=r)
         self.inbox_backlog = Gauge("pacebot_inbox_backlog", "Inbox items waiting to be processed", registry=r)
         self.inbox_oldest_age = Gauge(
             "pacebot_inbox_oldest_pending_age_seconds", "Age of the oldest pending inbox item", registry=r

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,7 @@ class FeedbackWebhook:
             return _json({"error": exc.code, "message": exc.message}, exc.status)
 
     async def _receive(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
         METRICS.callbacks_received.labels(platform=PLATFORM).inc()
         if not self.secret:
             raise Refused(403, "disabled", texts.WEBHOOK_DISABLED)
@@ -129,6 +131,7 @@ class FeedbackWebhook:
         if not accepted.is_new:
             log.info("feedback %r received again; already inbox item %s", payload.id, accepted.inbox_id)
             return _json({"status": "duplicate", "event_id": accepted.inbox_id, "message": texts.WEBHOOK_DUPLICATE}, 200)
+        METRICS.ack_latency.labels(platform=PLATFORM).observe(time.perf_counter() - started)
         return _json({"status": "accepted", "event_id": accepted.inbox_id, "message": texts.WEBHOOK_ACCEPTED}, 202)
 
 
