@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -19,6 +20,7 @@ from domain.enums import EvidenceKind, InboxStatus, OutboxStatus
 from storage import members as member_store
 from storage.models import CardRecord, Dialogue, Evidence, InboxItem, JobRun, OutboxItem
 from tests.conftest import START, make_config
+from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 from tests.seed import add_customer
 
 DAY = dt.timedelta(days=1)
@@ -56,13 +58,21 @@ async def count(runtime: Any, model: Any, *where: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-@pytest.fixture
-async def runtime(tmp_path: Path) -> Any:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def runtime(request: Any, tmp_path: Path) -> Any:
     clock = ShiftableClock(base=FrozenClock(START))
-    runtime = await build_runtime(make_config(tmp_path), clock=clock)
-    await runtime.start(workers=True, scheduler=False)
-    yield runtime
-    await runtime.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        sections: dict[str, Any] = {}
+        if request.param == "postgres":
+            if not POSTGRES_URL:
+                pytest.skip(SKIP_REASON)
+            sections["storage"] = {"url": await stack.enter_async_context(scratch_database())}
+        runtime = await build_runtime(make_config(tmp_path, **sections), clock=clock)
+        await runtime.start(workers=True, scheduler=False)
+        try:
+            yield runtime
+        finally:
+            await runtime.stop()
 
 
 async def run_purge(runtime: Any) -> JobRun:
