@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="import the org directory from a chat platform")
     sync.add_argument("platform", choices=["wecom"])
 
+    # --- backup (storage/backup.py) ---
+    backup = commands.add_parser("backup", help="copy the database to a file while the service runs (SQLite)")
+    backup.add_argument("--out", required=True, help="the backup file to write (must not exist)")
+    # --- end backup ---
+
     # --- jobs (bot/scheduler.py) ---
     jobs = commands.add_parser("jobs", help="scheduled jobs: list them, or run one as of a time")
     job_actions = jobs.add_subparsers(dest="jobs_action", required=True)
@@ -62,11 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     job_run.add_argument("name")
     job_run.add_argument("--now", help="ISO 8601 instant with offset, e.g. 2026-12-01T09:00:00+08:00")
     # --- end jobs ---
-
-    # --- backup (storage/backup.py) ---
-    backup = commands.add_parser("backup", help="copy the database to a file while the service runs (SQLite)")
-    backup.add_argument("--out", required=True, help="the backup file to write (must not exist)")
-    # --- end backup ---
 
     args = parser.parse_args(argv)
     try:
