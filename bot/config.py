@@ -345,9 +345,9 @@ def _validate(config: Config) -> None:
         positive(key, value)
     if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:
         raise ConfigError("touch.*_effective_minutes: must not be negative")
+    _validate_production(config)
     _validate_wecom(config.wecom)
     _validate_rules(config)
-    _validate_production(config)
 
 
 # --- WeCom validation -----------------------------------------------------------------------------
@@ -385,6 +385,41 @@ def _validate_wecom(wecom: WeComConfig) -> None:
 
 
 # --- end WeCom validation -------------------------------------------------------------------------
+
+
+# --- production validation ------------------------------------------------------------------------
+def _validate_production(config: Config) -> None:
+    import ipaddress
+
+    if config.log.format not in ("text", "json"):
+        raise ConfigError(f"log.format: must be \"text\" or \"json\", got {config.log.format!r}")
+    if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"log.level: must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {config.log.level!r}")
+    if config.log.refusal_log_seconds < 0:
+        raise ConfigError("log.refusal_log_seconds: must not be negative")
+    for i, network in enumerate(config.metrics.allow):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"metrics.allow[{i}]: not a network (CIDR) like 10.0.0.0/8: {network!r}") from exc
+    for key in ("max_decoded_bytes", "decode_concurrency"):
+        if getattr(config.media, key) <= 0:
+            raise ConfigError(f"media.{key}: must be greater than 0, got {getattr(config.media, key)}")
+    if config.wecom.timestamp_window_seconds <= 0:
+        raise ConfigError("wecom.timestamp_window_seconds: must be greater than 0")
+    retention = config.retention
+    for key in ("inbox_days", "outbox_days", "dialogue_days", "card_days", "media_grace_hours"):
+        if getattr(retention, key) <= 0:
+            raise ConfigError(f"retention.{key}: must be greater than 0, got {getattr(retention, key)}")
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", retention.run_at):
+        raise ConfigError(f"retention.run_at: expected a local time like '03:30', got {retention.run_at!r}")
+    # A purged inbox item no longer de-duplicates a replay: keep items well past the replay window.
+    if retention.inbox_days * 86400 <= config.wecom.timestamp_window_seconds:
+        raise ConfigError("retention.inbox_days: must be longer than wecom.timestamp_window_seconds, "
+                          "or a replayed callback could be processed twice")
+
+
+# --- end production validation --------------------------------------------------------------------
 
 
 def _validate_rules(config: Config) -> None:
@@ -427,41 +462,6 @@ def _validate_rules(config: Config) -> None:
         raise ConfigError(
             f"scheduler.weekly_activity: expected like 'fri 10:00', got {config.scheduler.weekly_activity!r}"
         )
-
-
-# --- production validation ------------------------------------------------------------------------
-def _validate_production(config: Config) -> None:
-    import ipaddress
-
-    if config.log.format not in ("text", "json"):
-        raise ConfigError(f"log.format: must be \"text\" or \"json\", got {config.log.format!r}")
-    if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ConfigError(f"log.level: must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {config.log.level!r}")
-    if config.log.refusal_log_seconds < 0:
-        raise ConfigError("log.refusal_log_seconds: must not be negative")
-    for i, network in enumerate(config.metrics.allow):
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError as exc:
-            raise ConfigError(f"metrics.allow[{i}]: not a network (CIDR) like 10.0.0.0/8: {network!r}") from exc
-    for key in ("max_decoded_bytes", "decode_concurrency"):
-        if getattr(config.media, key) <= 0:
-            raise ConfigError(f"media.{key}: must be greater than 0, got {getattr(config.media, key)}")
-    if config.wecom.timestamp_window_seconds <= 0:
-        raise ConfigError("wecom.timestamp_window_seconds: must be greater than 0")
-    retention = config.retention
-    for key in ("inbox_days", "outbox_days", "dialogue_days", "card_days", "media_grace_hours"):
-        if getattr(retention, key) <= 0:
-            raise ConfigError(f"retention.{key}: must be greater than 0, got {getattr(retention, key)}")
-    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", retention.run_at):
-        raise ConfigError(f"retention.run_at: expected a local time like '03:30', got {retention.run_at!r}")
-    # A purged inbox item no longer de-duplicates a replay: keep items well past the replay window.
-    if retention.inbox_days * 86400 <= config.wecom.timestamp_window_seconds:
-        raise ConfigError("retention.inbox_days: must be longer than wecom.timestamp_window_seconds, "
-                          "or a replayed callback could be processed twice")
-
-
-# --- end production validation --------------------------------------------------------------------
 
 
 def notify_window(config: SchedulerConfig) -> tuple[dt.time, dt.time]:
