@@ -5,9 +5,10 @@
     .venv/bin/python bench/bench_security.py flood      # ack latency of signed callbacks beside a flood
 
 Images: each scenario runs in a fresh process (so peaks do not mask each other) and prints the RSS
-before, the peak (ru_maxrss) and the RSS after storing. Flood: a `pacebot serve` process on SQLite
-with WeCom enabled; N connections send 1 MB deeply nested unsigned bodies as fast as they can while
-signed callbacks are sent one at a time; prints their acknowledgement latency.
+before, the peak (ru_maxrss) and the RSS after storing. Flood: `pacebot serve` processes with WeCom
+enabled (1 on SQLite; 1 and 2 on PostgreSQL when PACEBOT_TEST_POSTGRES_URL is set); N connections send
+1 MB deeply nested unsigned bodies to the first as fast as they can while signed callbacks are sent
+one at a time, round robin; prints callbacks/s and their acknowledgement latency.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,7 +111,8 @@ def start_server(config: Path, cwd: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
 
 
-async def flood_run(flooders: int, genuine: int = 200) -> None:
+async def flood_run(flooders: int, *, replicas: int = 1, postgres: str = "", genuine: int = 200) -> None:
+    """Signed callbacks, round robin over the replicas, while ``flooders`` connections flood replica 1."""
     import aiohttp
 
     from tests.fakes import wecom as fakes
@@ -117,25 +120,29 @@ async def flood_run(flooders: int, genuine: int = 200) -> None:
     crypto = fakes.default_crypto()
     fake = fakes.FakeWeCom()
     await fake.start()
-    port = free_port()
+    ports = [free_port() for _ in range(replicas)]
+    servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "pacebot.toml"
         wecom = fakes.wecom_config(fake.base_url)
         lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower()}"
                           for k, v in wecom.items())
-        config.write_text(
-            f'[storage]\nurl = "sqlite+aiosqlite:///{tmp}/b.db"\ndata_dir = "{tmp}/data"\n'
-            f"[server]\nport = {port}\n[scheduler]\nenabled = false\n[wecom]\n{lines}\n", encoding="utf-8")
-        server = start_server(config, tmp)
-        url = f"http://127.0.0.1:{port}/wecom/callback"
+        url = postgres or f"sqlite+aiosqlite:///{tmp}/b.db"
         try:
             async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        if (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200:
-                            break
-                    except aiohttp.ClientError:
+                for port in ports:  # one after the other, as the compose file starts them
+                    config = Path(tmp) / f"pacebot-{port}.toml"
+                    config.write_text(
+                        f'[storage]\nurl = "{url}"\ndata_dir = "{tmp}/data"\n'
+                        f"[server]\nport = {port}\n[scheduler]\nenabled = false\n[wecom]\n{lines}\n", encoding="utf-8")
+                    servers.append(start_server(config, tmp))
+                    for _ in range(300):
+                        try:
+                            if (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200:
+                                break
+                        except aiohttp.ClientError:
+                            pass
                         await asyncio.sleep(0.2)
+                targets = [f"http://127.0.0.1:{port}/wecom/callback" for port in ports]
                 depth = 1_000_000 // 7
                 body = b"<a>" * depth + b"x" + b"</a>" * depth
                 stop = asyncio.Event()
@@ -144,7 +151,7 @@ async def flood_run(flooders: int, genuine: int = 200) -> None:
                 async def flood() -> None:
                     params = {"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1"}
                     while not stop.is_set():
-                        async with http.post(url, params=params, data=body) as resp:
+                        async with http.post(targets[0], params=params, data=body) as resp:
                             await resp.read()
                         sent[0] += 1
 
@@ -152,10 +159,11 @@ async def flood_run(flooders: int, genuine: int = 200) -> None:
                 await asyncio.sleep(1.0 if flooders else 0)
                 latencies = []
                 started = time.perf_counter()
+                tag = f"{replicas}-{flooders}-{int(started)}"
                 for i in range(genuine):
-                    params, signed = fakes.encrypted_callback(crypto, fakes.text_xml("LiMing", "你好", f"g-{flooders}-{i}"))
+                    params, signed = fakes.encrypted_callback(crypto, fakes.text_xml("LiMing", "你好", f"g-{tag}-{i}"))
                     t0 = time.perf_counter()
-                    async with http.post(url, params=params, data=signed) as resp:
+                    async with http.post(targets[i % replicas], params=params, data=signed) as resp:
                         assert resp.status == 200, resp.status
                     latencies.append(time.perf_counter() - t0)
                 elapsed = time.perf_counter() - started
@@ -163,19 +171,38 @@ async def flood_run(flooders: int, genuine: int = 200) -> None:
                 await asyncio.gather(*tasks)
             latencies.sort()
             p99 = latencies[int(len(latencies) * 0.99) - 1]
-            print(f"flood connections {flooders}: {genuine} signed callbacks, {genuine / elapsed:6.1f}/s, "
+            store = "PostgreSQL" if postgres else "SQLite"
+            print(f"{store:10s} replicas {replicas} flood connections {flooders}: {genuine / elapsed:6.1f} callbacks/s, "
                   f"ack p50 {statistics.median(latencies) * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms  "
                   f"max {latencies[-1] * 1000:6.1f} ms; unsigned 1 MB bodies refused: {sent[0]}")
         finally:
-            server.terminate()
-            server.wait(30)
+            for server in servers:
+                server.terminate()
+                server.wait(30)
             await fake.close()
 
 
+async def scratch_postgres() -> Any:
+    from tests.pg import scratch_database
+
+    return scratch_database()
+
+
 def flood() -> None:
-    print("signed WeCom callbacks beside an unsigned flood of 1 MB deeply nested bodies (SQLite, 1 replica)")
+    print("signed WeCom callbacks (one at a time) beside an unsigned flood of 1 MB deeply nested bodies")
     for flooders in (0, 1, 4):
         asyncio.run(flood_run(flooders))
+    if not os.environ.get("PACEBOT_TEST_POSTGRES_URL"):
+        print("PostgreSQL runs skipped: set PACEBOT_TEST_POSTGRES_URL")
+        return
+
+    async def on_postgres(replicas: int, flooders: int) -> None:
+        async with await scratch_postgres() as url:
+            await flood_run(flooders, replicas=replicas, postgres=url)
+
+    for replicas in (1, 2):
+        for flooders in (0, 4):
+            asyncio.run(on_postgres(replicas, flooders))
 
 
 if __name__ == "__main__":
