@@ -128,3 +128,28 @@ def test_commands_are_quiet_by_default_no_migration_chatter(tmp_path, capfd):
     captured = capfd.readouterr()
     assert captured.out.strip() == "database schema is up to date"
     assert "alembic" not in captured.err and "Running upgrade" not in captured.err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_database_at_start_is_one_line_not_a_traceback(tmp_path, capfd):
+    path = tmp_path / "down.toml"
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    closed = port.getsockname()[1]
+    port.close()  # nothing listens there: connections are refused at once
+    path.write_text(
+        f'[storage]\nurl = "postgresql+asyncpg://pacebot@127.0.0.1:{closed}/pacebot"\n'
+        f"[server]\nport = {free_port()}\n[scheduler]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(path), "serve"]) == 1
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("pacebot: ")] == [
+        next(line for line in err.splitlines() if line.startswith("pacebot: could not start:"))
+    ]
