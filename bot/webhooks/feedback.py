@@ -42,7 +42,7 @@ from aiohttp import web
 from bot.appkeys import RUNTIME
 from bot.config import Config, FeedbackConfig
 from bot.events import Event, EventKind
-from bot.observability import METRICS, refusals
+from bot.observability import METRICS, log_fields, refusals
 from domain.text import unstorable_reason, visible_text
 from handlers import texts_library as texts
 from storage import customers as customer_store
@@ -127,7 +127,8 @@ class FeedbackWebhook:
                 "comment": payload.comment,
             },
         )
-        accepted = await runtime.inbox.accept(event)
+        with log_fields(platform=PLATFORM):
+            accepted = await runtime.inbox.accept(event)
         if not accepted.is_new:
             log.info("feedback %r received again; already inbox item %s", payload.id, accepted.inbox_id)
             return _json({"status": "duplicate", "event_id": accepted.inbox_id, "message": texts.WEBHOOK_DUPLICATE}, 200)
