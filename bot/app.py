@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -12,11 +15,13 @@ from bot.appkeys import RUNTIME
 from bot.bootstrap import build_runtime
 from bot.clock import Clock
 from bot.config import Config
+from bot.observability import CONTENT_TYPE, METRICS
 from bot.platforms.base import Platform
 from bot.platforms.console import routes as console_routes
 from bot.platforms.dingtalk import routes as dingtalk_routes
 from bot.platforms.wecom import routes as wecom_routes
 from bot.webhooks import add_webhook_routes
+from storage import monitoring
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,8 @@ def create_app(
         await runtime.stop()
 
     app.cleanup_ctx.append(runtime_ctx)
-    app.router.add_get("/healthz", healthz)
+    app[_WORKERS] = workers
+    add_operations_routes(app, config)
     add_platform_routes(app, config)
     add_webhook_routes(app, config)
     return app
@@ -62,14 +68,108 @@ def add_platform_routes(app: web.Application, config: Config) -> None:
         dingtalk_routes.add_routes(app, config.dingtalk)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    from sqlalchemy import text
+# --- operations: /healthz, /readyz, /metrics ----------------------------------------------------
+_SHUTTING_DOWN = web.AppKey("shutting_down", dict[str, bool])
+_WORKERS = web.AppKey("workers_expected", bool)
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
+
+def add_operations_routes(app: web.Application, config: Config) -> None:
+    app[_SHUTTING_DOWN] = {"now": False}
+
+    async def on_shutdown(app: web.Application) -> None:
+        # A load balancer polling /readyz stops sending traffic while requests drain.
+        app[_SHUTTING_DOWN]["now"] = True
+
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if config.metrics.enabled:
+        app.router.add_get("/metrics", _metrics_handler(metrics_networks(config.metrics.allow)))
+
+
+def _task_state(worker: Any) -> str:
+    """running / stopped for a poller (its loop task), tolerant of how the worker is built."""
+    poller = getattr(worker, "poller", worker)
+    task = getattr(poller, "_loop_task", None)
+    if task is None:
+        return "stopped"
+    return "running" if not task.done() else "stopped"
+
+
+async def _database_state(runtime: Any) -> str:
     try:
-        async with runtime.sessions() as session:
-            await session.execute(text("SELECT 1"))
+        async with asyncio.timeout(5):
+            async with runtime.sessions() as session:
+                await monitoring.database_answers(session)
     except Exception as exc:  # the database is the one dependency that makes us unhealthy
-        log.error("health check: database unavailable: %s", exc)
-        return web.json_response({"status": "unhealthy", "database": "unavailable"}, status=503)
-    return web.json_response({"status": "ok", "platforms": sorted(runtime.platforms)})
+        log.error("health check: database unavailable: %s", type(exc).__name__)
+        return "unavailable"
+    return "ok"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Database, workers and scheduler state; 503 when the database or a started worker is down."""
+    runtime = request.app[RUNTIME]
+    database = await _database_state(runtime)
+    workers = {"inbox": _task_state(runtime.inbox), "outbox": _task_state(runtime.outbox)}
+    if not runtime.config.scheduler.enabled:
+        scheduler = "disabled"
+    else:
+        scheduler = "running" if runtime.scheduler is not None else "stopped"
+    workers_expected = request.app[_WORKERS] and runtime.started
+    healthy = database == "ok" and (not workers_expected or all(v == "running" for v in workers.values()))
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "database": database,
+        "workers": workers,
+        "scheduler": scheduler,
+        "platforms": sorted(runtime.platforms),
+    }
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """For a load balancer: 200 while this replica takes traffic, 503 while starting or stopping."""
+    runtime = request.app.get(RUNTIME)
+    if runtime is None or request.app[_SHUTTING_DOWN]["now"] or not runtime.started:
+        return web.json_response({"ready": False}, status=503)
+    if await _database_state(runtime) != "ok":
+        return web.json_response({"ready": False, "database": "unavailable"}, status=503)
+    return web.json_response({"ready": True})
+
+
+def remote_allowed(remote: str | None, networks: tuple[Any, ...]) -> bool:
+    """Whether a peer address is loopback or inside one of the allowed networks."""
+    try:
+        address = ipaddress.ip_address((remote or "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def metrics_networks(allow: tuple[str, ...]) -> tuple[Any, ...]:
+    return (*_LOOPBACK, *(ipaddress.ip_network(n, strict=False) for n in allow))
+
+
+def _metrics_handler(networks: tuple[Any, ...]) -> Any:
+    async def metrics(request: web.Request) -> web.Response:
+        if not remote_allowed(request.remote, networks):
+            raise web.HTTPForbidden(text="metrics are served to this machine and to [metrics] allow only")
+        runtime = request.app[RUNTIME]
+        snapshot = None
+        try:
+            async with asyncio.timeout(10):
+                async with runtime.sessions() as session:
+                    snapshot = await monitoring.snapshot(session, runtime.clock.now())
+        except Exception as exc:
+            log.error("metrics: database unavailable: %s", type(exc).__name__)
+        METRICS.update(snapshot)
+        return web.Response(body=METRICS.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    return metrics
+
+
+# --- end operations -------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ async def build_runtime(
         max_image_pixels=config.media.max_image_pixels,
         max_bytes=config.media.max_bytes,
         thumb_size=config.media.thumb_size,
+        max_decoded_bytes=config.media.max_decoded_bytes,
+        decode_concurrency=config.media.decode_concurrency,
     )
     platforms = build_platforms(config, media=media, sessions=sessions, clock=clock)
     platforms.update(extra_platforms or {})

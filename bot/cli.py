@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -13,8 +14,11 @@ from bot.app import create_app
 from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
 from bot.jobs_cli import run_cli
+from bot.observability import configure_logging
 from bot.platforms.dingtalk.directory import run_sync as run_dingtalk_sync
 from bot.platforms.wecom.directory import run_sync
+from storage.backup import BackupError, backup_sqlite, pg_dump_command
+from storage.db import is_sqlite
 from storage.demo import seed_demo
 from storage.org import DirectoryError, load_directory_file
 
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("PACEBOT_CONFIG"),
         help=f"TOML configuration file (default: $PACEBOT_CONFIG, else ./{DEFAULT_CONFIG} if present, else built-in defaults)",
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING … (default: [log] level)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the bot (HTTP callbacks, console, workers)")
@@ -51,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="import the org directory from a chat platform")
     sync.add_argument("platform", choices=["wecom", "dingtalk"])
 
+    # --- backup (storage/backup.py) ---
+    backup = commands.add_parser("backup", help="copy the database to a file while the service runs (SQLite)")
+    backup.add_argument("--out", required=True, help="the backup file to write (must not exist)")
+    # --- end backup ---
+
     # --- jobs (bot/scheduler.py) ---
     jobs = commands.add_parser("jobs", help="scheduled jobs: list them, or run one as of a time")
     job_actions = jobs.add_subparsers(dest="jobs_action", required=True)
@@ -68,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     # --- end metrics ---
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = _load(args.config)
     except ConfigError as exc:
         print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    configure_logging(config, level=args.log_level)
     try:
+        if args.command == "backup":
+            return _backup(config, Path(args.out))
         if args.command == "serve":
             return _serve(config, args.host, args.port)
         if args.command == "metrics":
@@ -98,11 +109,48 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
 
     host = host or config.server.host
     port = port or config.server.port
+    # Bind first: a port in use is one line on stderr, before any worker or timer has started.
+    try:
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        print(f"pacebot: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     app = create_app(config)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if config.console.enabled:
-        print(f"Pacebot console: http://{shown}:{port}/console", flush=True)
-    web.run_app(app, host=host, port=port, print=None)
+        if config.log.format == "json":  # every line of output is JSON then
+            log.info("console at http://%s:%s/console", shown, port)
+        else:
+            print(f"Pacebot console: http://{shown}:{port}/console", flush=True)
+    log.info("listening on %s:%s", host, port)
+    try:
+        web.run_app(app, sock=sock, print=None, access_log=None)
+    except ConfigError:
+        raise
+    except Exception as exc:  # start-up failures (database unreachable …): one line, not a traceback
+        log.debug("start-up failed", exc_info=True)
+        print(f"pacebot: could not start: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+def _backup(config: Config, out: Path) -> int:
+    """``pacebot backup --out FILE``: SQLite online backup; for PostgreSQL, the pg_dump command."""
+    if not is_sqlite(config.storage.url):
+        print("pacebot: PostgreSQL is backed up with pg_dump (see docs/deploy.md), e.g.:\n  "
+              + pg_dump_command(config.storage.url, out), file=sys.stderr)
+        return 2
+    try:
+        size = backup_sqlite(config.storage.url, out)
+    except BackupError as exc:
+        print(f"pacebot: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"database backed up to {out} ({size} bytes); media files are under {config.data_path / 'media'}")
     return 0
 
 
@@ -112,8 +160,13 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         if args.command == "db":
             print("database schema is up to date")
         elif args.command == "demo":
+            # Seeding on top of an organisation would clash with it: only an empty database is seeded.
             async with runtime.sessions() as session, session.begin():
-                summary = await seed_demo(session, now=runtime.clock.now(), seed=args.seed, if_empty=args.if_empty)
+                summary = await seed_demo(session, now=runtime.clock.now(), seed=args.seed, if_empty=True)
+            if summary.startswith("demo not seeded") and not args.if_empty:
+                print(f"pacebot: {summary} (the demo seeds an empty database; --if-empty makes this a no-op)",
+                      file=sys.stderr)
+                return 2
             print(summary)
         elif args.command == "org":
             try:

@@ -67,6 +67,10 @@ class MediaConfig:
     max_image_pixels: int = 40_000_000
     max_bytes: int = 20 * 1024 * 1024
     thumb_size: int = 320
+    # Production: decoded size (width × height × bands, after JPEG draft reduction) and how many
+    # images are decoded at once; together they bound the memory images can take.
+    max_decoded_bytes: int = 100_000_000
+    decode_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class WeComConfig:
     request_timeout_seconds: float = 10.0
     # WeCom drops an identical app message sent again within this window (0 turns the check off).
     duplicate_check_seconds: int = 1800
+    # Production: a callback whose query timestamp is further than this from now is refused (403).
+    timestamp_window_seconds: int = 86400
 
 
 # --- end WeCom ------------------------------------------------------------------------------------
@@ -188,6 +194,34 @@ class DingTalkConfig:
 
 
 # --- end DingTalk ---------------------------------------------------------------------------------
+# --- production: logs, metrics, retention ---------------------------------------------------------
+@dataclass(frozen=True)
+class LogConfig:
+    format: str = "text"  # "text" or "json" (one JSON object per line)
+    level: str = "INFO"
+    refusal_log_seconds: float = 60.0  # at most one line per refusal reason per this many seconds
+    extra_secrets: tuple[str, ...] = ()  # more values to blank out of every log line
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    # GET /metrics answers this machine; list the scrapers' networks to let them in.
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    enabled: bool = True
+    run_at: str = "03:30"  # local time of the daily purge
+    inbox_days: int = 30  # processed inbox items
+    outbox_days: int = 30  # sent messages (dead letters stay until redriven or removed)
+    dialogue_days: int = 7  # expired dialogues
+    card_days: int = 180  # answered cards, and unanswered ones this old
+    media_grace_hours: int = 24  # unreferenced media files older than this are removed
+
+
+# --- end production -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Config:
@@ -205,6 +239,9 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    log: LogConfig = field(default_factory=LogConfig)  # production
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # production
+    retention: RetentionConfig = field(default_factory=RetentionConfig)  # production
 
     @property
     def tz(self) -> ZoneInfo:
@@ -339,6 +376,7 @@ def _validate(config: Config) -> None:
         positive(key, value)
     if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:
         raise ConfigError("touch.*_effective_minutes: must not be negative")
+    _validate_production(config)
     _validate_wecom(config.wecom)
     _validate_dingtalk(config.dingtalk)
     _validate_rules(config)
@@ -412,6 +450,41 @@ def _validate_dingtalk(dingtalk: DingTalkConfig) -> None:
 
 
 # --- end DingTalk validation ----------------------------------------------------------------------
+
+
+# --- production validation ------------------------------------------------------------------------
+def _validate_production(config: Config) -> None:
+    import ipaddress
+
+    if config.log.format not in ("text", "json"):
+        raise ConfigError(f"log.format: must be \"text\" or \"json\", got {config.log.format!r}")
+    if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"log.level: must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {config.log.level!r}")
+    if config.log.refusal_log_seconds < 0:
+        raise ConfigError("log.refusal_log_seconds: must not be negative")
+    for i, network in enumerate(config.metrics.allow):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"metrics.allow[{i}]: not a network (CIDR) like 10.0.0.0/8: {network!r}") from exc
+    for key in ("max_decoded_bytes", "decode_concurrency"):
+        if getattr(config.media, key) <= 0:
+            raise ConfigError(f"media.{key}: must be greater than 0, got {getattr(config.media, key)}")
+    if config.wecom.timestamp_window_seconds <= 0:
+        raise ConfigError("wecom.timestamp_window_seconds: must be greater than 0")
+    retention = config.retention
+    for key in ("inbox_days", "outbox_days", "dialogue_days", "card_days", "media_grace_hours"):
+        if getattr(retention, key) <= 0:
+            raise ConfigError(f"retention.{key}: must be greater than 0, got {getattr(retention, key)}")
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", retention.run_at):
+        raise ConfigError(f"retention.run_at: expected a local time like '03:30', got {retention.run_at!r}")
+    # A purged inbox item no longer de-duplicates a replay: keep items well past the replay window.
+    if retention.inbox_days * 86400 <= config.wecom.timestamp_window_seconds:
+        raise ConfigError("retention.inbox_days: must be longer than wecom.timestamp_window_seconds, "
+                          "or a replayed callback could be processed twice")
+
+
+# --- end production validation --------------------------------------------------------------------
 
 
 def _validate_rules(config: Config) -> None:

@@ -200,6 +200,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("alert_sweep", lambda c: Every(c.scheduler.alert_sweep_minutes), "alert rules (预警扫描)", True),
     JobSpec("weekly_activity", lambda c: Weekly.parse(c.scheduler.weekly_activity), "low weekly activity check"),
     JobSpec("obstacle_reminders", lambda c: Every(60), "obstacle evidence reminders"),
+    JobSpec("purge", lambda c: Daily(dt.time.fromisoformat(c.retention.run_at)), "retention: finished rows, unused media"),
     JobSpec("evidence_deadline", lambda c: Every(60), "touches past the evidence deadline stay non-effective", True),
     JobSpec("digest", lambda c: TeamDaily(dt.time.fromisoformat(c.scheduler.digest_time)),
             "morning digest to team groups (晨会速览)"),

@@ -21,6 +21,7 @@ from handlers import (
     obstacles,
     playbooks,
     resources,
+    retention,
     rewards,
     stages,
     today,
@@ -32,6 +33,7 @@ from handlers import help as help_module
 def all_routers() -> list[Router]:
     return [
         help_module.router,
+        retention.router,  # the purge job only: its place among the routers does not matter
         today.router,
         customers.router,
         stages.router,

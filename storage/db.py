@@ -29,13 +29,17 @@ def create_engine(
     """An engine for the URL. A long-running service passes ``sqlite_autocheckpoint=False`` and runs
     a ``WalCheckpointer`` instead, so no request ever pays for a checkpoint's fsync."""
     if not is_sqlite(url):
-        return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_async_engine(
+            url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite has one writer at a time. Queuing on a single pooled connection inside the process is
     # far cheaper than letting several connections spin in SQLite's sleeping busy handler.
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
+    # hide_parameters: an error's message and traceback never carry the user text bound to a query.
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60,
+                                 hide_parameters=True)
     _make_sqlite_transactional(engine, sqlite_synchronous.upper(), sqlite_autocheckpoint)
     return engine
 

@@ -18,6 +18,8 @@ every write goes through a temporary file in the target directory followed by
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import io
 import math
@@ -136,10 +138,18 @@ class MediaStore:
         max_image_pixels: int = 40_000_000,
         max_bytes: int = 20 * 1024 * 1024,
         thumb_size: int = 320,
-        allowed_image_formats=("JPEG", "PNG", "GIF", "WEBP", "BMP"),
+        allowed_image_formats: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP"),
+        max_decoded_bytes: int = 100_000_000,
+        decode_concurrency: int = 2,
     ):
         if max_image_pixels <= 0 or max_bytes <= 0 or thumb_size <= 0:
             raise ValueError("limits must be positive")
+        if max_decoded_bytes <= 0 or decode_concurrency <= 0:
+            raise ValueError("limits must be positive")
+        # Memory an image takes once decoded, and how many are decoded at once: their product bounds
+        # what photos can take (plus a thumbnail each). Callers run store() in threads.
+        self.max_decoded_bytes = int(max_decoded_bytes)
+        self._decode_slots = threading.BoundedSemaphore(int(decode_concurrency))
         self.root = Path(root).resolve()
         self.max_image_pixels = int(max_image_pixels)
         self.max_bytes = int(max_bytes)
@@ -199,7 +209,9 @@ class MediaStore:
                     data, sha, kind, filename, mime
                 )
             except MediaRejected as exc:
-                outcome = exc
+                # A fresh exception without the traceback: the traceback's frames would keep the
+                # decoded pixels of a refused image alive for as long as the outcome is remembered.
+                outcome = MediaRejected(exc.user_message, exc.detail)
             with self._outcomes_lock:
                 self._outcomes[key] = outcome
                 while len(self._outcomes) > _REMEMBERED_OUTCOMES:
@@ -219,6 +231,31 @@ class MediaStore:
         self._write_once(f"generated/{sha}.{suffix.lower()}", data)
         return sha
 
+    def remove_unreferenced(self, keep: set[str], *, older_than: float) -> int:
+        """Delete stored files whose content hash is not in ``keep`` and that were written before
+        ``older_than`` (a POSIX time); return how many were removed.
+
+        Files are named by their sha256 in every area, so a hash names an original, its thumbnail
+        and a staged upload alike. The age guard spares files written by work still in flight.
+        """
+        removed = 0
+        for area in _AREAS:
+            base = self.root / area
+            if not base.is_dir():
+                continue
+            for path in base.rglob("*"):
+                sha = path.name.split(".", 1)[0]
+                if not _SHA_RE.fullmatch(sha) or sha in keep or path.is_symlink() or not path.is_file():
+                    continue
+                try:
+                    if path.stat().st_mtime >= older_than:
+                        continue
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed += 1
+        return removed
+
     def path_of(self, relative: str) -> Path:
         """Map a stored relative path (as found in ``StoredMedia``) to an absolute path under root."""
         if not isinstance(relative, str) or not relative or "\x00" in relative or "\\" in relative:
@@ -232,28 +269,16 @@ class MediaStore:
 
     def _store_photo(self, data: bytes, sha: str, filename: str) -> StoredMedia:
         fmt = self._verify_image(data)
-        try:
-            img = Image.open(io.BytesIO(data), formats=self.allowed_image_formats)
-        except Exception as exc:  # any parser failure means a bad image
-            raise self._image_error(exc, data) from exc
-        with img:
-            self._check_pixels(*img.size)
+        rel = f"evidence/{sha[:2]}/{sha}.{_IMAGE_EXT[fmt]}"
+        thumb_rel = f"thumbs/{sha[:2]}/{sha}.jpg"
+        with self._decode_slots:
             try:
-                img.load()
-            except Exception as exc:
-                raise self._image_error(exc, data) from exc
-            self._check_pixels(*img.size)
-            captured_at, gps = _exif_metadata(img)
-            try:
-                shown = ImageOps.exif_transpose(img)
-            except Exception:  # broken orientation data: keep pixels as they are
-                shown = img
-            width, height = shown.size
-            rel = f"evidence/{sha[:2]}/{sha}.{_IMAGE_EXT[fmt]}"
-            thumb_rel = f"thumbs/{sha[:2]}/{sha}.jpg"
-            # Thumbnail first: once the original exists, its thumbnail does too.
-            if not self.path_of(thumb_rel).is_file():
-                self._write_once(thumb_rel, self._thumbnail(shown))
+                captured_at, gps, width, height, thumb = self._decode_photo(data, thumb_rel)
+            finally:
+                _release_memory()
+        # Thumbnail first: once the original exists, its thumbnail does too.
+        if thumb is not None:
+            self._write_once(thumb_rel, thumb)
         self._write_once(rel, data)
         return StoredMedia(
             sha256=sha,
@@ -268,6 +293,67 @@ class MediaStore:
             gps=gps,
             filename=filename,
         )
+
+    def _decode_photo(
+        self, data: bytes, thumb_rel: str
+    ) -> tuple[str | None, tuple[float, float] | None, int, int, bytes | None]:
+        """Decode within the memory cap: EXIF, displayed size and (when missing) the thumbnail.
+
+        JPEG is decoded at the smallest DCT scale (1/2 … 1/8) that still covers the thumbnail
+        (``Image.draft``), so a 40-megapixel photo costs about a sixty-fourth of its full size;
+        other formats are refused when their full decoded size exceeds ``max_decoded_bytes``.
+        Every intermediate image is closed as soon as it is no longer needed.
+        """
+        try:
+            img = Image.open(io.BytesIO(data), formats=self.allowed_image_formats)
+        except Exception as exc:  # any parser failure means a bad image
+            raise self._image_error(exc, data) from exc
+        with img:
+            self._check_pixels(*img.size)
+            full_width, full_height = img.size
+            if img.format == "JPEG":
+                with contextlib.suppress(Exception):
+                    img.draft(img.mode if img.mode in ("RGB", "L") else "RGB", (self.thumb_size, self.thumb_size))
+            # Before anything that may decode: reading a PNG's EXIF loads the whole image.
+            self._check_decoded_bytes(img)
+            captured_at, gps = _exif_metadata(img)
+            orientation = _orientation(img)
+            width, height = (full_height, full_width) if orientation in (5, 6, 7, 8) else (full_width, full_height)
+            if self.path_of(thumb_rel).is_file():
+                # Verified already (header and structure); the pixels are not needed again.
+                return captured_at, gps, width, height, None
+            try:
+                img.load()
+            except MediaRejected:
+                raise
+            except Exception as exc:
+                raise self._image_error(exc, data) from exc
+            # Shrink in place before any copy (exif_transpose, mode conversion) is made.
+            img.thumbnail((self.thumb_size, self.thumb_size), Image.Resampling.LANCZOS)
+            try:
+                shown = ImageOps.exif_transpose(img)
+            except Exception:  # broken orientation data: keep pixels as they are
+                shown = img
+            try:
+                thumb = self._thumbnail(shown)
+            finally:
+                if shown is not img:
+                    shown.close()
+        return captured_at, gps, width, height, thumb
+
+    def _check_decoded_bytes(self, img: Image.Image) -> None:
+        """Refuse an image whose decoded pixels (width × height × bytes per pixel) exceed the cap.
+
+        Pillow keeps multi-band images at four bytes per pixel (RGB included), 16-bit grey at two,
+        and 1-bit, grey and palette images at one, so that is what is counted.
+        """
+        width, height = img.size
+        decoded = width * height * _bytes_per_pixel(img.mode)
+        if decoded > self.max_decoded_bytes:
+            raise MediaRejected(
+                _MSG_IMAGE_PIXELS,
+                f"image is {width}x{height} {img.mode}: {decoded} bytes decoded, limit is {self.max_decoded_bytes}",
+            )
 
     def _verify_image(self, data: bytes) -> str:
         """Identify and structurally verify the image from its header; return the normalised format."""
@@ -323,10 +409,13 @@ class MediaStore:
         thumb = _to_jpeg_mode(img)
         if thumb is img:
             thumb = img.copy()
-        thumb.thumbnail((self.thumb_size, self.thumb_size), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        thumb.save(buf, "JPEG", quality=82, optimize=True)
-        return buf.getvalue()
+        try:
+            thumb.thumbnail((self.thumb_size, self.thumb_size), Image.Resampling.LANCZOS)
+            buf = io.BytesIO()
+            thumb.save(buf, "JPEG", quality=82, optimize=True)
+            return buf.getvalue()
+        finally:
+            thumb.close()
 
     # ------------------------------------------------------------------ other files
 
@@ -591,6 +680,36 @@ def _sniff_zip(data: bytes, name_ext: str | None) -> tuple[str, str]:
             if any(n.startswith(prefix) for n in names):
                 return mime, ext
     return "application/zip", "zip"
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:  # broken EXIF: as stored
+        return 1
+
+
+_LIBC: Any = None
+with contextlib.suppress(Exception):
+    _name = ctypes.util.find_library("c")
+    if _name:
+        _LIBC = ctypes.CDLL(_name)
+        _LIBC.malloc_trim  # noqa: B018  (glibc only; elsewhere there is nothing to do)
+
+
+def _release_memory() -> None:
+    """Give freed pixel buffers back to the operating system (glibc keeps them in its arenas)."""
+    if _LIBC is not None:
+        with contextlib.suppress(Exception):
+            _LIBC.malloc_trim(0)
 
 
 def _to_jpeg_mode(img: Image.Image) -> Image.Image:

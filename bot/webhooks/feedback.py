@@ -17,7 +17,9 @@ Answers (JSON ``{"status"|"error", "message", ...}``); every refusal stores noth
 
   202  accepted into the inbox; processed after the answer
   200  duplicate ``id``: accepted before, ignored now
-  400  malformed JSON or an invalid field
+  400  malformed JSON or an invalid field; a NUL or a lone surrogate in any string (they cannot be
+       stored: PostgreSQL refuses NUL, UTF-8 cannot encode a surrogate); a customer name with no
+       visible character (only zero-width or control characters)
   401  no secret and no signature given
   403  wrong secret or signature, or the webhook is disabled (empty ``feedback.secret``)
   404  no such customer
@@ -31,6 +33,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +42,8 @@ from aiohttp import web
 from bot.appkeys import RUNTIME
 from bot.config import Config, FeedbackConfig
 from bot.events import Event, EventKind
+from bot.observability import METRICS, log_fields, refusals
+from domain.text import unstorable_reason, visible_text
 from handlers import texts_library as texts
 from storage import customers as customer_store
 from storage import feedback as feedback_store
@@ -85,10 +90,14 @@ class FeedbackWebhook:
         try:
             return await self._receive(request)
         except Refused as exc:
-            log.warning("feedback webhook from %s refused with %s: %s", request.remote, exc.status, exc.code)
+            METRICS.callbacks_refused.labels(platform=PLATFORM, reason=exc.code).inc()
+            refusals.warning("feedback", exc.code, "feedback webhook from %s refused with %s: %s",
+                             request.remote, exc.status, exc.code)
             return _json({"error": exc.code, "message": exc.message}, exc.status)
 
     async def _receive(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        METRICS.callbacks_received.labels(platform=PLATFORM).inc()
         if not self.secret:
             raise Refused(403, "disabled", texts.WEBHOOK_DISABLED)
         given_secret = request.headers.get(SECRET_HEADER)
@@ -118,10 +127,12 @@ class FeedbackWebhook:
                 "comment": payload.comment,
             },
         )
-        accepted = await runtime.inbox.accept(event)
+        with log_fields(platform=PLATFORM):
+            accepted = await runtime.inbox.accept(event)
         if not accepted.is_new:
             log.info("feedback %r received again; already inbox item %s", payload.id, accepted.inbox_id)
             return _json({"status": "duplicate", "event_id": accepted.inbox_id, "message": texts.WEBHOOK_DUPLICATE}, 200)
+        METRICS.ack_latency.labels(platform=PLATFORM).observe(time.perf_counter() - started)
         return _json({"status": "accepted", "event_id": accepted.inbox_id, "message": texts.WEBHOOK_ACCEPTED}, 202)
 
 
@@ -158,6 +169,13 @@ def parse_payload(body: bytes) -> FeedbackPayload:
     def bad(field: str, reason: str) -> Refused:
         return Refused(400, "bad_field", texts.WEBHOOK_BAD_FIELD.format(field=field, reason=reason))
 
+    # Before anything else: a string that cannot be stored must not be accepted (and answered 202).
+    for field, value in _strings(data, ""):
+        reason = unstorable_reason(value)
+        if reason is not None:
+            raise Refused(400, "bad_character", texts.WEBHOOK_BAD_FIELD.format(
+                field=field or "(键名)", reason=_unstorable_reason_zh(reason)))
+
     raw_id = data.get("id")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)
@@ -170,7 +188,9 @@ def parse_payload(body: bytes) -> FeedbackPayload:
     customer_id: int | None = None
     customer_name: str | None = None
     if isinstance(customer, str) and customer.strip():
-        customer_name = customer.strip()
+        customer_name = visible_text(customer)
+        if not customer_name:
+            raise bad("customer", "名称只有不可见字符(零宽字符或控制字符)")
         if len(customer_name) > MAX_NAME_CHARS:
             raise bad("customer", f"名称不能超过{MAX_NAME_CHARS}个字符")
     elif isinstance(customer, dict) and set(customer) == {"id"}:
@@ -199,6 +219,33 @@ def parse_payload(body: bytes) -> FeedbackPayload:
     if not cleaned and not comment:
         raise bad("options", "至少勾选一项,或填写 comment")
     return FeedbackPayload(raw_id.strip(), customer_id, customer_name, cleaned, comment)
+
+
+def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every string in the parsed body (keys too), with the dotted path of the field it is in."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            found.append((where, item))
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                child = f"{where}.{key}" if where else str(key)
+                found.append((where or "(键名)", key))
+                stack.append((sub, child))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item))
+    return found
+
+
+def _unstorable_reason_zh(reason: str) -> str:
+    """``domain.text.unstorable_reason`` in the answer's language, keeping the position."""
+    position = reason.rsplit(" ", 1)[-1]
+    if reason.startswith("NUL"):
+        return f"第{position}个位置(从0数)含 NUL 字符(\\u0000),无法保存"
+    code = reason.split()[2]
+    return f"第{position}个位置(从0数)含单独的代理字符 {code},不是合法的 Unicode 文本,无法保存"
 
 
 async def _resolve_customer(session: Any, payload: FeedbackPayload) -> int:

@@ -35,11 +35,134 @@ class MalformedPayload(ValueError):
 
 def parse_xml(data: bytes | str) -> Element:
     try:
-        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        return root
     except DefusedXmlException as exc:
         raise MalformedPayload(f"forbidden XML construct: {type(exc).__name__}") from exc
     except ParseError as exc:
         raise MalformedPayload(f"not well-formed XML: {exc}") from exc
+
+
+# The envelope is <xml><ToUserName/><AgentID/><Encrypt/></xml>: depth 2, four elements. Anything
+# much deeper or larger is not from WeCom and is refused before an XML parser sees it.
+MAX_ENVELOPE_DEPTH = 4
+MAX_ENVELOPE_ELEMENTS = 16
+
+
+# Markup openings ("<") a genuine envelope can hold: four elements open and closed, CDATA sections,
+# an XML declaration. Counted while the body arrives, so a flood of deep bodies is cut short.
+MAX_ENVELOPE_MARKUP = 4 * MAX_ENVELOPE_ELEMENTS
+
+
+class EnvelopeRefused(MalformedPayload):
+    """The envelope is too deep, has too many elements, or carries a DTD: refused unparsed."""
+
+
+def count_markup(chunk: bytes, seen: int = 0) -> int:
+    """Markup openings so far (``seen`` plus this chunk's); refuse far more than an envelope has."""
+    seen += chunk.count(b"<")
+    if seen > MAX_ENVELOPE_MARKUP:
+        raise EnvelopeRefused(f"envelope has more than {MAX_ENVELOPE_MARKUP} tags")
+    return seen
+
+
+def extract_encrypt(data: bytes) -> str:
+    """The ``Encrypt`` field of a callback envelope, found by a bounded scan (no XML parser).
+
+    The signature covers only this field, so it is all that must be read before the signature is
+    checked. The scan touches each byte at most a few times (``bytes.find``), stops at the first
+    element deeper than ``MAX_ENVELOPE_DEPTH`` or beyond ``MAX_ENVELOPE_ELEMENTS``, refuses DTDs
+    and entity references, and requires the tags to nest properly. Nothing else of the envelope is
+    trusted or used: ``ToUserName`` and ``AgentID`` are not signed.
+    """
+    stack: list[bytes] = []
+    elements = 0
+    encrypt: list[bytes] | None = None
+    found = 0
+    capturing = False  # inside <xml><Encrypt>, directly
+    pos, end = 0, len(data)
+    while pos < end:
+        lt = data.find(b"<", pos)
+        text = data[pos : lt if lt >= 0 else end]
+        if text.strip():
+            if not stack:
+                raise MalformedPayload("text outside the root element")
+            if capturing and encrypt is not None:
+                encrypt.append(text)
+        if lt < 0:
+            break
+        if data.startswith(b"<![CDATA[", lt):
+            close = data.find(b"]]>", lt + 9)
+            if close < 0:
+                raise MalformedPayload("unterminated CDATA section")
+            if capturing and encrypt is not None:
+                encrypt.append(data[lt + 9 : close])
+            pos = close + 3
+            continue
+        if data.startswith(b"<!--", lt):
+            close = data.find(b"-->", lt + 4)
+            if close < 0:
+                raise MalformedPayload("unterminated comment")
+            pos = close + 3
+            continue
+        if data.startswith(b"<?", lt):
+            if stack:
+                raise MalformedPayload("processing instruction inside the envelope")
+            close = data.find(b"?>", lt + 2)
+            if close < 0:
+                raise MalformedPayload("unterminated XML declaration")
+            pos = close + 2
+            continue
+        if data.startswith(b"<!", lt):
+            raise EnvelopeRefused("forbidden XML construct: DTD or declaration in the envelope")
+        gt = data.find(b">", lt)
+        if gt < 0:
+            raise MalformedPayload("unterminated tag")
+        tag = data[lt + 1 : gt]
+        pos = gt + 1
+        if tag.startswith(b"/"):
+            name = tag[1:].strip()
+            if not stack or stack[-1] != name:
+                raise MalformedPayload("mismatched closing tag")
+            stack.pop()
+            if capturing and len(stack) == 1:
+                found += 1
+            capturing = False
+            if not stack and data[pos:].strip():
+                raise MalformedPayload("content after the root element")
+            continue
+        self_closing = tag.endswith(b"/")
+        parts = tag.rstrip(b"/").split(None, 1)
+        if not parts:
+            raise MalformedPayload("empty tag")
+        name = parts[0]
+        elements += 1
+        if elements > MAX_ENVELOPE_ELEMENTS:
+            raise EnvelopeRefused(f"envelope has more than {MAX_ENVELOPE_ELEMENTS} elements")
+        if len(stack) + 1 > MAX_ENVELOPE_DEPTH:
+            raise EnvelopeRefused(f"envelope nested deeper than {MAX_ENVELOPE_DEPTH} levels")
+        if not stack and elements > 1:
+            raise MalformedPayload("more than one root element")
+        if self_closing:
+            continue
+        capturing = False  # a child element inside Encrypt: its text is not part of the value
+        stack.append(name)
+        if name == b"Encrypt" and len(stack) == 2:
+            encrypt = [] if encrypt is None else encrypt
+            capturing = True
+    if stack:
+        raise MalformedPayload("unclosed element")
+    if encrypt is None or found != 1:
+        raise MalformedPayload("callback body has no Encrypt element" if not found else "several Encrypt elements")
+    value = b"".join(encrypt).strip()
+    if not value:
+        raise MalformedPayload("callback body has no Encrypt element")
+    if b"&" in value:
+        raise MalformedPayload("entity reference in Encrypt (base64 needs none)")
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        raise MalformedPayload("Encrypt is not ASCII base64") from None
 
 
 def envelope(data: bytes) -> dict[str, str]:
