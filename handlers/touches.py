@@ -23,6 +23,7 @@ from domain.parsing.questions import confirmations_for
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
 from domain.rules.workdays import WorkCalendar
+from domain.text import has_visible_content, visible_text
 from handlers import texts, texts_touch
 from handlers import touch_questions as questions
 from handlers.customers import customer_names
@@ -132,7 +133,7 @@ def _chit_chat_reply(text: str) -> list[Reply]:
 @router.text
 async def log_touch(ctx: Ctx) -> list[Reply]:
     text = ctx.event.text.strip()
-    if not text:
+    if not has_visible_content(text):  # empty, or only zero-width / control characters
         return [Text(texts.EMPTY_MESSAGE)]
     limit = ctx.config.touch.max_message_chars
     if len(text) > limit:
@@ -172,13 +173,13 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
         card = _choose_customer_card(text, [by_id[i] for i in draft["candidates"]])
         await save_state(ctx, TouchState.CUSTOMER, {**draft, "card": card.task_id})
         return [CardReply(card)]
-    if not match.guessed_name:
+    if not match.guessed_name or not has_visible_content(match.guessed_name):
         return [Text(texts.NO_CUSTOMER_NAME)]
-    draft["lead_name"] = match.guessed_name
+    draft["lead_name"] = visible_text(match.guessed_name)
     # The name itself is not part of what was done today.
     if draft["summary"].startswith(match.guessed_name):
         draft["summary"] = draft["summary"][len(match.guessed_name) :].strip(" ,,。")  # noqa: B005 (a set of characters)
-    card = _new_lead_card(match.guessed_name)
+    card = _new_lead_card(draft["lead_name"])
     await save_state(ctx, TouchState.NEW_LEAD, {**draft, "card": card.task_id})
     return [CardReply(card)]
 
@@ -229,7 +230,11 @@ async def create_lead(ctx: Ctx, payload: CreateLead) -> list[Reply]:
     draft = _draft_of_clicked_card(ctx, TouchState.NEW_LEAD)
     if draft is None:
         return [Text(texts.CHOICE_GONE)]
-    name = draft.pop("lead_name")
+    # A name is what a reader sees: zero-width and control characters never make a customer.
+    name = visible_text(draft.pop("lead_name"))
+    if not name:
+        await end_dialogue(ctx)
+        return [ctx.close_card(texts.CANCELLED), Text(texts.EMPTY_MESSAGE)]
     existing = await customer_store.find_by_name(ctx.session, ctx.acting.id, name)
     customer = existing or await customer_store.create_lead(
         ctx.session, owner_id=ctx.acting.id, name=name, now=ctx.now()

@@ -54,6 +54,21 @@ async def test_empty_message_is_refused(console):
     assert await domain_rows(console) == (0, 0, 0, 0)
 
 
+async def test_a_message_of_zero_width_characters_creates_no_customer(console):
+    reply = await console.send("rep.li", "\u200b\u200c\u200d\ufeff\u2060")
+    assert texts_of(reply)[0].startswith("消息是空的")
+    assert await domain_rows(console) == (0, 0, 0, 0)
+
+
+async def test_a_new_lead_name_keeps_only_its_visible_characters(console):
+    reply = await console.send("rep.li", "华东\u200b新材 电话20分钟 聊了报价,明天回电")
+    [card] = cards_of(reply)
+    await console.click("rep.li", card, "新建线索「华东新材」")
+    async with console.runtime.sessions() as session:
+        names = list(await session.scalars(select(Customer.name)))
+    assert names == ["华东新材"]
+
+
 async def test_a_5000_character_message_is_refused(console):
     await add_customer(console.runtime, "rep.li", "华东建材")
     reply = await console.send("rep.li", "华东建材 " + "聊" * 5000)
