@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.app import create_app
 from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
+from bot.import_cli import run_export, run_import
 from bot.jobs_cli import run_cli
 from bot.platforms.wecom.directory import run_sync
 from storage.demo import seed_demo
@@ -59,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     job_run.add_argument("--now", help="ISO 8601 instant with offset, e.g. 2026-12-01T09:00:00+08:00")
     # --- end jobs ---
 
+    # --- import / export (bot/import_cli.py) ---
+    imp = commands.add_parser("import", help="import customers from an Excel file (.xlsx/.xls/.csv); all or nothing")
+    imp.add_argument("file")
+    imp.add_argument("--dry-run", action="store_true", help="validate and count, change nothing")
+    imp.add_argument("--owner", help="member code owning new customers when the file has no 负责人 column")
+    exp = commands.add_parser("export", help="export customers, touches, alerts, requests and the audit log")
+    exp.add_argument("--out", required=True, help="the .xlsx file to write")
+    # --- end import / export ---
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -71,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(config, args.host, args.port)
         if args.command == "jobs":
             return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None)))
+        if args.command == "import":
+            return asyncio.run(run_import(config, args.file, dry_run=args.dry_run, owner=args.owner))
+        if args.command == "export":
+            return asyncio.run(run_export(config, args.out))
         return asyncio.run(_run(args, config))
     except ConfigError as exc:
         print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from handlers import (
     escalation,
     evidence,
     feedback,
+    importing,
     obstacles,
     playbooks,
     resources,
@@ -41,6 +42,7 @@ def all_routers() -> list[Router]:
         rewards.router,
         alerts.router,
         feedback.router,
+        importing.router,
         evidence.router,
         touches.router,
     ]
