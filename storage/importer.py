@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from python_calamine import CalamineError, CalamineWorkbook
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import BigInteger, String, Table, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import CustomerStatus, Role
@@ -30,6 +30,7 @@ MAX_UNPACKED_BYTES = 400 * 1024 * 1024  # a zip bomb dressed as .xlsx is refused
 READABLE = ("xlsx", "xls", "ods", "csv")
 MACRO_EXTS = ("xlsm", "xltm", "xlam", "xlsb")
 IMPORTED_NOTE = "导入"
+BATCH = 5000
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _HISTORY: Table = StageHistory.__table__  # type: ignore[assignment]
@@ -197,7 +198,7 @@ async def apply_plan(
     for row in existing_rows:
         by_name[row.name].append(row)
 
-    inserts: list[dict[str, Any]] = []
+    new_rows: list[ImportRow] = []
     updates: list[dict[str, Any]] = []
     stage_moves: list[dict[str, Any]] = []
     unchanged = 0
@@ -206,7 +207,7 @@ async def apply_plan(
         if item.owner_id is None:  # no owner column: the one existing customer of that name
             current = by_name[item.name][0]
         if current is None:
-            inserts.append(_new_customer(item, pipelines, owner_pipeline, now, tz))
+            new_rows.append(item)
             continue
         change = _changes(item, current, pipelines, now, tz)
         if change is None:
@@ -216,24 +217,32 @@ async def apply_plan(
         updates.append(values)
         if new_stage is not None:
             stage_moves.append({"b_customer": current.id, "b_stage": new_stage})
+    del by_key, by_name, existing_rows
     if dry_run:
-        return ImportResult(len(inserts), len(updates), unchanged, dry_run=True)
+        return ImportResult(len(new_rows), len(updates), unchanged, dry_run=True)
 
-    if inserts:
-        # RETURNING in parameter order: the new ids, to give each new customer its first stay.
-        statement = insert(_CUSTOMERS).returning(_CUSTOMERS.c.id, _CUSTOMERS.c.stage_id, sort_by_parameter_order=True)
-        created = (await session.execute(statement, inserts)).all()
+    if new_rows:
+        # One executemany for the customers, then one INSERT … SELECT for their first stays: set-based,
+        # where RETURNING per row would cost a round trip each on SQLite.
+        before = await session.scalar(select(func.coalesce(func.max(_CUSTOMERS.c.id), 0)))
+        for start in range(0, len(new_rows), BATCH):  # batches keep the parameter lists small
+            batch = [_new_customer(item, pipelines, owner_pipeline, now, tz) for item in new_rows[start:start + BATCH]]
+            await session.execute(insert(_CUSTOMERS), batch)
+        new = select(
+            _CUSTOMERS.c.id, _CUSTOMERS.c.stage_id, literal(now, Customer.created_at.type),
+            literal(actor_id, BigInteger()), literal(IMPORTED_NOTE, String()),
+        ).where(
+            _CUSTOMERS.c.id > before,
+            ~exists().where(_HISTORY.c.customer_id == _CUSTOMERS.c.id),
+        )
         await session.execute(
-            insert(_HISTORY),
-            [{"customer_id": cid, "stage_id": sid, "entered_at": now, "member_id": actor_id, "note": IMPORTED_NOTE}
-             for cid, sid in created],
+            insert(_HISTORY).from_select(["customer_id", "stage_id", "entered_at", "member_id", "note"], new)
         )
     if updates:
         keys = [k for k in updates[0] if k != "b_id"]
-        await session.execute(
-            update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")).values({k: bindparam(k) for k in keys}),
-            updates,
-        )
+        statement = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")).values({k: bindparam(k) for k in keys})
+        for start in range(0, len(updates), BATCH):
+            await session.execute(statement, updates[start:start + BATCH])
     if stage_moves:
         await session.execute(
             update(_HISTORY)
@@ -246,7 +255,7 @@ async def apply_plan(
             [{"customer_id": m["b_customer"], "stage_id": m["b_stage"], "entered_at": now, "member_id": actor_id,
               "note": IMPORTED_NOTE} for m in stage_moves],
         )
-    result = ImportResult(len(inserts), len(updates), unchanged)
+    result = ImportResult(len(new_rows), len(updates), unchanged)
     await audit.record(
         session, member_id=actor_id, action="import", subject=source[:256], now=now,
         after={"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
