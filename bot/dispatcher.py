@@ -18,6 +18,7 @@ from bot.events import MEDIA_KINDS, EventKind
 from bot.replies import Reply, Text, ToMember
 from bot.router import ActionRoute, Claim, CommandRoute, DialogueHandler, DomainHooks, Handler, Router
 from cards.model import ActionPayload, Card, ChoiceMode, InvalidPayload
+from handlers.admin import effective_config
 from handlers.catalogue import all_routers
 from storage import cards as card_store
 from storage import dialogues, job_runs
@@ -70,6 +71,8 @@ class Dispatcher:
     async def dispatch(self, ctx: Ctx) -> list[Reply]:
         """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
         ctx.hooks = self.hooks
+        # Thresholds admins set in chat (/规则 设置) apply to every event, jobs included.
+        ctx.config = await effective_config(ctx.session, ctx.config)
         try:
             async with ctx.session.begin_nested():
                 return await self._route(ctx)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from bot.router import Router
 from handlers import (
+    admin,
     alerts,
     competitors,
     customers,
+    directory,
     escalation,
     evidence,
     feedback,
@@ -33,6 +35,7 @@ def all_routers() -> list[Router]:
         help_module.router,
         today.router,
         customers.router,
+        directory.router,
         stages.router,
         obstacles.router,
         escalation.router,
@@ -42,6 +45,7 @@ def all_routers() -> list[Router]:
         rewards.router,
         alerts.router,
         feedback.router,
+        admin.router,
         importing.router,
         evidence.router,
         touches.router,

@@ -19,7 +19,7 @@ from domain.enums import Channel
 from domain.parsing.customers import CustomerName, match_customer
 from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
-from handlers import texts
+from handlers import directory, texts
 from handlers.dialogue import AnswerTexts, dialogue_key, read_text_answer, save_state
 from handlers.format import format_due
 from storage import cards as card_store
@@ -102,6 +102,8 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     # The name itself is not part of what was done today.
     if draft["summary"].startswith(match.guessed_name):
         draft["summary"] = draft["summary"][len(match.guessed_name) :].strip(" ,,。")  # noqa: B005 (a set of characters)
+    if (clash := await directory.clash_replies(ctx, match.guessed_name)) is not None:
+        return clash  # 撞单: another rep's customer is never created again silently
     card = _new_lead_card(match.guessed_name)
     await save_state(ctx, STATE_NEW_LEAD, {**draft, "card": card.task_id})
     return [CardReply(card)]
@@ -152,6 +154,8 @@ async def create_lead(ctx: Ctx, payload: ActionPayload) -> list[Reply]:
         return [Text(texts.CHOICE_GONE)]
     name = draft.pop("lead_name")
     existing = await customer_store.find_by_name(ctx.session, ctx.acting.id, name)
+    if existing is None and (clash := await directory.clash_replies(ctx, name)) is not None:
+        return [await _close_clicked_card(ctx, texts.CANCEL_BUTTON), *clash]
     customer = existing or await customer_store.create_lead(
         ctx.session, owner_id=ctx.acting.id, name=name, now=ctx.now()
     )
