@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import os
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -160,7 +161,8 @@ async def _import_attachment(ctx: Ctx, default_owner: int | None) -> list[Reply]
         data = await asyncio.to_thread(ctx.media.read_staged, ref.staged_sha256)
     except MediaRejected:
         return [Text(texts.IMPORT_NO_FILE)]
-    filename = ref.filename or "upload.xlsx"
+    # Some clients percent-encode non-ASCII file names in multipart headers.
+    filename = urllib.parse.unquote(ref.filename or "") or "upload.xlsx"
     try:
         outcome = await import_file(
             ctx.session, data, filename, now=ctx.now(), tz=ctx.tz, actor_id=ctx.acting.id,

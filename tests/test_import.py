@@ -9,10 +9,10 @@ import zipfile
 
 from sqlalchemy import func, select
 
-from domain.rules.workdays import WorkCalendar
 from domain.rules.thresholds import RuleThresholds
+from domain.rules.workdays import WorkCalendar
 from storage import alerts as alert_store
-from storage.models import AuditEntry, Customer, Obstacle, StageChange, StageHistory, Stage
+from storage.models import AuditEntry, Customer, Obstacle, Stage, StageChange, StageHistory
 from tests.conftest import SHANGHAI, START
 from tests.import_support import customers, member_id, run_import, runtime, xlsx_bytes  # noqa: F401
 
