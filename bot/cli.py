@@ -12,10 +12,10 @@ from pathlib import Path
 from bot.app import create_app
 from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
+from bot.demo_cli import run_demo
 from bot.import_cli import run_export, run_import
 from bot.jobs_cli import run_cli
 from bot.platforms.wecom.directory import run_sync
-from storage.demo import seed_demo
 from storage.org import DirectoryError, load_directory_file
 
 log = logging.getLogger("pacebot")
@@ -116,9 +116,7 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         if args.command == "db":
             print("database schema is up to date")
         elif args.command == "demo":
-            async with runtime.sessions() as session, session.begin():
-                summary = await seed_demo(session, now=runtime.clock.now(), seed=args.seed, if_empty=args.if_empty)
-            print(summary)
+            print(await run_demo(runtime, seed=args.seed, if_empty=args.if_empty))
         elif args.command == "org":
             try:
                 async with runtime.sessions() as session, session.begin():
