@@ -19,6 +19,7 @@ from handlers import (
     evidence,
     feedback,
     importing,
+    library_admin,
     obstacles,
     playbooks,
     resources,
@@ -47,6 +48,7 @@ def all_routers() -> list[Router]:
         feedback.router,
         admin.router,
         importing.router,
+        library_admin.router,
         evidence.router,
         touches.router,
     ]

@@ -77,3 +77,29 @@ CUSTOMER_ALIAS_TAKEN = "别名「{alias}」已是您另一位客户「{other}」
 CUSTOMER_CUSTOM_HEADER = "**其他信息**"
 CUSTOMER_CUSTOM_LINE = "· {key}:{value}"
 PHONE_FIELD = "联系电话"
+
+# --- libraries: /话术 /应答库 /竞品库 (admins) ---
+LIBRARY_NAMES = {"pack": "话术包", "response": "常见障碍应答", "competitor": "竞品"}
+LIBRARY_COMMANDS = {"pack": "/话术", "response": "/应答库", "competitor": "/竞品库"}
+LIBRARY_TITLE = "📚 {library}({count} 条,停用 {retired} 条)"
+LIBRARY_LINE = "· {key}{retired} — {text}"
+LIBRARY_RETIRED_MARK = "(已停用)"
+LIBRARY_USAGE = (
+    "用法(管理员):\n"
+    "{command} 列表\n"
+    "{command} 新增 {key_name} 内容\n"
+    "{command} 修改 {key_name} 新内容\n"
+    "{command} 停用 {key_name} / {command} 启用 {key_name}"
+)
+LIBRARY_ALIAS_USAGE = "\n/竞品库 别名 名称 别名1、别名2"
+LIBRARY_KEY_NAMES = {"pack": "标题", "response": "障碍", "competitor": "名称"}
+LIBRARY_ADDED = "已新增{library}「{key}」。"
+LIBRARY_EDITED = "已修改{library}「{key}」。以后升级不会覆盖您的修改。"
+LIBRARY_RETIRED = "已停用{library}「{key}」,不再推送或匹配;可用“启用”恢复。"
+LIBRARY_RESTORED = "已重新启用{library}「{key}」。"
+LIBRARY_ALIASES_SET = "已设置竞品「{key}」的别名:{aliases}。"
+LIBRARY_EXISTS = "{library}「{key}」已存在,请用“修改”。"
+LIBRARY_MISSING = "没有名为「{key}」的{library}。"
+LIBRARY_NEEDS_TEXT = "请写上内容,例如:{command} {action} {key} 这里写内容"
+LIBRARY_TOO_LONG = "内容过长(最多 {limit} 字)。"
+LIBRARY_NOT_ADMIN = "只有管理员可以修改{library}库。"
