@@ -137,8 +137,6 @@ async def test_export_then_reimport_of_the_customers_sheet_changes_nothing(conso
     reply = await console.send("admin.he", "/导出")
     assert texts_of(reply)[0].startswith("导出完成:客户 2 位,跟进记录 1 条")
     [file] = [r for r in reply["replies"] if r["kind"] == "file"]
-    async with console.runtime.sessions() as session:
-        from storage.models import Evidence  # noqa: F401 (the export is stored as a file)
     path = next(console.runtime.media.root.glob(f"evidence/*/{file['payload']['sha256']}.*"))
     exported = path.read_bytes()
     workbook = CalamineWorkbook.from_filelike(io.BytesIO(exported))

@@ -13,8 +13,11 @@ from domain.rules.thresholds import RuleThresholds
 from domain.rules.workdays import WorkCalendar
 from storage import alerts as alert_store
 from storage.models import AuditEntry, Customer, Obstacle, Stage, StageChange, StageHistory
+from tests import import_support
 from tests.conftest import SHANGHAI, START
-from tests.import_support import customers, member_id, run_import, runtime, xlsx_bytes  # noqa: F401
+from tests.import_support import customers, member_id, run_import, xlsx_bytes
+
+runtime = import_support.runtime  # the fixture
 
 TODAY = START.date()  # 2026-11-25, a Wednesday
 HEADER = ["客户名称", "所属行业", "联系人", "最近跟进日期", "当前阶段", "关键障碍", "预计签约时间", "负责人", "别名"]
