@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -225,9 +226,13 @@ async def apply_plan(
         # One executemany for the customers, then one INSERT … SELECT for their first stays: set-based,
         # where RETURNING per row would cost a round trip each on SQLite.
         before = await session.scalar(select(func.coalesce(func.max(_CUSTOMERS.c.id), 0)))
+        sqlite = _SqliteRows(pipelines, owner_pipeline, now, tz) if session.get_bind().dialect.name == "sqlite" else None
         for start in range(0, len(new_rows), BATCH):  # batches keep the parameter lists small
-            batch = [_new_customer(item, pipelines, owner_pipeline, now, tz) for item in new_rows[start:start + BATCH]]
-            await session.execute(insert(_CUSTOMERS), batch)
+            chunk = new_rows[start:start + BATCH]
+            if sqlite is not None:
+                await _insert_sqlite(session, [sqlite.row(item) for item in chunk])
+            else:
+                await session.execute(insert(_CUSTOMERS), [_new_customer(i, pipelines, owner_pipeline, now, tz) for i in chunk])
         new = select(
             _CUSTOMERS.c.id, _CUSTOMERS.c.stage_id, literal(now, Customer.created_at.type),
             literal(actor_id, BigInteger()), literal(IMPORTED_NOTE, String()),
@@ -261,6 +266,65 @@ async def apply_plan(
         after={"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
     )
     return result
+
+
+_SQLITE_COLUMNS = (
+    "name", "owner_id", "pipeline_id", "stage_id", "stage_entered_at", "industry", "aliases", "contacts",
+    "custom_fields", "status", "value", "key_obstacle", "expected_sign_date", "created_at", "last_touch_at",
+    "snoozed_until", "snooze_reason", "flags",
+)
+
+
+class _SqliteRows:
+    """New customers as driver parameters, bound the way the models' column types bind them on SQLite
+    (instants as naive UTC text, JSON as text): at 100,000 rows the ORM layer's per-value type
+    processing costs more than the insert itself. Repeated values are encoded once."""
+
+    def __init__(self, pipelines: dict[int, dict[str, int]], owner_pipeline: dict[int, int], now: dt.datetime,
+                 tz: ZoneInfo) -> None:
+        self.pipelines = pipelines
+        self.owner_pipeline = owner_pipeline
+        self.tz = tz
+        self.now_text = self.instant(now)
+        self.encode = json.JSONEncoder(ensure_ascii=False).encode
+        self.lists: dict[tuple[str, ...], str] = {}
+        self.days: dict[dt.date, str] = {}
+
+    @staticmethod
+    def instant(value: dt.datetime) -> str:
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def list_text(self, values: tuple[str, ...] | None) -> str:
+        key = values or ()
+        text = self.lists.get(key)
+        if text is None:
+            text = self.lists[key] = self.encode(list(key))
+        return text
+
+    def day_text(self, day: dt.date) -> str:
+        text = self.days.get(day)
+        if text is None:
+            text = self.days[day] = self.instant(local_midnight(day, self.tz))
+        return text
+
+    def row(self, item: ImportRow) -> tuple[Any, ...]:
+        assert item.owner_id is not None
+        pipeline_id = self.owner_pipeline[item.owner_id]
+        stages = self.pipelines[pipeline_id]
+        stage_id = stages[item.stage] if item.stage else next(iter(stages.values()))
+        return (
+            item.name, item.owner_id, pipeline_id, stage_id, self.now_text, item.industry or "",
+            self.list_text(item.aliases), self.list_text(item.contacts),
+            self.encode(item.custom) if item.custom else "{}", CustomerStatus.ACTIVE.value, 0, item.obstacle or "",
+            item.expected_sign.isoformat() if item.expected_sign else None, self.now_text,
+            self.day_text(item.last_touch) if item.last_touch else None, None, "", "[]",
+        )
+
+
+async def _insert_sqlite(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    placeholders = ", ".join("?" for _ in _SQLITE_COLUMNS)
+    connection = await session.connection()
+    await connection.exec_driver_sql(f"INSERT INTO customers ({', '.join(_SQLITE_COLUMNS)}) VALUES ({placeholders})", rows)
 
 
 def _new_customer(
