@@ -124,15 +124,32 @@ async def _customers(session: AsyncSession, w: _Writer, now: dt.datetime, tz: Zo
     headers = [*CUSTOMER_COLUMNS, *custom_keys, *EXPORT_ONLY_HEADERS]
     sheet = w.sheet("客户", headers)
     today = now.astimezone(tz).date()
+    # The hot loop at 100,000 customers: typed writes, empty cells skipped, no per-cell dispatch.
+    write_string, write_number, write_datetime = sheet.write_string, sheet.write_number, sheet.write_datetime
+    date_format = w.formats["date"]
+    local_dates: dict[dt.datetime, dt.datetime] = {}
+    custom_start = len(CUSTOMER_COLUMNS)
+    computed_start = custom_start + len(custom_keys)
     for r, row in enumerate(rows, start=1):
-        custom = row.custom_fields or {}
-        w.row(sheet, r, [
-            row.name, row.industry, "、".join(row.contacts or []),
-            row.last_touch_at.astimezone(tz).date() if row.last_touch_at else None,
-            row.stage, row.key_obstacle, row.expected_sign_date, row.owner, "、".join(row.aliases or []),
-            *(str(custom.get(key, "")) for key in custom_keys),
-            (today - row.stage_entered_at.astimezone(tz).date()).days, open_alerts.get(row.id, 0),
-        ])
+        for col, text in ((0, row.name), (1, row.industry), (2, "、".join(row.contacts or ())), (4, row.stage),
+                          (5, row.key_obstacle), (7, row.owner), (8, "、".join(row.aliases or ()))):
+            if text:
+                write_string(r, col, text)
+        if row.last_touch_at is not None:
+            day = local_dates.get(row.last_touch_at)
+            if day is None:
+                day = local_dates[row.last_touch_at] = dt.datetime.combine(row.last_touch_at.astimezone(tz).date(), dt.time())
+            write_datetime(r, 3, day, date_format)
+        if row.expected_sign_date is not None:
+            write_datetime(r, 6, dt.datetime.combine(row.expected_sign_date, dt.time()), date_format)
+        custom = row.custom_fields
+        if custom:
+            for offset, key in enumerate(custom_keys):
+                value = custom.get(key)
+                if value not in (None, ""):
+                    write_string(r, custom_start + offset, str(value))
+        write_number(r, computed_start, (today - row.stage_entered_at.astimezone(tz).date()).days)
+        write_number(r, computed_start + 1, open_alerts.get(row.id, 0))
     return len(rows)
 
 
