@@ -32,6 +32,7 @@ READABLE = ("xlsx", "xls", "ods", "csv")
 MACRO_EXTS = ("xlsm", "xltm", "xlam", "xlsb")
 IMPORTED_NOTE = "导入"
 BATCH = 5000
+LOOKUP_BATCH = 900  # ids per IN (…): within every SQLite build's parameter limit
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _HISTORY: Table = StageHistory.__table__  # type: ignore[assignment]
@@ -188,39 +189,47 @@ async def apply_plan(
         ).all()
     }
     c = _CUSTOMERS.c
-    existing_rows = (
-        await session.execute(
-            select(c.id, c.name, c.owner_id, c.pipeline_id, c.stage_id, c.stage_entered_at, c.industry, c.contacts, c.aliases,
-                   c.custom_fields, c.key_obstacle, c.expected_sign_date, c.last_touch_at)
-        )
-    ).all()
-    by_key = {(row.owner_id, row.name): row for row in existing_rows}
-    by_name: dict[str, list[Any]] = defaultdict(list)
-    for row in existing_rows:
-        by_name[row.name].append(row)
-
+    # Only ids and keys of every customer are held at once; full rows are read per batch of matches,
+    # so a re-import of 100,000 customers stays small.
+    by_key: dict[tuple[int, str], int] = {}
+    by_name: dict[str, list[int]] = defaultdict(list)
+    for customer_id, owner_id, name in (await session.execute(select(c.id, c.owner_id, c.name))).all():
+        by_key[(owner_id, name)] = customer_id
+        by_name[name].append(customer_id)
     new_rows: list[ImportRow] = []
-    updates: list[dict[str, Any]] = []
-    stage_moves: list[dict[str, Any]] = []
-    unchanged = 0
+    matched: list[tuple[ImportRow, int]] = []
     for item in plan.rows:
-        current = by_key.get((item.owner_id, item.name)) if item.owner_id is not None else None
-        if item.owner_id is None:  # no owner column: the one existing customer of that name
-            current = by_name[item.name][0]
-        if current is None:
+        # No owner column: the one existing customer of that name (validation made sure there is one).
+        found = by_key.get((item.owner_id, item.name)) if item.owner_id is not None else by_name[item.name][0]
+        if found is None:
             new_rows.append(item)
-            continue
-        change = _changes(item, current, pipelines, now, tz)
-        if change is None:
-            unchanged += 1
-            continue
-        values, new_stage = change
-        updates.append(values)
-        if new_stage is not None:
-            stage_moves.append({"b_customer": current.id, "b_stage": new_stage})
-    del by_key, by_name, existing_rows
+        else:
+            matched.append((item, found))
+    del by_key, by_name
+
+    updated = unchanged = 0
+    columns = (c.id, c.name, c.owner_id, c.pipeline_id, c.stage_id, c.stage_entered_at, c.industry, c.contacts,
+               c.aliases, c.custom_fields, c.key_obstacle, c.expected_sign_date, c.last_touch_at)
+    for start in range(0, len(matched), LOOKUP_BATCH):
+        chunk = matched[start:start + LOOKUP_BATCH]
+        rows = await session.execute(select(*columns).where(c.id.in_([customer_id for _item, customer_id in chunk])))
+        current = {row.id: row for row in rows.all()}
+        updates: list[dict[str, Any]] = []
+        stage_moves: list[dict[str, Any]] = []
+        for item, customer_id in chunk:
+            change = _changes(item, current[customer_id], pipelines, now, tz)
+            if change is None:
+                unchanged += 1
+                continue
+            values, new_stage = change
+            updates.append(values)
+            if new_stage is not None:
+                stage_moves.append({"b_customer": customer_id, "b_stage": new_stage})
+        updated += len(updates)
+        if not dry_run:
+            await _write_updates(session, updates, stage_moves, now=now, actor_id=actor_id)
     if dry_run:
-        return ImportResult(len(new_rows), len(updates), unchanged, dry_run=True)
+        return ImportResult(len(new_rows), updated, unchanged, dry_run=True)
 
     if new_rows:
         # One executemany for the customers, then one INSERT … SELECT for their first stays: set-based,
@@ -228,11 +237,11 @@ async def apply_plan(
         before = await session.scalar(select(func.coalesce(func.max(_CUSTOMERS.c.id), 0)))
         sqlite = _SqliteRows(pipelines, owner_pipeline, now, tz) if session.get_bind().dialect.name == "sqlite" else None
         for start in range(0, len(new_rows), BATCH):  # batches keep the parameter lists small
-            chunk = new_rows[start:start + BATCH]
+            batch = new_rows[start:start + BATCH]
             if sqlite is not None:
-                await _insert_sqlite(session, [sqlite.row(item) for item in chunk])
+                await _insert_sqlite(session, [sqlite.row(item) for item in batch])
             else:
-                await session.execute(insert(_CUSTOMERS), [_new_customer(i, pipelines, owner_pipeline, now, tz) for i in chunk])
+                await session.execute(insert(_CUSTOMERS), [_new_customer(i, pipelines, owner_pipeline, now, tz) for i in batch])
         new = select(
             _CUSTOMERS.c.id, _CUSTOMERS.c.stage_id, literal(now, Customer.created_at.type),
             literal(actor_id, BigInteger()), literal(IMPORTED_NOTE, String()),
@@ -243,24 +252,7 @@ async def apply_plan(
         await session.execute(
             insert(_HISTORY).from_select(["customer_id", "stage_id", "entered_at", "member_id", "note"], new)
         )
-    if updates:
-        keys = [k for k in updates[0] if k != "b_id"]
-        statement = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")).values({k: bindparam(k) for k in keys})
-        for start in range(0, len(updates), BATCH):
-            await session.execute(statement, updates[start:start + BATCH])
-    if stage_moves:
-        await session.execute(
-            update(_HISTORY)
-            .where(_HISTORY.c.customer_id == bindparam("b_customer"), _HISTORY.c.left_at.is_(None))
-            .values(left_at=now),
-            stage_moves,
-        )
-        await session.execute(
-            insert(_HISTORY),
-            [{"customer_id": m["b_customer"], "stage_id": m["b_stage"], "entered_at": now, "member_id": actor_id,
-              "note": IMPORTED_NOTE} for m in stage_moves],
-        )
-    result = ImportResult(len(new_rows), len(updates), unchanged)
+    result = ImportResult(len(new_rows), updated, unchanged)
     await audit.record(
         session, member_id=actor_id, action="import", subject=source[:256], now=now,
         after={"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
@@ -325,6 +317,28 @@ async def _insert_sqlite(session: AsyncSession, rows: list[tuple[Any, ...]]) -> 
     placeholders = ", ".join("?" for _ in _SQLITE_COLUMNS)
     connection = await session.connection()
     await connection.exec_driver_sql(f"INSERT INTO customers ({', '.join(_SQLITE_COLUMNS)}) VALUES ({placeholders})", rows)
+
+
+async def _write_updates(
+    session: AsyncSession, updates: list[dict[str, Any]], stage_moves: list[dict[str, Any]], *, now: dt.datetime,
+    actor_id: int | None,
+) -> None:
+    if updates:
+        keys = [k for k in updates[0] if k != "b_id"]
+        statement = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")).values({k: bindparam(k) for k in keys})
+        await session.execute(statement, updates)
+    if stage_moves:
+        await session.execute(
+            update(_HISTORY)
+            .where(_HISTORY.c.customer_id == bindparam("b_customer"), _HISTORY.c.left_at.is_(None))
+            .values(left_at=now),
+            stage_moves,
+        )
+        await session.execute(
+            insert(_HISTORY),
+            [{"customer_id": m["b_customer"], "stage_id": m["b_stage"], "entered_at": now, "member_id": actor_id,
+              "note": IMPORTED_NOTE} for m in stage_moves],
+        )
 
 
 def _new_customer(
