@@ -16,6 +16,7 @@ from storage.models import AuditEntry, Customer, Obstacle, Stage, StageChange, S
 from tests import import_support
 from tests.conftest import SHANGHAI, START
 from tests.import_support import customers, member_id, run_import, xlsx_bytes
+from tests.pg import requires_postgres, scratch_database
 
 runtime = import_support.runtime  # the fixture
 
@@ -221,3 +222,27 @@ async def test_one_hundred_thousand_rows_import_in_one_transaction(runtime):
     async with runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Customer)) == 100_000
         assert await session.scalar(select(func.count()).select_from(StageHistory).where(StageHistory.note == "导入")) == 100_000
+
+
+@requires_postgres
+async def test_import_reimport_and_a_stage_change_on_postgresql(tmp_path, clock):
+    from bot.bootstrap import build_runtime
+    from tests.conftest import make_config
+
+    async with scratch_database() as url:
+        rt = await build_runtime(make_config(tmp_path, storage={"url": url}), clock=clock)
+        try:
+            rows = [HEADER, ["华东建材", "建材经销", "张总", "2026-11-20", "新线索", "", "2027-01-15", "rep.li", "华东"],
+                    ["金陵置业", "", "", "", "需求确认", "", "", "rep.zhao", ""]]
+            first = await run_import(rt, xlsx_bytes(rows))
+            assert first.result.created == 2
+            rows[1][4] = "方案报价"
+            second = await run_import(rt, xlsx_bytes(rows))
+            assert (second.result.created, second.result.updated, second.result.unchanged) == (0, 1, 1)
+            async with rt.sessions() as session:
+                notes = list(await session.scalars(select(StageHistory.note).order_by(StageHistory.id)))
+                east = await session.scalar(select(Customer).where(Customer.name == "华东建材"))
+            assert notes == ["导入", "导入", "导入"]
+            assert east.last_touch_at == dt.datetime(2026, 11, 20, tzinfo=SHANGHAI)
+        finally:
+            await rt.stop()
