@@ -36,7 +36,6 @@ def all_routers() -> list[Router]:
         help_module.router,
         today.router,
         customers.router,
-        directory.router,
         stages.router,
         obstacles.router,
         escalation.router,
@@ -49,6 +48,7 @@ def all_routers() -> list[Router]:
         admin.router,
         importing.router,
         library_admin.router,
+        directory.router,  # after every other claim: only what nothing else wants is a greeting
         evidence.router,
         touches.router,
     ]

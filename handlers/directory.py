@@ -31,7 +31,7 @@ _GREETINGS = re.compile(
     r"^(你好|您好|嗨|哈喽|在吗|在不在|在么|hi|hello|hey|早|早上好|上午好|中午好|下午好|晚上好|早安|晚安)[呀啊吗!!~。.?? ]*$",
     re.IGNORECASE,
 )
-_THANKS = re.compile(r"^(谢谢|多谢|感谢|谢啦|thanks|thank you|thx|好的|收到|ok|嗯嗯?)[呀啊!!~。. ]*$", re.IGNORECASE)
+_THANKS = re.compile(r"^(谢谢|多谢|感谢|谢啦|thanks|thank you|thx)[您你呀啊!!~。. ]*$", re.IGNORECASE)
 
 
 @router.claim_text
