@@ -13,13 +13,14 @@ from pathlib import Path
 from bot.app import create_app
 from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
+from bot.demo_cli import run_demo
+from bot.import_cli import run_export, run_import
 from bot.jobs_cli import run_cli
 from bot.observability import configure_logging
 from bot.platforms.dingtalk.directory import run_sync as run_dingtalk_sync
 from bot.platforms.wecom.directory import run_sync
 from storage.backup import BackupError, backup_sqlite, pg_dump_command
 from storage.db import is_sqlite
-from storage.demo import seed_demo
 from storage.org import DirectoryError, load_directory_file
 
 log = logging.getLogger("pacebot")
@@ -76,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     metrics.add_argument("--json", action="store_true", help="print JSON instead of text")
     # --- end metrics ---
 
+    # --- import / export (bot/import_cli.py) ---
+    imp = commands.add_parser("import", help="import customers from an Excel file (.xlsx/.xls/.csv); all or nothing")
+    imp.add_argument("file")
+    imp.add_argument("--dry-run", action="store_true", help="validate and count, change nothing")
+    imp.add_argument("--owner", help="member code owning new customers when the file has no 负责人 column")
+    exp = commands.add_parser("export", help="export customers, touches, alerts, requests and the audit log")
+    exp.add_argument("--out", required=True, help="the .xlsx file to write")
+    # --- end import / export ---
+
     args = parser.parse_args(argv)
     try:
         config = _load(args.config)
@@ -92,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_metrics(config, args.team, args.as_of, args.json))
         if args.command == "jobs":
             return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None)))
+        if args.command == "import":
+            return asyncio.run(run_import(config, args.file, dry_run=args.dry_run, owner=args.owner))
+        if args.command == "export":
+            return asyncio.run(run_export(config, args.out))
         return asyncio.run(_run(args, config))
     except ConfigError as exc:
         print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)
@@ -161,8 +175,7 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             print("database schema is up to date")
         elif args.command == "demo":
             # Seeding on top of an organisation would clash with it: only an empty database is seeded.
-            async with runtime.sessions() as session, session.begin():
-                summary = await seed_demo(session, now=runtime.clock.now(), seed=args.seed, if_empty=True)
+            summary = await run_demo(runtime, seed=args.seed, if_empty=True)
             if summary.startswith("demo not seeded") and not args.if_empty:
                 print(f"pacebot: {summary} (the demo seeds an empty database; --if-empty makes this a no-op)",
                       file=sys.stderr)

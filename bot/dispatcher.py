@@ -24,6 +24,7 @@ from bot.events import MEDIA_KINDS, EventKind
 from bot.replies import Reply, Text, ToMember
 from bot.router import ActionRoute, Claim, CommandRoute, DialogueHandler, Handler, Router
 from cards.model import Card, ChoiceMode, InvalidPayload, payload_prefix
+from handlers.admin import effective_config
 from handlers.catalogue import all_routers
 from storage import cards as card_store
 from storage import dialogues, job_runs
@@ -89,6 +90,8 @@ class Dispatcher:
         """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
         ctx.hooks = self.hooks
         ctx.commands = tuple(self.command_routes)
+        # Thresholds admins set in chat (/规则 设置) apply to every event, jobs included.
+        ctx.config = await effective_config(ctx.session, ctx.config)
         try:
             async with ctx.session.begin_nested():
                 return await self._route(ctx)

@@ -38,6 +38,7 @@ from domain.rules.workdays import (
     parse_date_item,
     parse_date_list,
 )
+from handlers import admin
 from handlers import texts_alerts as texts
 from handlers.format import format_ago, month_day, weekday_name
 from handlers.playbooks import deliver_pack
@@ -380,6 +381,8 @@ async def rules_command(ctx: Ctx) -> list[Reply]:
     if not args:
         return [await _show_rules(ctx)]
     action, rest = args[0], args[1:]
+    if action in admin.SET_WORDS:  # /规则 设置 名称 值 (handlers/admin.py)
+        return await admin.set_rule(ctx, rest)
     if action in _HOLIDAY_WORDS or action in _WORKDAY_WORDS:
         kind = calendar_store.HOLIDAY if action in _HOLIDAY_WORDS else calendar_store.WORKDAY
         days, note = _parse_days(action, rest)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from bot.router import Router
 from handlers import (
+    admin,
     alerts,
     calibration,
     competitors,
     customers,
     digest,
+    directory,
     escalation,
     evidence,
     feedback,
+    importing,
+    library_admin,
     obstacles,
     playbooks,
     resources,
@@ -45,6 +49,10 @@ def all_routers() -> list[Router]:
         rewards.router,
         alerts.router,
         feedback.router,
+        admin.router,
+        importing.router,
+        library_admin.router,
+        directory.router,  # after every other claim: only what nothing else wants is a greeting
         evidence.router,
         touches.router,
         digest.router,

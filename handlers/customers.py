@@ -7,6 +7,7 @@ alias or contact person, among the customers the acting member may see (or only 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from bot.replies import Markdown, Reply, Text
 from bot.router import Router
 from domain.parsing.customers import CustomerMatch, CustomerName, match_customer
 from handlers import texts
+from handlers import texts_admin as admin_texts
 from handlers.format import format_due
 from storage import customers as customer_store
 from storage import members as member_store
@@ -82,6 +84,8 @@ async def show_customer(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=1)
     if len(parts) < 2 or not parts[1].strip():
         return [Text(texts.CUSTOMER_USAGE)]
+    if (edited := await edit_directory(ctx, parts[1])) is not None:
+        return edited
     customer = await resolve_customer(
         ctx, parts[1].strip()[:64], ambiguous=texts.CUSTOMER_AMBIGUOUS, not_found=texts.CUSTOMER_NOT_FOUND
     )
@@ -101,6 +105,7 @@ async def show_customer(ctx: Ctx) -> list[Reply]:
         next=f"{latest.next_action}({format_due(latest.next_due, today)})" if latest else "-",
     )
     lines = [f"### {texts.CUSTOMER_TITLE.format(name=customer.name)}", body]
+    lines += _custom_field_lines(customer)
     if recent:
         lines += ["", texts.CUSTOMER_TOUCHES_HEADER]
         lines += [
@@ -110,3 +115,64 @@ async def show_customer(ctx: Ctx) -> list[Reply]:
             for t in recent
         ]
     return [Markdown(texts.CUSTOMER_TITLE.format(name=customer.name), "\n".join(lines))]
+
+
+# --- the customer directory: aliases, contacts, custom fields (SPEC §9) -------------------------
+
+_EDIT_WORDS = ("别名", "联系人")
+_PHONE = re.compile(r"^\+?[\d\-]{5,20}$")
+
+
+def _custom_field_lines(customer: Customer) -> list[str]:
+    fields = customer.custom_fields or {}
+    if not fields:
+        return []
+    return ["", admin_texts.CUSTOMER_CUSTOM_HEADER] + [
+        admin_texts.CUSTOMER_CUSTOM_LINE.format(key=key, value=str(value)[:200]) for key, value in list(fields.items())[:30]
+    ]
+
+
+async def edit_directory(ctx: Ctx, args: str) -> list[Reply] | None:
+    """``/客户 华东建材 别名 华东`` / ``/客户 华东建材 联系人 张总 13800000000``; None if not an edit."""
+    tokens = args.split()
+    index = next((i for i, token in enumerate(tokens) if i >= 1 and token in _EDIT_WORDS), None)
+    if index is None:
+        return None
+    name, word, values = " ".join(tokens[:index])[:64], tokens[index], tokens[index + 1 :]
+    if not values:
+        return [Text(admin_texts.CUSTOMER_EDIT_USAGE)]
+    visible = list(await customer_store.customers_visible_to(ctx.session, ctx.acting))
+    named = await find_customer_named(ctx, name, among=visible)
+    if named.customer is None:
+        if named.ambiguous:
+            return [Text(texts.CUSTOMER_AMBIGUOUS.format(name=name, names=named.candidate_names()))]
+        return [Text(texts.CUSTOMER_NOT_FOUND.format(name=name))]
+    customer = named.customer
+    if word == "别名":
+        return [Text(_add_aliases(customer, values, visible))]
+    return [Text(_add_contact(customer, values))]
+
+
+def _add_aliases(customer: Customer, values: list[str], visible: list[Customer]) -> str:
+    wanted = [v[:32] for v in re.split(r"[、,,]", " ".join(values)) if v.strip()]
+    for alias in wanted:
+        for other in visible:
+            if other.id != customer.id and other.owner_id == customer.owner_id and alias in (other.name, *(other.aliases or [])):
+                raise UserError(admin_texts.CUSTOMER_ALIAS_TAKEN.format(alias=alias, other=other.name))
+    customer.aliases = list(dict.fromkeys([*(customer.aliases or []), *wanted]))
+    return admin_texts.CUSTOMER_ALIAS_ADDED.format(name=customer.name, values="、".join(wanted),
+                                                    all="、".join(customer.aliases))
+
+
+def _add_contact(customer: Customer, values: list[str]) -> str:
+    contact = values[0][:32]
+    phone = next((v for v in values[1:] if _PHONE.match(v)), "")
+    customer.contacts = list(dict.fromkeys([*(customer.contacts or []), contact]))
+    if phone:
+        fields = dict(customer.custom_fields or {})
+        entries = [e for e in str(fields.get(admin_texts.PHONE_FIELD, "")).split("、") if e and e.split(" ")[0] != contact]
+        fields[admin_texts.PHONE_FIELD] = "、".join([*entries, f"{contact} {phone}"])
+        customer.custom_fields = fields
+    return admin_texts.CUSTOMER_CONTACT_ADDED.format(name=customer.name, contact=contact,
+                                                      phone=f"({phone})" if phone else "",
+                                                      all="、".join(customer.contacts))

@@ -18,6 +18,7 @@ from bot.context import Ctx
 from bot.replies import File, Markdown, Reply, Text, ToMember
 from bot.router import Router
 from domain.enums import CustomerStatus
+from handlers import library_admin
 from handlers import texts_library as library_texts
 from storage import customers as customer_store
 from storage import libraries
@@ -158,6 +159,8 @@ MAX_QUERY_CHARS = 64
 async def request_pack(ctx: Ctx) -> list[Reply]:
     parts = ctx.event.text.strip().split(maxsplit=1)
     query = parts[1].strip() if len(parts) > 1 else ""
+    if (managed := await library_admin.library_command(ctx, "pack", query)) is not None:
+        return managed  # 列表 / 新增 / 修改 / 停用 / 启用: admins keep the library (handlers/library_admin)
     packs = await libraries.all_packs(ctx.session)
     if not packs:
         return [Text(library_texts.PACK_EMPTY_LIBRARY)]

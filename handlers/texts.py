@@ -91,10 +91,10 @@ HELP_INTRO = """**记录跟进**:直接发一句话,包含客户、今天做了�
 HELP_COMMAND_LINE = "- {name}{usage} — {summary}"
 # What else a role can do beyond the commands (Role value → note).
 HELP_ROLE_NOTES = {
-    "manager": "**主管**\n- /客户 可查看本团队所有客户\n- 复盘卡片、资源审批卡片直接点按钮处理",
-    "admin": "**管理员**\n- /客户 可查看全部客户",
+    "manager": "**主管**\n- /客户 可查看本团队所有客户\n- 复盘卡片、资源审批卡片、撞单卡片直接点按钮处理",
+    "admin": "**管理员**\n- /客户 可查看全部客户\n- /导入 之后发送 Excel 客户表(或发送文件时附言 /导入)",
 }
 CMD_HELP = "显示本帮助"
 CMD_TODAY = "今天到期的下次动作、待补凭证、久未跟进的客户"
 CMD_CUSTOMER = "查看客户的阶段和最近跟进"
-CMD_CUSTOMER_USAGE = "名称"
+CMD_CUSTOMER_USAGE = "名称 [别名 简称 | 联系人 张总 电话]"

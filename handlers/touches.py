@@ -24,7 +24,7 @@ from domain.parsing.touch import parse_next_action, parse_touch
 from domain.rules.effective import EffectiveThresholds, shortfall
 from domain.rules.workdays import WorkCalendar
 from domain.text import has_visible_content, visible_text
-from handlers import texts, texts_touch
+from handlers import directory, texts, texts_touch
 from handlers import touch_questions as questions
 from handlers.customers import customer_names
 from handlers.dialogue import (
@@ -179,6 +179,8 @@ async def log_touch(ctx: Ctx) -> list[Reply]:
     # The name itself is not part of what was done today.
     if draft["summary"].startswith(match.guessed_name):
         draft["summary"] = draft["summary"][len(match.guessed_name) :].strip(" ,,。")  # noqa: B005 (a set of characters)
+    if (clash := await directory.clash_replies(ctx, draft["lead_name"])) is not None:
+        return clash  # 撞单: another rep's customer is never created again silently
     card = _new_lead_card(draft["lead_name"])
     await save_state(ctx, TouchState.NEW_LEAD, {**draft, "card": card.task_id})
     return [CardReply(card)]
@@ -236,6 +238,8 @@ async def create_lead(ctx: Ctx, payload: CreateLead) -> list[Reply]:
         await end_dialogue(ctx)
         return [ctx.close_card(texts.CANCELLED), Text(texts.EMPTY_MESSAGE)]
     existing = await customer_store.find_by_name(ctx.session, ctx.acting.id, name)
+    if existing is None and (clash := await directory.clash_replies(ctx, name)) is not None:
+        return [ctx.close_card(texts.CANCEL_BUTTON), *clash]
     customer = existing or await customer_store.create_lead(
         ctx.session, owner_id=ctx.acting.id, name=name, now=ctx.now()
     )

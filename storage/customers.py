@@ -63,3 +63,18 @@ async def create_lead(session: AsyncSession, *, owner_id: int, name: str, now: d
     await session.flush()
     session.add(StageHistory(customer_id=customer.id, stage_id=stage.id, entered_at=now, member_id=owner_id))
     return customer
+
+
+# --- the customer directory: 撞单 (team-import) ---
+
+
+async def others_named_like(session: AsyncSession, owner_id: int, fragment: str, *, limit: int = 50) -> list[Customer]:
+    """Customers of other owners whose name contains ``fragment`` (candidates for 撞单)."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(Customer)
+        .where(Customer.owner_id != owner_id, Customer.name.like(f"%{escaped}%", escape="\\"))
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))

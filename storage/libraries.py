@@ -12,11 +12,11 @@ from storage.models import Competitor, ObstacleResponse, PackDelivery, ScriptPac
 
 
 async def pack_by_title(session: AsyncSession, title: str) -> ScriptPack | None:
-    return await session.scalar(select(ScriptPack).where(ScriptPack.title == title.strip("《》 ")))
+    return await session.scalar(select(ScriptPack).where(ScriptPack.title == title.strip("《》 "), ScriptPack.retired_at.is_(None)))
 
 
 async def all_packs(session: AsyncSession) -> list[ScriptPack]:
-    return list(await session.scalars(select(ScriptPack).order_by(ScriptPack.id)))
+    return list(await session.scalars(select(ScriptPack).where(ScriptPack.retired_at.is_(None)).order_by(ScriptPack.id)))
 
 
 async def record_delivery(
@@ -33,11 +33,11 @@ async def record_delivery(
 
 
 async def obstacle_response(session: AsyncSession, obstacle: str) -> ObstacleResponse | None:
-    return await session.scalar(select(ObstacleResponse).where(ObstacleResponse.obstacle == obstacle))
+    return await session.scalar(select(ObstacleResponse).where(ObstacleResponse.obstacle == obstacle, ObstacleResponse.retired_at.is_(None)))
 
 
 async def all_competitors(session: AsyncSession) -> list[Competitor]:
-    return list(await session.scalars(select(Competitor).order_by(Competitor.id)))
+    return list(await session.scalars(select(Competitor).where(Competitor.retired_at.is_(None)).order_by(Competitor.id)))
 
 
 async def delivered_pack_ids(session: AsyncSession, member_id: int) -> set[int]:

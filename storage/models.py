@@ -151,6 +151,7 @@ class Customer(Base):
         UniqueConstraint("owner_id", "name"),
         Index("ix_customers_last_touch", "last_touch_at"),
         Index("ix_customers_stage", "stage_id"),
+        Index("ix_customers_name", "name"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -185,6 +186,8 @@ class StageHistory(Base):
     entered_at: Mapped[dt.datetime]
     left_at: Mapped[dt.datetime | None]
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # Why the stay began other than by a move, e.g. "导入" (an import sets the stage, it is not a move).
+    note: Mapped[str] = mapped_column(String(64), default="")
 
 
 class Touch(Base):
@@ -458,6 +461,8 @@ class ScriptPack(Base):
     # {"industry": [...], "stage": [...], "obstacle": [...], "competitor": [...]}
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[dt.datetime]
+    # Retired by an admin: kept (the seed never brings it back) but no longer offered.
+    retired_at: Mapped[dt.datetime | None]
 
 
 class PackDelivery(Base):
@@ -482,6 +487,8 @@ class ObstacleResponse(Base):
     guidance: Mapped[str] = mapped_column(Text)
     review_questions: Mapped[list[Any]] = mapped_column(default=list)
     updated_at: Mapped[dt.datetime]
+    # Retired by an admin: kept (the seed never brings it back) but no longer offered.
+    retired_at: Mapped[dt.datetime | None]
 
 
 class Competitor(Base):
@@ -493,6 +500,8 @@ class Competitor(Base):
     aliases: Mapped[list[Any]] = mapped_column(default=list)
     counter_script: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[dt.datetime]
+    # Retired by an admin: kept (the seed never brings it back) but no longer offered.
+    retired_at: Mapped[dt.datetime | None]
 
 
 class CompetitorIntel(Base):
@@ -548,3 +557,17 @@ class JobRun(Base):
     finished_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
     summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditEntry(Base):
+    """审计: one admin change — who, what, before, after, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime]
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))  # None: the server CLI
+    action: Mapped[str] = mapped_column(String(64))  # e.g. "rules.set", "member.transfer", "import"
+    subject: Mapped[str] = mapped_column(String(256), default="")
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)

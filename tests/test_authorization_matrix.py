@@ -59,8 +59,9 @@ from domain.enums import (
     StageChangeStatus,
 )
 from handlers import texts as touch_texts
-from handlers import texts_escalation, texts_library, texts_resources, texts_stages
+from handlers import texts_admin, texts_escalation, texts_library, texts_resources, texts_stages
 from handlers.calibration import OpenLibrary
+from handlers.directory import GiveClash, KeepClash
 from handlers.escalation import CancelTransfer as CancelTransferAction
 from handlers.escalation import ChooseNewOwner, EscalationState, StartReview, StartSnooze, TransferTo
 from handlers.evidence import DropAttachment, EvidenceState, FileUnder
@@ -135,6 +136,11 @@ def movable_by_text(role: Role, relation: str) -> bool:
     return role is not Role.SUPPORTER and visible(role, relation)
 
 
+def clash_decider(role: Role, relation: str) -> bool:
+    """撞单: the customer's team manager or an admin decides who keeps it."""
+    return role is Role.ADMIN or (role is Role.MANAGER and relation in ("own", "peer"))
+
+
 def reviewer(role: Role, relation: str) -> bool:
     """Escalations and requests: the owner's team manager or an admin — never the owner themselves."""
     return relation != "own" and (role is Role.ADMIN or (role is Role.MANAGER and relation == "peer"))
@@ -174,6 +180,11 @@ COMMANDS: dict[str, Entry] = {
     "/看板": Entry(MANAGERS, NO_CUSTOMER),
     "/团队": Entry(MANAGERS, NO_CUSTOMER),
     "/校准": Entry(MANAGERS, NO_CUSTOMER),
+    "/导入": Entry(ADMINS, NO_CUSTOMER),
+    "/导出": Entry(MANAGERS, NO_CUSTOMER),  # a manager exports their team only (tests/test_export.py)
+    "/成员": Entry(ADMINS, NO_CUSTOMER),
+    "/应答库": Entry(ADMINS, NO_CUSTOMER),
+    "/竞品库": Entry(ADMINS, NO_CUSTOMER),
 }
 
 DISPATCHER = build_dispatcher()  # pure: the registered routes, no database
@@ -273,6 +284,15 @@ def offers_a_new_lead(subject: Customer | None, replies: list[Reply], actor: Mem
     """Not the actor's customer: touch logging does not reach it and offers a lead of their own."""
     [reply] = replies
     assert isinstance(reply, CardReply) and reply.card.title == touch_texts.NEW_LEAD_TITLE, replies
+
+
+def reports_a_clash(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
+    """撞单: another's customer is not reached and not created again; the actor is told whose it is
+    and the owner's manager (or an admin) gets a card to decide."""
+    assert subject is not None
+    first, *cards = replies
+    assert isinstance(first, Text) and f"「{subject.name}」" in first.text and "撞单" in first.text, replies
+    assert cards and all(isinstance(card, CardReply) for card in cards), replies
 
 
 def no_customer_to_file_under(subject: Customer | None, replies: list[Reply], actor: Member) -> None:
@@ -416,6 +436,35 @@ async def prep_open_library(scene: Scene, holder: Member, subject: Customer | No
     """The Friday calibration card sent to the holder (an admin card in production)."""
     action = OpenLibrary(int(NOW.timestamp()))
     return {"action": action, "card": await scene.send_card(holder, action)}
+
+
+def prep_clash(kind: type[GiveClash] | type[KeepClash]) -> Callable[[Scene, Member, Customer | None], Awaitable[Prep]]:
+    """A rep of the owner's team named the subject as a new lead; the 撞单 card went to the holder."""
+
+    async def prepare(scene: Scene, holder: Member, subject: Customer | None) -> Prep:
+        assert subject is not None
+        owner = await owner_of(scene, subject)
+        asking = await scene.member(TRANSFER_TARGET[owner.code])
+        action = kind(subject.id, asking.id)
+        card = await scene.send_card(holder, GiveClash(subject.id, asking.id), KeepClash(subject.id, asking.id))
+        return {"action": action, "card": card, "asking": asking, "owner": owner}
+
+    return prepare
+
+
+async def given_to_asking_rep(scene: Scene, actor: Member, subject: Customer | None, prep: Prep,
+                              replies: list[Reply]) -> None:
+    assert subject is not None
+    await scene.session.refresh(subject)
+    assert subject.owner_id == prep["asking"].id
+
+
+async def kept_with_owner(scene: Scene, actor: Member, subject: Customer | None, prep: Prep,
+                          replies: list[Reply]) -> None:
+    assert subject is not None
+    await scene.session.refresh(subject)
+    assert subject.owner_id == prep["owner"].id
+    assert isinstance(replies[0], CardUpdate), replies
 
 
 async def _waiting_attachment(scene: Scene, holder: Member, *actions: CardAction) -> Prep:
@@ -765,9 +814,9 @@ DIALOGUES = frozenset({"dialogues"})
 
 CASES: list[Case] = [
     # --- messages and commands naming a customer
-    # Another's customer is not reached: the actor is offered a lead of their own (supporters: not even that).
+    # Another's customer is not reached nor created again: 撞单 goes to a manager (supporters: not even that).
     Case("log a touch", own_only, nothing, say("{name} 电话20分钟 聊了报价,明天发报价单"), touch_logged,
-         offers_a_new_lead, may_change=DIALOGUES,
+         reports_a_clash, may_change=DIALOGUES | {"cards"},
          otherwise={Role.SUPPORTER: (supporters_log_no_touches, frozenset())}),
     Case("/客户 <客户>", visible, nothing, say("/客户 {name}"), customer_shown, says(touch_texts.CUSTOMER_NOT_FOUND)),
     Case("/阶段 <客户>", visible, nothing, say("/阶段 {name}"), stage_shown, says(texts_stages.CUSTOMER_NOT_YOURS)),
@@ -806,6 +855,10 @@ CASES: list[Case] = [
          action=ConfirmReading, scoped=False),
     Case("open the response library from the calibration card", own_only, prep_open_library, click, card_closed,
          says(""), action=OpenLibrary, scoped=False),
+    Case("撞单: give the customer to the asking rep", clash_decider, prep_clash(GiveClash), click,
+         given_to_asking_rep, says(texts_admin.CLASH_NOT_YOURS), action=GiveClash),
+    Case("撞单: keep the customer with its owner", clash_decider, prep_clash(KeepClash), click, kept_with_owner,
+         says(texts_admin.CLASH_NOT_YOURS), action=KeepClash),
     Case("drop a waiting attachment", own_only, prep_drop, click, dialogue_ended, says(""), action=DropAttachment,
          scoped=False),
     Case("answer the owner's obstacle card", own_only, prep_answer_owners_change, click, stage_moved,

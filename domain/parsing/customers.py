@@ -519,3 +519,11 @@ def _fuzzy_span(norm: str, offset: int, length: int, key: str) -> tuple[int, int
         return offset, offset + length
     _distance, _diff, start, end = best
     return offset + start, offset + end
+
+
+def company_key(name: str) -> str:
+    """A company name without spaces, brackets and legal suffixes: 华东建材有限公司 → 华东建材.
+
+    Two customers with the same key are the same company (used to spot 撞单, two reps on one
+    customer)."""
+    return _ORG_SUFFIX_RE.sub("", _PAREN_RE.sub("", normalize(name).replace(" ", ""))) or normalize(name)
