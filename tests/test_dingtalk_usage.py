@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
+from bot.observability import METRICS
 from bot.platforms.dingtalk.usage import ApiUsage
 from storage import api_usage
 from storage.db import create_engine, session_factory, transaction
@@ -44,8 +45,11 @@ async def sessions(database_url):
 
 async def test_concurrent_calls_are_all_counted_and_the_warning_is_queued_once(sessions):
     usage = ApiUsage(sessions, FrozenClock(START), quota=50, tz=ZoneInfo("Asia/Shanghai"))
+    exported = METRICS.api_calls.labels(platform="dingtalk")
+    before = exported._value.get()
     await asyncio.gather(*(usage.count("x") for _ in range(60)))
     assert await usage.calls_this_month() == 60
+    assert exported._value.get() == before + 60  # /metrics shows the same count
     async with sessions() as session:
         warnings = list(await session.scalars(select(OutboxItem)))
     assert [(w.platform, w.target, w.kind) for w in warnings] == [("dingtalk", "0900", "text")]

@@ -17,6 +17,7 @@ from bot.app import RUNTIME, create_app, metrics_networks, remote_allowed
 from bot.clock import FrozenClock, ShiftableClock
 from bot.config import ConfigError, config_from_dict
 from bot.observability import METRICS, RefusalLog, configure_logging, log_fields
+from bot.platforms.shared.tokens import TokenCache
 from tests.conftest import START
 from tests.fakes import wecom as fakes
 
@@ -232,3 +233,17 @@ def test_the_metrics_registry_counts_refusals_by_platform_and_reason():
     before = METRICS.sample("pacebot_callbacks_refused_total", {"platform": "test", "reason": "x"})
     METRICS.callbacks_refused.labels(platform="test", reason="x").inc()
     assert METRICS.sample("pacebot_callbacks_refused_total", {"platform": "test", "reason": "x"}) == before + 1
+
+
+async def test_each_platform_token_fetch_is_counted_once_however_many_callers_share_it() -> None:
+    async def fetch() -> tuple[str, float]:
+        return "t-1", 7200.0
+
+    counter = METRICS.token_refreshes.labels(platform="probe")
+    before = counter._value.get()
+    cache = TokenCache(fetch, platform="probe")
+    assert [await cache.get() for _ in range(3)] == ["t-1"] * 3
+    assert counter._value.get() == before + 1
+    cache.invalidate("t-1")
+    await cache.get()
+    assert counter._value.get() == before + 2

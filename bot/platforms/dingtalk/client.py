@@ -144,7 +144,7 @@ class DingTalkClient:
         self.ssl_context = self._ssl  # the Stream connection trusts the same CAs
         self._meter = meter
         self._session: aiohttp.ClientSession | None = None
-        self._tokens = TokenCache(self._fetch_token, monotonic=monotonic)
+        self._tokens = TokenCache(self._fetch_token, platform="dingtalk", monotonic=monotonic)
 
     @property
     def token_fetches(self) -> int:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.observability import METRICS
 from bot.platforms.dingtalk import texts
 from storage import api_usage
 from storage import members as member_store
@@ -36,6 +37,7 @@ class ApiUsage:
         return self.clock.now().astimezone(self.tz).strftime("%Y-%m")
 
     async def count(self, api: str) -> None:
+        METRICS.api_calls.labels(platform=PLATFORM).inc()
         warn_at = max(1, int(self.quota * WARN_RATIO))
         async with transaction(self.sessions) as session:
             usage = await api_usage.add_api_calls(session, PLATFORM, self.month(), 1, warn_at=warn_at)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.observability import METRICS
+
 # (token, lifetime in seconds)
 Fetch = Callable[[], Awaitable[tuple[str, float]]]
 
@@ -27,8 +29,11 @@ class _Token:
 
 
 class TokenCache:
-    def __init__(self, fetch: Fetch, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, fetch: Fetch, *, platform: str, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._fetch = fetch
+        self._platform = platform
         self._monotonic = monotonic
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
@@ -44,6 +49,7 @@ class TokenCache:
                 return token.value  # another caller refreshed it while we waited
             value, lifetime = await self._fetch()
             self.fetches += 1
+            METRICS.token_refreshes.labels(platform=self._platform).inc()
             margin = min(MAX_MARGIN_SECONDS, lifetime / 4)
             self._token = _Token(value, self._monotonic() + lifetime - margin)
             return value

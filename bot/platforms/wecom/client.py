@@ -85,7 +85,7 @@ class WeComClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._monotonic = monotonic
         self._session: aiohttp.ClientSession | None = None
-        self._tokens = TokenCache(self._fetch_token, monotonic=monotonic)
+        self._tokens = TokenCache(self._fetch_token, platform="wecom", monotonic=monotonic)
 
     @property
     def token_fetches(self) -> int:
