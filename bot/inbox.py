@@ -27,7 +27,7 @@ from bot.dispatcher import Dispatcher
 from bot.events import Event, EventKind
 from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
-from bot.workers import KeyedPoller
+from bot.workers import BatchPoller
 from storage import inbox as inbox_store
 from storage import members as member_store
 from storage.db import transaction
@@ -77,12 +77,8 @@ class Inbox:
         self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self.poller = KeyedPoller(
-            "inbox",
-            self._fetch_due,
-            self.process,
-            concurrency=config.inbox.workers,
-            poll_seconds=config.inbox.poll_seconds,
+        self.poller = BatchPoller(
+            "inbox", self.process_due, loops=config.inbox.workers, poll_seconds=config.inbox.poll_seconds
         )
 
     async def accept(self, event: Event) -> Accepted:
@@ -171,48 +167,108 @@ class Inbox:
             if not future.done():
                 future.set_result(None)
 
-    async def _fetch_due(self) -> list[tuple[int, str]]:
-        async with self.sessions() as session:
-            return await inbox_store.due_items(session, self.clock.now(), limit=200)
+    async def process_due(self) -> int:
+        """Claim one batch of conversation heads and process it; how many items were claimed.
 
-    async def process(self, inbox_id: int) -> None:
+        The worker loops call this; tests call it to process deterministically.
+        """
         lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
         async with transaction(self.sessions) as session:
-            if not await inbox_store.claim(session, inbox_id, self.clock.now(), lease):
-                return
-            item = await inbox_store.load(session, inbox_id)
-            assert item is not None
-            attempts, payload, platform = item.attempts, item.payload, item.platform
-        event: Event | None = None
+            items = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
+        if items:
+            await self._process_claimed(items)
+        return len(items)
+
+    async def process(self, inbox_id: int) -> None:
+        """Claim and process one given item (nothing happens when it is not claimable)."""
+        lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+        async with transaction(self.sessions) as session:
+            item = await inbox_store.claim_one(session, inbox_id, self.clock.now(), lease)
+        if item is not None:
+            await self._process_claimed([item])
+
+    async def _process_claimed(self, items: list[inbox_store.Claimed]) -> None:
+        """Process claimed items in one transaction, each inside its own savepoint.
+
+        One commit covers the batch: each item's changes, its replies and its "done" mark are
+        committed together or not at all, exactly as with one transaction per item; an item that
+        fails rolls back to its savepoint and has its failure recorded in the same commit. A crash
+        before the commit leaves every item of the batch pending, to be retried after its lease.
+        """
+        ready: list[tuple[inbox_store.Claimed, Event]] = []
+        failures: list[tuple[inbox_store.Claimed, Event | None, Exception]] = []
+        for item in items:
+            event: Event | None = None
+            try:
+                event = Event.from_json(item.payload)
+                if item.attempts > self.config.inbox.max_attempts:
+                    # Every attempt allowed was claimed and none finished (the process died, or the
+                    # handler outran its lease): an event that brings the worker down must not do so
+                    # forever.
+                    raise _Unfinished(f"{item.attempts - 1} attempts never finished")
+                event = await self._stage_media(event)
+            except Exception as exc:
+                log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
+                failures.append((item, event, exc))
+                continue
+            ready.append((item, event))
+        finished: set[int] = set()
+        queued = False
         try:
-            event = Event.from_json(payload)
-            if attempts > self.config.inbox.max_attempts:
-                # Every attempt allowed was claimed and none finished (the process died, or the
-                # handler outran its lease): an event that brings the worker down must not do so
-                # forever.
-                raise _Unfinished(f"{attempts - 1} attempts never finished")
-            event = await self._stage_media(event)
-            await self._handle(inbox_id, event)
-        except Exception as exc:
-            log.exception("inbox item %s (%s) failed on attempt %s", inbox_id, platform, attempts)
-            await self._record_failure(inbox_id, event, exc, attempts)
-        else:
+            async with transaction(self.sessions) as session:
+                handled: list[int] = []
+                for item, event in ready:
+                    try:
+                        async with session.begin_nested():
+                            await self._handle_in(session, item.id, event)
+                    except _AlreadyProcessed:
+                        finished.add(item.id)
+                    except Exception as exc:
+                        log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
+                        failures.append((item, event, exc))
+                    else:
+                        handled.append(item.id)
+                for item, maybe_event, exc in failures:
+                    final, told = await self._record_failure_in(session, item.id, maybe_event, exc, item.attempts)
+                    queued |= told
+                    if final:
+                        finished.add(item.id)
+            finished.update(handled)
+            queued |= bool(handled)
+        except Exception:
+            # The batch as a whole could not be committed (the database went away, a conflict):
+            # nothing of it was stored, so each item gets its own transaction instead.
+            log.exception("inbox batch of %s item(s) could not be committed; processing them one by one", len(items))
+            events = {item.id: event for item, event in ready}
+            finished, queued = set(), False
+            for item in items:
+                done, told = await self._process_alone(item, events.get(item.id))
+                queued |= told
+                if done:
+                    finished.add(item.id)
+        if queued:
             self.on_replies_queued()
-        finally:
-            self._resolve_if_final(inbox_id)
+        for inbox_id in finished:
+            self._resolve(inbox_id)
 
-    def _resolve_if_final(self, inbox_id: int) -> None:
-        # Resolved whether done or failed for good; a retry keeps waiters waiting.
-        async def check() -> None:
-            async with self.sessions() as session:
-                item = await inbox_store.load(session, inbox_id)
-                if item is None or item.status != "pending":
-                    self._resolve(inbox_id)
-
-        if inbox_id in self._waiters:
-            task = asyncio.get_running_loop().create_task(check())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+    async def _process_alone(self, item: inbox_store.Claimed, event: Event | None) -> tuple[bool, bool]:
+        """One claimed item in its own transaction: (finished for good, replies queued)."""
+        try:
+            if event is None:
+                event = Event.from_json(item.payload)
+            async with transaction(self.sessions) as session:
+                await self._handle_in(session, item.id, event)
+            return True, True
+        except _AlreadyProcessed:
+            return True, False
+        except Exception as exc:
+            log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
+            try:
+                async with transaction(self.sessions) as session:
+                    return await self._record_failure_in(session, item.id, event, exc, item.attempts)
+            except Exception:
+                log.exception("inbox item %s: the failure could not be recorded; retried after its lease", item.id)
+                return False, False
 
     async def drain(self) -> None:
         """Finish pending accepts and bookkeeping before the database goes away."""
@@ -254,37 +310,35 @@ class Inbox:
             return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", size=len(data)))
         return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
 
-    async def _handle(self, inbox_id: int, event: Event) -> None:
-        async with transaction(self.sessions) as session:
-            member = await member_store.member_by_platform_id(session, event.platform, event.sender)
-            ctx = Ctx(
-                session=session,
-                clock=self.clock,
-                config=self.config,
-                event=event,
-                member=member,
-                media=self.media,
-                inbox_id=inbox_id,
-            )
-            replies = await self.dispatcher.dispatch(ctx)
-            await self.replies.enqueue(
-                session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
-            )
-            if not await inbox_store.finish(session, inbox_id, self.clock.now()):
-                raise _AlreadyProcessed()
+    async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event) -> None:
+        member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+        ctx = Ctx(
+            session=session,
+            clock=self.clock,
+            config=self.config,
+            event=event,
+            member=member,
+            media=self.media,
+            inbox_id=inbox_id,
+        )
+        replies = await self.dispatcher.dispatch(ctx)
+        await self.replies.enqueue(
+            session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
+        )
+        if not await inbox_store.finish_item(session, inbox_id, self.clock.now()):
+            raise _AlreadyProcessed()
 
-    async def _record_failure(self, inbox_id: int, event: Event | None, exc: Exception, attempts: int) -> None:
-        if isinstance(exc, _AlreadyProcessed):
-            return
+    async def _record_failure_in(
+        self, session: AsyncSession, inbox_id: int, event: Event | None, exc: Exception, attempts: int
+    ) -> tuple[bool, bool]:
+        """Record a failed attempt: (the item is finished for good, the sender was told)."""
         give_up = attempts >= self.config.inbox.max_attempts
         retry_at = self.clock.now() + dt.timedelta(seconds=self._retry_delay(attempts))
-        async with transaction(self.sessions) as session:
-            recorded = await inbox_store.record_failure(
-                session, inbox_id, attempts, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
-            )
-            told = recorded and give_up and await self._tell_sender(session, inbox_id, event)
-        if told:
-            self.on_replies_queued()
+        recorded = await inbox_store.record_failure(
+            session, inbox_id, attempts, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
+        )
+        told = recorded and give_up and await self._tell_sender(session, inbox_id, event)
+        return recorded and give_up, told
 
     async def _tell_sender(self, session: AsyncSession, inbox_id: int, event: Event | None) -> bool:
         """Queue "could not process your message" to the sender, if known; never blocks the record."""

@@ -83,3 +83,56 @@ class KeyedPoller:
             self._busy_ids.discard(item_id)
             self._slots.release()
             self.wake()
+
+
+RunBatch = Callable[[], Awaitable[int]]
+
+
+class BatchPoller:
+    """Loops that each claim and run one batch after another while there is work.
+
+    ``run_batch`` claims what it will do (so concurrent loops, here or on other replicas, never
+    take the same items) and returns how many items it claimed; a loop that found nothing sleeps
+    until woken or until ``poll_seconds`` have passed. A loop that found work goes straight on: a
+    busy queue is never left idle for a poll interval.
+    """
+
+    def __init__(self, name: str, run_batch: RunBatch, *, loops: int, poll_seconds: float) -> None:
+        self.name = name
+        self._run_batch = run_batch
+        self._loops = loops
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(), name=f"{self.name}-{i}") for i in range(self._loops)]
+
+    async def stop(self) -> None:
+        """Let each loop finish its current batch (never cancel a query mid-flight)."""
+        self._stopping = True
+        self._wake.set()
+        if not self._tasks:
+            return
+        _done, late = await asyncio.wait(self._tasks, timeout=30)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            # Cleared before looking, so a wake that arrives while this batch runs is not lost.
+            self._wake.clear()
+            try:
+                claimed = await self._run_batch()
+            except Exception:
+                log.exception("%s: a batch failed", self.name)
+                claimed = 0
+            if claimed or self._stopping:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
