@@ -188,14 +188,16 @@ class Inbox:
             await self._process_claimed([item])
 
     async def _process_claimed(self, items: list[inbox_store.Claimed]) -> None:
-        """Process claimed items in one transaction, each inside its own savepoint.
+        """Process claimed items in one transaction: one commit for the whole batch.
 
-        One commit covers the batch: each item's changes, its replies and its "done" mark are
-        committed together or not at all, exactly as with one transaction per item; an item that
-        fails rolls back to its savepoint and has its failure recorded in the same commit. A crash
-        before the commit leaves every item of the batch pending, to be retried after its lease.
+        Each item's changes, its replies and its "done" mark are committed together or not at
+        all, exactly as with one transaction per item. The batch is optimistic: when one item
+        fails, the whole transaction is rolled back, that item's failure is recorded, and the
+        batch runs again without it (handlers only change the database, so running one again
+        after a rollback is safe). A crash before the commit leaves every item of the batch
+        pending, to be retried after its lease.
         """
-        ready: list[tuple[inbox_store.Claimed, Event]] = []
+        pending: list[tuple[inbox_store.Claimed, Event]] = []
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]] = []
         for item in items:
             event: Event | None = None
@@ -211,45 +213,66 @@ class Inbox:
                 log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
                 failures.append((item, event, exc))
                 continue
-            ready.append((item, event))
+            pending.append((item, event))
         finished: set[int] = set()
         queued = False
-        try:
-            async with transaction(self.sessions) as session:
-                handled: list[int] = []
-                for item, event in ready:
-                    try:
-                        async with session.begin_nested():
-                            await self._handle_in(session, item.id, event)
-                    except _AlreadyProcessed:
+        while True:
+            try:
+                final, told = await self._commit_batch(pending, failures)
+            except _ItemFailed as failed:
+                log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
+                          failed.item.attempts, exc_info=failed.__cause__)
+                failures.append((failed.item, failed.event, failed.__cause__ or failed))
+                pending = [(i, e) for i, e in pending if i.id != failed.item.id]
+                continue
+            except _AlreadyProcessed as done_elsewhere:
+                # Finished meanwhile by another worker whose lease it was: its changes count, ours not.
+                finished |= done_elsewhere.ids
+                pending = [(i, e) for i, e in pending if i.id not in done_elsewhere.ids]
+                continue
+            except Exception:
+                # The batch could not be committed at all (the database went away, a conflict):
+                # each item gets its own transaction instead.
+                log.exception("inbox batch of %s item(s) could not be committed; processing them one by one", len(items))
+                events = {item.id: event for item, event in pending}
+                for item in items:
+                    done, replied = await self._process_alone(item, events.get(item.id))
+                    queued |= replied
+                    if done:
                         finished.add(item.id)
-                    except Exception as exc:
-                        log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
-                        failures.append((item, event, exc))
-                    else:
-                        handled.append(item.id)
-                for item, maybe_event, exc in failures:
-                    final, told = await self._record_failure_in(session, item.id, maybe_event, exc, item.attempts)
-                    queued |= told
-                    if final:
-                        finished.add(item.id)
-            finished.update(handled)
-            queued |= bool(handled)
-        except Exception:
-            # The batch as a whole could not be committed (the database went away, a conflict):
-            # nothing of it was stored, so each item gets its own transaction instead.
-            log.exception("inbox batch of %s item(s) could not be committed; processing them one by one", len(items))
-            events = {item.id: event for item, event in ready}
-            finished, queued = set(), False
-            for item in items:
-                done, told = await self._process_alone(item, events.get(item.id))
-                queued |= told
-                if done:
-                    finished.add(item.id)
+                break
+            finished |= {item.id for item, _ in pending} | final
+            queued |= bool(pending) or told
+            break
         if queued:
             self.on_replies_queued()
         for inbox_id in finished:
             self._resolve(inbox_id)
+
+    async def _commit_batch(
+        self,
+        pending: list[tuple[inbox_store.Claimed, Event]],
+        failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
+    ) -> tuple[set[int], bool]:
+        """Handle ``pending`` and record ``failures`` in one transaction: (ids failed for good, told)."""
+        final: set[int] = set()
+        told = False
+        async with transaction(self.sessions) as session:
+            for item, event in pending:
+                try:
+                    await self._handle_in(session, item.id, event, finish=False)
+                except Exception as exc:
+                    raise _ItemFailed(item, event) from exc
+            ids = [item.id for item, _ in pending]
+            missing = set(ids) - await inbox_store.finish_many(session, ids, self.clock.now())
+            if missing:
+                raise _AlreadyProcessed(missing)
+            for item, event, exc in failures:
+                gave_up, notified = await self._record_failure_in(session, item.id, event, exc, item.attempts)
+                told |= notified
+                if gave_up:
+                    final.add(item.id)
+        return final, told
 
     async def _process_alone(self, item: inbox_store.Claimed, event: Event | None) -> tuple[bool, bool]:
         """One claimed item in its own transaction: (finished for good, replies queued)."""
@@ -310,7 +333,7 @@ class Inbox:
             return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", size=len(data)))
         return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
 
-    async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event) -> None:
+    async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True) -> None:
         member = await member_store.member_by_platform_id(session, event.platform, event.sender)
         ctx = Ctx(
             session=session,
@@ -325,8 +348,8 @@ class Inbox:
         await self.replies.enqueue(
             session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
         )
-        if not await inbox_store.finish_item(session, inbox_id, self.clock.now()):
-            raise _AlreadyProcessed()
+        if finish and not await inbox_store.finish_item(session, inbox_id, self.clock.now()):
+            raise _AlreadyProcessed({inbox_id})
 
     async def _record_failure_in(
         self, session: AsyncSession, inbox_id: int, event: Event | None, exc: Exception, attempts: int
@@ -375,7 +398,20 @@ def _refused_for_its_data(exc: Exception) -> bool:
 
 
 class _AlreadyProcessed(Exception):
-    """Another worker finished this item first; this transaction was rolled back."""
+    """Another worker finished these items first; this transaction was rolled back."""
+
+    def __init__(self, ids: set[int]) -> None:
+        super().__init__(f"already processed: {sorted(ids)}")
+        self.ids = ids
+
+
+class _ItemFailed(Exception):
+    """One item of a batch failed (the cause is chained); the batch was rolled back."""
+
+    def __init__(self, item: inbox_store.Claimed, event: Event) -> None:
+        super().__init__(f"inbox item {item.id} failed")
+        self.item = item
+        self.event = event
 
 
 class _Unfinished(Exception):

@@ -276,3 +276,17 @@ async def backlog(session: AsyncSession) -> Backlog:
         return Backlog(0, None)
     received = await session.scalar(select(InboxItem.received_at).where(InboxItem.id == oldest_id))
     return Backlog(int(count), received)
+
+
+async def finish_many(session: AsyncSession, ids: Sequence[int], now: dt.datetime) -> set[int]:
+    """``finish`` for several items in one statement; returns the ids it finished (an id missing
+    from the result was finished by someone else, and the caller must roll back)."""
+    if not ids:
+        return set()
+    rows = await session.execute(
+        update(_INBOX)
+        .where(_INBOX.c.id.in_(ids), _INBOX.c.status == InboxStatus.PENDING)
+        .values(status=InboxStatus.DONE, processed_at=now, lease_until=None, error=None)
+        .returning(_INBOX.c.id)
+    )
+    return {row.id for row in rows}

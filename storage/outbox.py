@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import OutboxStatus
@@ -266,3 +266,14 @@ async def backlog(session: AsyncSession) -> tuple[int, dt.datetime | None]:
         select(func.count(), func.min(_OUTBOX.c.created_at)).where(_OUTBOX.c.status.in_(_UNSENT))
     )).one()
     return int(row[0]), row[1]
+
+
+async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, now: dt.datetime) -> None:
+    """Queue several messages in one statement (as ``enqueue``; each row names platform,
+    target_kind, target_id, target, kind, payload and source_event_id)."""
+    if not rows:
+        return
+    await session.execute(
+        insert(_OUTBOX),
+        [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now} for row in rows],
+    )
