@@ -68,4 +68,6 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as exc:  # the database is the one dependency that makes us unhealthy
         log.error("health check: database unavailable: %s", exc)
         return web.json_response({"status": "unhealthy", "database": "unavailable"}, status=503)
-    return web.json_response({"status": "ok", "platforms": sorted(runtime.platforms)})
+    # --- throughput: backlog gauges (inbox and outbox size, oldest item's age)
+    queues = {**await runtime.inbox.metrics(), **await runtime.outbox.metrics()}
+    return web.json_response({"status": "ok", "platforms": sorted(runtime.platforms), "queues": queues})

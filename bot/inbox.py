@@ -162,6 +162,25 @@ class Inbox:
                 if not waiting:
                     del self._waiters[inbox_id]
 
+    async def backlog(self) -> inbox_store.Backlog:
+        """积压: events waiting to be processed (all replicas), and the oldest one's arrival."""
+        async with self.sessions() as session:
+            return await inbox_store.backlog(session)
+
+    async def metrics(self) -> dict[str, float]:
+        """Gauges for monitoring (``/healthz`` shows them): backlog size and the oldest item's age."""
+        backlog = await self.backlog()
+        return {"inbox_pending": backlog.pending, "inbox_oldest_age_seconds": backlog.oldest_age_seconds(self.clock.now())}
+
+    async def busy_for(self) -> int | None:
+        """Seconds a caller should wait before trying again while the backlog is older than
+        ``[inbox] busy_after_seconds``; None when it is not."""
+        age = (await self.backlog()).oldest_age_seconds(self.clock.now())
+        limit = self.config.inbox.busy_after_seconds
+        if age <= limit:
+            return None
+        return int(min(60.0, max(1.0, age - limit)))
+
     def _resolve(self, inbox_id: int) -> None:
         for future in self._waiters.pop(inbox_id, []):
             if not future.done():
@@ -221,8 +240,8 @@ class Inbox:
                 final, told = await self._commit_batch(pending, failures)
             except _ItemFailed as failed:
                 log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
-                          failed.item.attempts, exc_info=failed.__cause__)
-                failures.append((failed.item, failed.event, failed.__cause__ or failed))
+                          failed.item.attempts, exc_info=failed.cause)
+                failures.append((failed.item, failed.event, failed.cause))
                 pending = [(i, e) for i, e in pending if i.id != failed.item.id]
                 continue
             except _AlreadyProcessed as done_elsewhere:
@@ -262,16 +281,18 @@ class Inbox:
                 try:
                     await self._handle_in(session, item.id, event, finish=False)
                 except Exception as exc:
-                    raise _ItemFailed(item, event) from exc
+                    raise _ItemFailed(item, event, exc) from exc
             ids = [item.id for item, _ in pending]
             missing = set(ids) - await inbox_store.finish_many(session, ids, self.clock.now())
             if missing:
                 raise _AlreadyProcessed(missing)
-            for item, event, exc in failures:
-                gave_up, notified = await self._record_failure_in(session, item.id, event, exc, item.attempts)
+            for failed_item, failed_event, error in failures:
+                gave_up, notified = await self._record_failure_in(
+                    session, failed_item.id, failed_event, error, failed_item.attempts
+                )
                 told |= notified
                 if gave_up:
-                    final.add(item.id)
+                    final.add(failed_item.id)
         return final, told
 
     async def _process_alone(self, item: inbox_store.Claimed, event: Event | None) -> tuple[bool, bool]:
@@ -408,10 +429,11 @@ class _AlreadyProcessed(Exception):
 class _ItemFailed(Exception):
     """One item of a batch failed (the cause is chained); the batch was rolled back."""
 
-    def __init__(self, item: inbox_store.Claimed, event: Event) -> None:
+    def __init__(self, item: inbox_store.Claimed, event: Event, cause: Exception) -> None:
         super().__init__(f"inbox item {item.id} failed")
         self.item = item
         self.event = event
+        self.cause = cause
 
 
 class _Unfinished(Exception):

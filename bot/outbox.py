@@ -46,6 +46,13 @@ class OutboxWorker:
     def wake(self) -> None:
         self.poller.wake()
 
+    async def metrics(self) -> dict[str, float]:
+        """Gauges for monitoring: unsent messages and the oldest one's age."""
+        async with self.sessions() as session:
+            unsent, oldest = await outbox_store.backlog(session)
+        age = max(0.0, (self.clock.now() - oldest).total_seconds()) if oldest else 0.0
+        return {"outbox_unsent": unsent, "outbox_oldest_age_seconds": age}
+
     async def deliver_due(self) -> int:
         """Claim one batch (the oldest due message of each of up to ``batch_size`` recipients), send
         them concurrently, and record the outcomes in one transaction; how many were claimed.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CardRecord
@@ -55,5 +55,5 @@ async def record_cards(session: AsyncSession, rows: list[dict[str, Any]], *, now
     """``record_card`` for several cards in one statement (task_id, kind, member_id, payload each)."""
     if rows:
         await session.execute(
-            insert(CardRecord.__table__), [{**row, "created_at": now, "platform_state": {}} for row in rows]
+            insert(cast(Table, CardRecord.__table__)), [{**row, "created_at": now, "platform_state": {}} for row in rows]
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import InboxStatus
@@ -172,7 +172,7 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
 
 # --- batch claims, backlog ----------------------------------------------------------------------
 
-_INBOX = InboxItem.__table__
+_INBOX = cast(Table, InboxItem.__table__)
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ async def finish_item(session: AsyncSession, inbox_id: int, now: dt.datetime) ->
         .where(_INBOX.c.id == inbox_id, _INBOX.c.status == InboxStatus.PENDING)
         .values(status=InboxStatus.DONE, processed_at=now, lease_until=None, error=None)
     )
-    return result.rowcount == 1
+    return bool(cast(Any, result).rowcount == 1)
 
 
 async def statuses(session: AsyncSession, ids: Sequence[int]) -> dict[int, InboxStatus]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import OutboxStatus
@@ -163,7 +163,7 @@ async def dead_letters(session: AsyncSession, limit: int = 50) -> list[OutboxIte
 
 # --- batch claims and grouped state changes ------------------------------------------------------
 
-_OUTBOX = OutboxItem.__table__
+_OUTBOX = cast(Table, OutboxItem.__table__)
 _UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
