@@ -196,18 +196,19 @@ async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedel
     lease on the row it updates, so two replicas racing for a head cannot both win it.
     """
     heads = (
-        select(func.min(_INBOX.c.id).label("id"))
+        select(func.min(_INBOX.c.id))
         .where(_INBOX.c.status == InboxStatus.PENDING)
         .group_by(_INBOX.c.conversation_key)
-        .subquery()
     )
     free = or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until <= now)
     candidates = (
         select(_INBOX.c.id)
-        .join(heads, heads.c.id == _INBOX.c.id)
-        .where(free)
+        .where(_INBOX.c.id.in_(heads), free)
         .order_by(_INBOX.c.id)
         .limit(limit)
+        # PostgreSQL: replicas claiming at the same moment skip each other's rows instead of
+        # queuing on their locks (SQLite has one writer and ignores this).
+        .with_for_update(skip_locked=True)
     )
     rows = await session.execute(
         update(_INBOX)

@@ -191,16 +191,21 @@ async def claim_heads(
     exact across replicas. Different targets' heads are claimed together and sent concurrently.
     """
     heads = (
-        select(func.min(_OUTBOX.c.id).label("id"))
+        select(func.min(_OUTBOX.c.id))
         .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform.in_(platforms))
         .group_by(_OUTBOX.c.platform, _OUTBOX.c.target)
-        .subquery()
     )
     due = or_(
         (_OUTBOX.c.status == OutboxStatus.PENDING) & (_OUTBOX.c.next_attempt_at <= now),
         (_OUTBOX.c.status == OutboxStatus.SENDING) & (_OUTBOX.c.lease_until < now),
     )
-    candidates = select(_OUTBOX.c.id).join(heads, heads.c.id == _OUTBOX.c.id).where(due).order_by(_OUTBOX.c.id).limit(limit)
+    candidates = (
+        select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.id.in_(heads), due)
+        .order_by(_OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL replicas skip each other's rows
+    )
     rows = await session.execute(
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(candidates), due)
