@@ -242,3 +242,53 @@ async def test_healthz_shows_the_backlog_and_its_oldest_items_age(console):
     queues = (await response.json())["queues"]
     assert queues["inbox_pending"] == 1 and queues["inbox_oldest_age_seconds"] == 30.0
     assert queues["outbox_unsent"] == 0
+
+
+# ------------------------------------------------------------------------------ replicas on both stores
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def replica_sessions(request, tmp_path):
+    """Two engines on one database, as two replicas have."""
+    from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
+
+    async def engines(url: str):
+        first, second = create_engine(url), create_engine(url)
+        await upgrade(first)
+        return first, second
+
+    if request.param == "sqlite":
+        first, second = await engines(f"sqlite+aiosqlite:///{tmp_path}/replicas.db")
+        yield session_factory(first), session_factory(second)
+        await first.dispose()
+        await second.dispose()
+        return
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_REASON)
+    async with scratch_database() as url:
+        first, second = await engines(url)
+        yield session_factory(first), session_factory(second)
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_replicas_claiming_at_once_never_share_an_item_nor_a_conversation(replica_sessions):
+    one, two = replica_sessions
+    now = START.astimezone(dt.UTC)
+    async with transaction(one) as session:
+        await inbox_store.store_incoming_many(session, [
+            inbox_store.Incoming("console", f"m-{i}", f"console:rep{i % 7}", {"kind": "text"}) for i in range(60)
+        ], now=now)
+    lease = dt.timedelta(seconds=120)
+
+    async def claim(sessions):
+        taken = []
+        for _ in range(5):
+            async with transaction(sessions) as session:
+                taken += await inbox_store.claim_heads(session, now, lease, limit=3)
+        return taken
+
+    first, second = await asyncio.gather(claim(one), claim(two))
+    claimed = first + second
+    assert len({item.id for item in claimed}) == len(claimed) == 7  # one head per conversation, once
+    assert len({item.conversation_key for item in claimed}) == 7
