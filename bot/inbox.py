@@ -30,13 +30,15 @@ from bot.replies import Text
 from bot.workers import BatchPoller
 from storage import inbox as inbox_store
 from storage import members as member_store
-from storage.db import transaction
+from storage.db import is_sqlite, transaction
 from storage.media import MediaRejected, MediaStore
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 500
+# Handling time after which a batch's transaction is committed and the batch goes on in the next.
+COMMIT_BUDGET_SECONDS = 0.05
 _MEDIA_KIND_HINTS = {EventKind.IMAGE: "photo", EventKind.VOICE: "voice", EventKind.VIDEO: "video", EventKind.FILE: "file"}
 _PLATFORM_CHARS = InboxItem.__table__.c.platform.type.length
 _MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
@@ -77,9 +79,10 @@ class Inbox:
         self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self.poller = BatchPoller(
-            "inbox", self.process_due, loops=config.inbox.workers, poll_seconds=config.inbox.poll_seconds
-        )
+        # SQLite has one writer and the engine one connection: more than one batch loop would only
+        # queue for it, ahead of the acknowledgements and the outbox.
+        loops = 1 if is_sqlite(config.storage.url) else config.inbox.workers
+        self.poller = BatchPoller("inbox", self.process_due, loops=loops, poll_seconds=config.inbox.poll_seconds)
 
     async def accept(self, event: Event) -> Accepted:
         """Store the event durably (once per platform message id). Call before acknowledging.
@@ -235,9 +238,9 @@ class Inbox:
             pending.append((item, event))
         finished: set[int] = set()
         queued = False
-        while True:
+        while pending or failures:
             try:
-                final, told = await self._commit_batch(pending, failures)
+                handled, final, told = await self._commit_batch(pending, failures)
             except _ItemFailed as failed:
                 log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
                           failed.item.attempts, exc_info=failed.cause)
@@ -251,18 +254,20 @@ class Inbox:
                 continue
             except Exception:
                 # The batch could not be committed at all (the database went away, a conflict):
-                # each item gets its own transaction instead.
-                log.exception("inbox batch of %s item(s) could not be committed; processing them one by one", len(items))
-                events = {item.id: event for item, event in pending}
-                for item in items:
-                    done, replied = await self._process_alone(item, events.get(item.id))
+                # each remaining item gets its own transaction instead.
+                log.exception("inbox batch of %s item(s) could not be committed; processing them one by one",
+                              len(pending) + len(failures))
+                remaining = [*pending, *((item, event) for item, event, _ in failures)]
+                for item, maybe_event in remaining:
+                    done, replied = await self._process_alone(item, maybe_event)
                     queued |= replied
                     if done:
                         finished.add(item.id)
                 break
-            finished |= {item.id for item, _ in pending} | final
-            queued |= bool(pending) or told
-            break
+            finished |= handled | final
+            queued |= bool(handled) or told
+            pending = [(i, e) for i, e in pending if i.id not in handled]
+            failures = []
         if queued:
             self.on_replies_queued()
         for inbox_id in finished:
@@ -272,17 +277,28 @@ class Inbox:
         self,
         pending: list[tuple[inbox_store.Claimed, Event]],
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
-    ) -> tuple[set[int], bool]:
-        """Handle ``pending`` and record ``failures`` in one transaction: (ids failed for good, told)."""
+    ) -> tuple[set[int], set[int], bool]:
+        """Handle the first items of ``pending`` and record ``failures`` in one transaction:
+        (ids handled, ids failed for good, sender told).
+
+        A transaction holds SQLite's one connection, which the callbacks' acknowledgements and the
+        outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least one
+        item), and the rest of the batch goes on in the next one.
+        """
         final: set[int] = set()
         told = False
+        loop = asyncio.get_running_loop()
         async with transaction(self.sessions) as session:
+            started = loop.time()
+            ids: list[int] = []
             for item, event in pending:
+                if ids and loop.time() - started > COMMIT_BUDGET_SECONDS:
+                    break
                 try:
                     await self._handle_in(session, item.id, event, finish=False)
                 except Exception as exc:
                     raise _ItemFailed(item, event, exc) from exc
-            ids = [item.id for item, _ in pending]
+                ids.append(item.id)
             missing = set(ids) - await inbox_store.finish_many(session, ids, self.clock.now())
             if missing:
                 raise _AlreadyProcessed(missing)
@@ -293,7 +309,7 @@ class Inbox:
                 told |= notified
                 if gave_up:
                     final.add(failed_item.id)
-        return final, told
+        return set(ids), final, told
 
     async def _process_alone(self, item: inbox_store.Claimed, event: Event | None) -> tuple[bool, bool]:
         """One claimed item in its own transaction: (finished for good, replies queued)."""
