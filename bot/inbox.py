@@ -81,7 +81,10 @@ class Inbox:
         self._background: set[asyncio.Task[None]] = set()
         # SQLite has one writer and the engine one connection: more than one batch loop would only
         # queue for it, ahead of the acknowledgements and the outbox.
-        loops = 1 if is_sqlite(config.storage.url) else config.inbox.workers
+        sqlite = is_sqlite(config.storage.url)
+        loops = 1 if sqlite else config.inbox.workers
+        # Only SQLite's one connection needs sharing mid-batch; on PostgreSQL a batch is one commit.
+        self._commit_budget = COMMIT_BUDGET_SECONDS if sqlite else float("inf")
         self.poller = BatchPoller("inbox", self.process_due, loops=loops, poll_seconds=config.inbox.poll_seconds)
 
     async def accept(self, event: Event) -> Accepted:
@@ -281,9 +284,9 @@ class Inbox:
         """Handle the first items of ``pending`` and record ``failures`` in one transaction:
         (ids handled, ids failed for good, sender told).
 
-        A transaction holds SQLite's one connection, which the callbacks' acknowledgements and the
-        outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least one
-        item), and the rest of the batch goes on in the next one.
+        On SQLite a transaction holds the one connection, which the callbacks' acknowledgements and
+        the outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least
+        one item), and the rest of the batch goes on in the next one.
         """
         final: set[int] = set()
         told = False
@@ -292,7 +295,7 @@ class Inbox:
             started = loop.time()
             ids: list[int] = []
             for item, event in pending:
-                if ids and loop.time() - started > COMMIT_BUDGET_SECONDS:
+                if ids and loop.time() - started > self._commit_budget:
                     break
                 try:
                     await self._handle_in(session, item.id, event, finish=False)
