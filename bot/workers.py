@@ -38,6 +38,17 @@ class BatchPoller:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not all(task.done() for task in self._tasks)
+
+    @property
+    def _loop_task(self) -> asyncio.Task[None] | None:
+        # What health checks written for the earlier single-loop poller read: a loop task, done
+        # only when every loop has ended.
+        live = [task for task in self._tasks if not task.done()]
+        return live[0] if live else (self._tasks[0] if self._tasks else None)
+
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(), name=f"{self.name}-{i}") for i in range(self._loops)]
 

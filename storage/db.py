@@ -36,7 +36,7 @@ def create_engine(
     # SQLite has one writer at a time. Queuing on a single pooled connection inside the process is
     # far cheaper than letting several connections spin in SQLite's sleeping busy handler.
     engine = create_async_engine(
-        url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60,
+        url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True,
         async_creator=lambda: _InlineSqliteConnection.connect(database or ":memory:", timeout=30),
     )
     _make_sqlite_transactional(engine, sqlite_synchronous.upper(), sqlite_autocheckpoint)
