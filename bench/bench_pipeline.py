@@ -26,7 +26,8 @@ so a backlog left by one rate does not weigh on the next.
         [--replicas 1] [--reps 200] [--customers-per-rep 10]
 
 With PostgreSQL, ``--replicas 2`` runs two server processes on one database and spreads the
-callbacks over both. Everything listens on 127.0.0.1 only; every loop is bounded.
+callbacks over both. ``--py-spy PREFIX`` samples the server over each measured window; with
+``PACEBOT_BENCH_CPROFILE=PREFIX`` in the environment each server writes a cProfile file instead. Everything listens on 127.0.0.1 only; every loop is bounded.
 """
 
 from __future__ import annotations
