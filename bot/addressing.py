@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,30 +41,27 @@ class ReplyRouter:
         inbox_id: int | None,
         now: dt.datetime,
     ) -> None:
+        # Core inserts, one statement per table: the ORM's unit of work is not needed for rows
+        # nothing in this transaction reads back as objects.
+        messages: list[dict[str, Any]] = []
+        cards: list[dict[str, Any]] = []
         for reply in replies:
             platform, target_kind, target_id, address = await self._route(session, reply, event, sender)
             payload = reply_payload(reply)
-            outbox.enqueue(
-                session,
-                platform=platform,
-                target_kind=target_kind,
-                target_id=target_id,
-                target=address,
-                kind=reply_kind(reply),
-                payload=payload,
-                now=now,
-                source_event_id=inbox_id,
-            )
+            messages.append({
+                "platform": platform, "target_kind": target_kind, "target_id": target_id, "target": address,
+                "kind": reply_kind(reply), "payload": payload, "source_event_id": inbox_id,
+            })
             if isinstance(reply, CardReply):
-                card_store.record_card(
-                    session,
-                    task_id=reply.card.task_id,
-                    kind=reply.card.task_id.split("-", 1)[0],
-                    member_id=target_id if target_kind == "member" else None,
-                    payload=payload["card"],
-                    now=now,
-                )
+                cards.append({
+                    "task_id": reply.card.task_id,
+                    "kind": reply.card.task_id.split("-", 1)[0],
+                    "member_id": target_id if target_kind == "member" else None,
+                    "payload": payload["card"],
+                })
         await session.flush()
+        await card_store.record_cards(session, cards, now=now)
+        await outbox.enqueue_many(session, messages, now=now)
 
     async def _route(
         self, session: AsyncSession, reply: Reply, event: Event | None, sender: Member | None

@@ -126,6 +126,8 @@ async def healthz(request: web.Request) -> web.Response:
         "scheduler": scheduler,
         "platforms": sorted(runtime.platforms),
     }
+    if database == "ok":  # the backlog: inbox and outbox size and their oldest item's age
+        body["queues"] = {**await runtime.inbox.metrics(), **await runtime.outbox.metrics()}
     return web.json_response(body, status=200 if healthy else 503)
 
 

@@ -89,6 +89,10 @@ class InboxConfig:
     lease_seconds: int = 120
     max_attempts: int = 3
     poll_seconds: float = 1.0
+    # --- throughput: events claimed per batch (one per conversation) and committed together;
+    # the console answers 503 with Retry-After while the oldest waiting event is older than this.
+    batch_size: int = 32
+    busy_after_seconds: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class OutboxConfig:
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     poll_seconds: float = 1.0
+    # --- throughput: messages claimed per batch (one per recipient) and sent concurrently
+    batch_size: int = 64
 
 
 # The [rules] section is the domain's threshold value type, so storage can take it as an argument.
@@ -370,6 +376,9 @@ def _validate(config: Config) -> None:
         ("outbox.backoff_base_seconds", config.outbox.backoff_base_seconds),
         ("outbox.backoff_max_seconds", config.outbox.backoff_max_seconds),
         ("outbox.poll_seconds", config.outbox.poll_seconds),
+        ("inbox.batch_size", config.inbox.batch_size),
+        ("inbox.busy_after_seconds", config.inbox.busy_after_seconds),
+        ("outbox.batch_size", config.outbox.batch_size),
         # APScheduler refuses anything else when the first job is added, long after start-up checks.
         ("scheduler.misfire_grace_seconds", config.scheduler.misfire_grace_seconds),
     ):

@@ -27,16 +27,18 @@ from bot.dispatcher import Dispatcher
 from bot.events import Event, EventKind
 from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
-from bot.workers import KeyedPoller
+from bot.workers import BatchPoller
 from storage import inbox as inbox_store
 from storage import members as member_store
-from storage.db import transaction
+from storage.db import is_sqlite, transaction
 from storage.media import MediaRejected, MediaStore
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 500
+# Handling time after which a batch's transaction is committed and the batch goes on in the next.
+COMMIT_BUDGET_SECONDS = 0.05
 _MEDIA_KIND_HINTS = {EventKind.IMAGE: "photo", EventKind.VOICE: "voice", EventKind.VIDEO: "video", EventKind.FILE: "file"}
 _PLATFORM_CHARS = InboxItem.__table__.c.platform.type.length
 _MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
@@ -77,13 +79,13 @@ class Inbox:
         self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self.poller = KeyedPoller(
-            "inbox",
-            self._fetch_due,
-            self.process,
-            concurrency=config.inbox.workers,
-            poll_seconds=config.inbox.poll_seconds,
-        )
+        # SQLite has one writer and the engine one connection: more than one batch loop would only
+        # queue for it, ahead of the acknowledgements and the outbox.
+        sqlite = is_sqlite(config.storage.url)
+        loops = 1 if sqlite else config.inbox.workers
+        # Only SQLite's one connection needs sharing mid-batch; on PostgreSQL a batch is one commit.
+        self._commit_budget = COMMIT_BUDGET_SECONDS if sqlite else float("inf")
+        self.poller = BatchPoller("inbox", self.process_due, loops=loops, poll_seconds=config.inbox.poll_seconds)
 
     async def accept(self, event: Event) -> Accepted:
         """Store the event durably (once per platform message id). Call before acknowledging.
@@ -166,53 +168,170 @@ class Inbox:
                 if not waiting:
                     del self._waiters[inbox_id]
 
+    async def backlog(self) -> inbox_store.Backlog:
+        """积压: events waiting to be processed (all replicas), and the oldest one's arrival."""
+        async with self.sessions() as session:
+            return await inbox_store.backlog(session)
+
+    async def metrics(self) -> dict[str, float]:
+        """Gauges for monitoring (``/healthz`` shows them): backlog size and the oldest item's age."""
+        backlog = await self.backlog()
+        return {"inbox_pending": backlog.pending, "inbox_oldest_age_seconds": backlog.oldest_age_seconds(self.clock.now())}
+
+    async def busy_for(self) -> int | None:
+        """Seconds a caller should wait before trying again while the backlog is older than
+        ``[inbox] busy_after_seconds``; None when it is not."""
+        age = (await self.backlog()).oldest_age_seconds(self.clock.now())
+        limit = self.config.inbox.busy_after_seconds
+        if age <= limit:
+            return None
+        return int(min(60.0, max(1.0, age - limit)))
+
     def _resolve(self, inbox_id: int) -> None:
         for future in self._waiters.pop(inbox_id, []):
             if not future.done():
                 future.set_result(None)
 
-    async def _fetch_due(self) -> list[tuple[int, str]]:
-        async with self.sessions() as session:
-            return await inbox_store.due_items(session, self.clock.now(), limit=200)
+    async def process_due(self) -> int:
+        """Claim one batch of conversation heads and process it; how many items were claimed.
 
-    async def process(self, inbox_id: int) -> None:
+        The worker loops call this; tests call it to process deterministically.
+        """
         lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
         async with transaction(self.sessions) as session:
-            if not await inbox_store.claim(session, inbox_id, self.clock.now(), lease):
-                return
-            item = await inbox_store.load(session, inbox_id)
-            assert item is not None
-            attempts, payload, platform = item.attempts, item.payload, item.platform
-        event: Event | None = None
-        try:
-            event = Event.from_json(payload)
-            if attempts > self.config.inbox.max_attempts:
-                # Every attempt allowed was claimed and none finished (the process died, or the
-                # handler outran its lease): an event that brings the worker down must not do so
-                # forever.
-                raise _Unfinished(f"{attempts - 1} attempts never finished")
-            event = await self._stage_media(event)
-            await self._handle(inbox_id, event)
-        except Exception as exc:
-            log.exception("inbox item %s (%s) failed on attempt %s", inbox_id, platform, attempts)
-            await self._record_failure(inbox_id, event, exc, attempts)
-        else:
+            items = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
+        if items:
+            await self._process_claimed(items)
+        return len(items)
+
+    async def process(self, inbox_id: int) -> None:
+        """Claim and process one given item (nothing happens when it is not claimable)."""
+        lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+        async with transaction(self.sessions) as session:
+            item = await inbox_store.claim_one(session, inbox_id, self.clock.now(), lease)
+        if item is not None:
+            await self._process_claimed([item])
+
+    async def _process_claimed(self, items: list[inbox_store.Claimed]) -> None:
+        """Process claimed items in one transaction: one commit for the whole batch.
+
+        Each item's changes, its replies and its "done" mark are committed together or not at
+        all, exactly as with one transaction per item. The batch is optimistic: when one item
+        fails, the whole transaction is rolled back, that item's failure is recorded, and the
+        batch runs again without it (handlers only change the database, so running one again
+        after a rollback is safe). A crash before the commit leaves every item of the batch
+        pending, to be retried after its lease.
+        """
+        pending: list[tuple[inbox_store.Claimed, Event]] = []
+        failures: list[tuple[inbox_store.Claimed, Event | None, Exception]] = []
+        for item in items:
+            event: Event | None = None
+            try:
+                event = Event.from_json(item.payload)
+                if item.attempts > self.config.inbox.max_attempts:
+                    # Every attempt allowed was claimed and none finished (the process died, or the
+                    # handler outran its lease): an event that brings the worker down must not do so
+                    # forever.
+                    raise _Unfinished(f"{item.attempts - 1} attempts never finished")
+                event = await self._stage_media(event)
+            except Exception as exc:
+                log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
+                failures.append((item, event, exc))
+                continue
+            pending.append((item, event))
+        finished: set[int] = set()
+        queued = False
+        while pending or failures:
+            try:
+                handled, final, told = await self._commit_batch(pending, failures)
+            except _ItemFailed as failed:
+                log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
+                          failed.item.attempts, exc_info=failed.cause)
+                failures.append((failed.item, failed.event, failed.cause))
+                pending = [(i, e) for i, e in pending if i.id != failed.item.id]
+                continue
+            except _AlreadyProcessed as done_elsewhere:
+                # Finished meanwhile by another worker whose lease it was: its changes count, ours not.
+                finished |= done_elsewhere.ids
+                pending = [(i, e) for i, e in pending if i.id not in done_elsewhere.ids]
+                continue
+            except Exception:
+                # The batch could not be committed at all (the database went away, a conflict):
+                # each remaining item gets its own transaction instead.
+                log.exception("inbox batch of %s item(s) could not be committed; processing them one by one",
+                              len(pending) + len(failures))
+                remaining = [*pending, *((item, event) for item, event, _ in failures)]
+                for item, maybe_event in remaining:
+                    done, replied = await self._process_alone(item, maybe_event)
+                    queued |= replied
+                    if done:
+                        finished.add(item.id)
+                break
+            finished |= handled | final
+            queued |= bool(handled) or told
+            pending = [(i, e) for i, e in pending if i.id not in handled]
+            failures = []
+        if queued:
             self.on_replies_queued()
-        finally:
-            self._resolve_if_final(inbox_id)
+        for inbox_id in finished:
+            self._resolve(inbox_id)
 
-    def _resolve_if_final(self, inbox_id: int) -> None:
-        # Resolved whether done or failed for good; a retry keeps waiters waiting.
-        async def check() -> None:
-            async with self.sessions() as session:
-                item = await inbox_store.load(session, inbox_id)
-                if item is None or item.status != "pending":
-                    self._resolve(inbox_id)
+    async def _commit_batch(
+        self,
+        pending: list[tuple[inbox_store.Claimed, Event]],
+        failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
+    ) -> tuple[set[int], set[int], bool]:
+        """Handle the first items of ``pending`` and record ``failures`` in one transaction:
+        (ids handled, ids failed for good, sender told).
 
-        if inbox_id in self._waiters:
-            task = asyncio.get_running_loop().create_task(check())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        On SQLite a transaction holds the one connection, which the callbacks' acknowledgements and
+        the outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least
+        one item), and the rest of the batch goes on in the next one.
+        """
+        final: set[int] = set()
+        told = False
+        loop = asyncio.get_running_loop()
+        async with transaction(self.sessions) as session:
+            started = loop.time()
+            ids: list[int] = []
+            for item, event in pending:
+                if ids and loop.time() - started > self._commit_budget:
+                    break
+                try:
+                    await self._handle_in(session, item.id, event, finish=False)
+                except Exception as exc:
+                    raise _ItemFailed(item, event, exc) from exc
+                ids.append(item.id)
+            missing = set(ids) - await inbox_store.finish_many(session, ids, self.clock.now())
+            if missing:
+                raise _AlreadyProcessed(missing)
+            for failed_item, failed_event, error in failures:
+                gave_up, notified = await self._record_failure_in(
+                    session, failed_item.id, failed_event, error, failed_item.attempts
+                )
+                told |= notified
+                if gave_up:
+                    final.add(failed_item.id)
+        return set(ids), final, told
+
+    async def _process_alone(self, item: inbox_store.Claimed, event: Event | None) -> tuple[bool, bool]:
+        """One claimed item in its own transaction: (finished for good, replies queued)."""
+        try:
+            if event is None:
+                event = Event.from_json(item.payload)
+            async with transaction(self.sessions) as session:
+                await self._handle_in(session, item.id, event)
+            return True, True
+        except _AlreadyProcessed:
+            return True, False
+        except Exception as exc:
+            log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
+            try:
+                async with transaction(self.sessions) as session:
+                    return await self._record_failure_in(session, item.id, event, exc, item.attempts)
+            except Exception:
+                log.exception("inbox item %s: the failure could not be recorded; retried after its lease", item.id)
+                return False, False
 
     async def drain(self) -> None:
         """Finish pending accepts and bookkeeping before the database goes away."""
@@ -254,37 +373,35 @@ class Inbox:
             return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", size=len(data)))
         return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
 
-    async def _handle(self, inbox_id: int, event: Event) -> None:
-        async with transaction(self.sessions) as session:
-            member = await member_store.member_by_platform_id(session, event.platform, event.sender)
-            ctx = Ctx(
-                session=session,
-                clock=self.clock,
-                config=self.config,
-                event=event,
-                member=member,
-                media=self.media,
-                inbox_id=inbox_id,
-            )
-            replies = await self.dispatcher.dispatch(ctx)
-            await self.replies.enqueue(
-                session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
-            )
-            if not await inbox_store.finish(session, inbox_id, self.clock.now()):
-                raise _AlreadyProcessed()
+    async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True) -> None:
+        member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+        ctx = Ctx(
+            session=session,
+            clock=self.clock,
+            config=self.config,
+            event=event,
+            member=member,
+            media=self.media,
+            inbox_id=inbox_id,
+        )
+        replies = await self.dispatcher.dispatch(ctx)
+        await self.replies.enqueue(
+            session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
+        )
+        if finish and not await inbox_store.finish_item(session, inbox_id, self.clock.now()):
+            raise _AlreadyProcessed({inbox_id})
 
-    async def _record_failure(self, inbox_id: int, event: Event | None, exc: Exception, attempts: int) -> None:
-        if isinstance(exc, _AlreadyProcessed):
-            return
+    async def _record_failure_in(
+        self, session: AsyncSession, inbox_id: int, event: Event | None, exc: Exception, attempts: int
+    ) -> tuple[bool, bool]:
+        """Record a failed attempt: (the item is finished for good, the sender was told)."""
         give_up = attempts >= self.config.inbox.max_attempts
         retry_at = self.clock.now() + dt.timedelta(seconds=self._retry_delay(attempts))
-        async with transaction(self.sessions) as session:
-            recorded = await inbox_store.record_failure(
-                session, inbox_id, attempts, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
-            )
-            told = recorded and give_up and await self._tell_sender(session, inbox_id, event)
-        if told:
-            self.on_replies_queued()
+        recorded = await inbox_store.record_failure(
+            session, inbox_id, attempts, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
+        )
+        told = recorded and give_up and await self._tell_sender(session, inbox_id, event)
+        return recorded and give_up, told
 
     async def _tell_sender(self, session: AsyncSession, inbox_id: int, event: Event | None) -> bool:
         """Queue "could not process your message" to the sender, if known; never blocks the record."""
@@ -321,7 +438,21 @@ def _refused_for_its_data(exc: Exception) -> bool:
 
 
 class _AlreadyProcessed(Exception):
-    """Another worker finished this item first; this transaction was rolled back."""
+    """Another worker finished these items first; this transaction was rolled back."""
+
+    def __init__(self, ids: set[int]) -> None:
+        super().__init__(f"already processed: {sorted(ids)}")
+        self.ids = ids
+
+
+class _ItemFailed(Exception):
+    """One item of a batch failed (the cause is chained); the batch was rolled back."""
+
+    def __init__(self, item: inbox_store.Claimed, event: Event, cause: Exception) -> None:
+        super().__init__(f"inbox item {item.id} failed")
+        self.item = item
+        self.event = event
+        self.cause = cause
 
 
 class _Unfinished(Exception):

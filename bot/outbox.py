@@ -8,6 +8,7 @@ dead-letter list that admins can see.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.platforms.base import DeliveryError, Outgoing, Platform
-from bot.workers import KeyedPoller
+from bot.workers import BatchPoller
 from storage import cards as card_store
 from storage import outbox as outbox_store
 from storage.db import transaction
@@ -40,16 +41,97 @@ class OutboxWorker:
         self.platforms = platforms
         self.clock = clock
         self.config = config
-        self.poller = KeyedPoller(
-            "outbox", self._fetch_due, self.deliver, concurrency=config.workers, poll_seconds=config.poll_seconds
-        )
+        self.poller = BatchPoller("outbox", self.deliver_due, loops=config.workers, poll_seconds=config.poll_seconds)
 
     def wake(self) -> None:
         self.poller.wake()
 
-    async def _fetch_due(self) -> list[tuple[int, str]]:
+    async def metrics(self) -> dict[str, float]:
+        """Gauges for monitoring: unsent messages and the oldest one's age."""
         async with self.sessions() as session:
-            return await outbox_store.due_items(session, list(self.platforms), self.clock.now(), limit=200)
+            unsent, oldest = await outbox_store.backlog(session)
+        age = max(0.0, (self.clock.now() - oldest).total_seconds()) if oldest else 0.0
+        return {"outbox_unsent": unsent, "outbox_oldest_age_seconds": age}
+
+    async def deliver_due(self) -> int:
+        """Claim one batch (the oldest due message of each of up to ``batch_size`` recipients), send
+        them concurrently, and record the outcomes in one transaction; how many were claimed.
+
+        Sends run outside any transaction, on each platform's one client session. A crash after a
+        send and before its outcome is recorded resends it after the lease (as with one message
+        at a time); nothing is ever lost.
+        """
+        now = self.clock.now()
+        async with transaction(self.sessions) as session:
+            items = await outbox_store.claim_heads(session, list(self.platforms), now, SEND_LEASE, self.config.batch_size)
+            if not items:
+                return 0
+            deferred = await self._over_rate_limit(session, items, now)
+            await outbox_store.defer_many(session, list(deferred.items()), "rate limit: waiting for the target's budget")
+            sending = [item for item in items if item.id not in deferred]
+            updates = [item.payload["card"]["task_id"] for item in sending if item.kind == "card_update"]
+            card_states = await outbox_store.card_states(session, updates)
+        outgoing = [
+            Outgoing(
+                id=item.id,
+                kind=item.kind,
+                target_kind=item.target_kind,
+                target=item.target,
+                payload=item.payload,
+                attempts=item.attempts,
+                card_state=(
+                    card_states.get(item.payload["card"]["task_id"], {}).get(item.platform) or {}
+                    if item.kind == "card_update" else None
+                ),
+            )
+            for item in sending
+        ]
+        platforms = {item.id: item.platform for item in sending}
+        outcomes = await asyncio.gather(*(self._send(self.platforms[platforms[o.id]], o) for o in outgoing))
+        async with transaction(self.sessions) as session:
+            sent = [(o.id, receipt) for o, (ok, receipt, _) in zip(outgoing, outcomes, strict=True) if ok]
+            await outbox_store.mark_sent_many(session, sent, self.clock.now())
+            for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
+                if not ok and failure is not None:
+                    await self._record_failure(session, o, *failure)
+        return len(items)
+
+    async def _send(
+        self, platform: Platform, item: Outgoing
+    ) -> tuple[bool, str | None, tuple[str, bool, float | None] | None]:
+        """(sent, receipt, failure as (error, retryable, retry after))."""
+        try:
+            return True, await platform.deliver(item), None
+        except DeliveryError as exc:
+            return False, None, (str(exc), exc.retryable, exc.retry_after)
+        except Exception as exc:  # network errors, timeouts, bugs: try again later
+            log.exception("outbox item %s: unexpected delivery error", item.id)
+            return False, None, (f"{type(exc).__name__}: {exc}", True, None)
+
+    async def _over_rate_limit(
+        self, session: AsyncSession, items: list[outbox_store.ClaimedSend], now: dt.datetime
+    ) -> dict[int, dt.datetime]:
+        """Claimed items whose target's budget is spent, with when to try again.
+
+        Counted from what was actually sent (stored ``sent_at``), so every replica sees one budget;
+        one query per platform and window for the whole batch.
+        """
+        deferred: dict[int, dt.datetime] = {}
+        groups: dict[tuple[str, str], list[outbox_store.ClaimedSend]] = {}
+        for item in items:
+            groups.setdefault((item.platform, item.target_kind), []).append(item)
+        for (name, target_kind), group in groups.items():
+            for limit in self.platforms[name].rate_limits(target_kind):
+                window = dt.timedelta(seconds=limit.per_seconds)
+                waiting = [item for item in group if item.id not in deferred]
+                counts = await outbox_store.sent_counts_since(
+                    session, name, sorted({item.target for item in waiting}), now - window
+                )
+                for item in waiting:
+                    if counts.get(item.target, 0) >= limit.count:
+                        # Try again after a slice of the window rather than all of it.
+                        deferred[item.id] = now + window / max(1, limit.count) + dt.timedelta(seconds=1)
+        return deferred
 
     async def deliver(self, item_id: int) -> None:
         now = self.clock.now()
@@ -99,16 +181,21 @@ class OutboxWorker:
         return None
 
     async def _failed(self, item: Outgoing, error: str, retryable: bool, retry_after: float | None) -> None:
-        give_up = not retryable or item.attempts >= self.config.max_attempts
         async with transaction(self.sessions) as session:
-            if give_up:
-                log.error("outbox item %s dead-lettered after %s attempts: %s", item.id, item.attempts, error)
-                await outbox_store.mark_dead(session, item.id, item.attempts, error)
-                return
-            delay = retry_after if retry_after is not None else self._backoff(item.attempts)
-            log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
-            retry_at = self.clock.now() + dt.timedelta(seconds=delay)
-            await outbox_store.mark_retry(session, item.id, item.attempts, retry_at, error)
+            await self._record_failure(session, item, error, retryable, retry_after)
+
+    async def _record_failure(
+        self, session: AsyncSession, item: Outgoing, error: str, retryable: bool, retry_after: float | None
+    ) -> None:
+        give_up = not retryable or item.attempts >= self.config.max_attempts
+        if give_up:
+            log.error("outbox item %s dead-lettered after %s attempts: %s", item.id, item.attempts, error)
+            await outbox_store.mark_dead(session, item.id, item.attempts, error)
+            return
+        delay = retry_after if retry_after is not None else self._backoff(item.attempts)
+        log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
+        retry_at = self.clock.now() + dt.timedelta(seconds=delay)
+        await outbox_store.mark_retry(session, item.id, item.attempts, retry_at, error)
 
     def _backoff(self, attempts: int) -> float:
         base = self.config.backoff_base_seconds * 2 ** max(0, attempts - 1)

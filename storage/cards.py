@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CardRecord
@@ -49,3 +49,11 @@ async def remember_platform_state(session: AsyncSession, task_id: str, platform:
 
 async def update_payload(session: AsyncSession, task_id: str, payload: dict[str, Any]) -> None:
     await session.execute(update(CardRecord).where(CardRecord.task_id == task_id).values(payload=payload))
+
+
+async def record_cards(session: AsyncSession, rows: list[dict[str, Any]], *, now: dt.datetime) -> None:
+    """``record_card`` for several cards in one statement (task_id, kind, member_id, payload each)."""
+    if rows:
+        await session.execute(
+            insert(cast(Table, CardRecord.__table__)), [{**row, "created_at": now, "platform_state": {}} for row in rows]
+        )

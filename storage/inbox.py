@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import InboxStatus
@@ -168,3 +168,126 @@ async def due_items(session: AsyncSession, now: dt.datetime, limit: int) -> list
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(InboxItem.status, func.count()).group_by(InboxItem.status))
     return {status.value: n for status, n in rows}
+
+
+# --- batch claims, backlog ----------------------------------------------------------------------
+
+_INBOX = cast(Table, InboxItem.__table__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An inbox item whose lease this worker now holds (one attempt counted)."""
+
+    id: int
+    platform: str
+    conversation_key: str
+    attempts: int
+    payload: dict[str, Any]
+
+
+async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
+    """Lease the oldest pending item of up to ``limit`` conversations, oldest first, in one statement.
+
+    Only the head of a conversation is ever claimable, so a member's messages are handled in
+    order even by several replicas (the next one becomes the head when this one is finished or
+    given up), and each batch takes at most one message per conversation: one rep's flood waits
+    its turn behind the other reps' messages instead of in front of them. The claim re-checks the
+    lease on the row it updates, so two replicas racing for a head cannot both win it.
+    """
+    heads = (
+        select(func.min(_INBOX.c.id))
+        .where(_INBOX.c.status == InboxStatus.PENDING)
+        .group_by(_INBOX.c.conversation_key)
+    )
+    free = or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until <= now)
+    candidates = (
+        select(_INBOX.c.id)
+        .where(_INBOX.c.id.in_(heads), free)
+        .order_by(_INBOX.c.id)
+        .limit(limit)
+        # PostgreSQL: replicas claiming at the same moment skip each other's rows instead of
+        # queuing on their locks (SQLite has one writer and ignores this).
+        .with_for_update(skip_locked=True)
+    )
+    rows = await session.execute(
+        update(_INBOX)
+        .where(_INBOX.c.id.in_(candidates), _INBOX.c.status == InboxStatus.PENDING, free)
+        .values(lease_until=now + lease, attempts=_INBOX.c.attempts + 1)
+        .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload)
+    )
+    claimed = [Claimed(r.id, r.platform, r.conversation_key, r.attempts, r.payload) for r in rows]
+    return sorted(claimed, key=lambda item: item.id)
+
+
+async def claim_one(session: AsyncSession, inbox_id: int, now: dt.datetime, lease: dt.timedelta) -> Claimed | None:
+    """Lease one given item (as ``claim``) and return what processing it needs, in one statement."""
+    row = (
+        await session.execute(
+            update(_INBOX)
+            .where(
+                _INBOX.c.id == inbox_id,
+                _INBOX.c.status == InboxStatus.PENDING,
+                or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until <= now),
+            )
+            .values(lease_until=now + lease, attempts=_INBOX.c.attempts + 1)
+            .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload)
+        )
+    ).first()
+    return Claimed(row.id, row.platform, row.conversation_key, row.attempts, row.payload) if row else None
+
+
+async def finish_item(session: AsyncSession, inbox_id: int, now: dt.datetime) -> bool:
+    """``finish`` as a Core statement (no ORM bookkeeping on the hot path)."""
+    result = await session.execute(
+        update(_INBOX)
+        .where(_INBOX.c.id == inbox_id, _INBOX.c.status == InboxStatus.PENDING)
+        .values(status=InboxStatus.DONE, processed_at=now, lease_until=None, error=None)
+    )
+    return bool(cast(Any, result).rowcount == 1)
+
+
+async def statuses(session: AsyncSession, ids: Sequence[int]) -> dict[int, InboxStatus]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(_INBOX.c.id, _INBOX.c.status).where(_INBOX.c.id.in_(ids)))
+    return {row.id: InboxStatus(row.status) for row in rows}
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """积压: how many events wait to be processed, and since when the oldest has waited."""
+
+    pending: int
+    oldest_received_at: dt.datetime | None
+
+    def oldest_age_seconds(self, now: dt.datetime) -> float:
+        return max(0.0, (now - self.oldest_received_at).total_seconds()) if self.oldest_received_at else 0.0
+
+
+async def backlog(session: AsyncSession) -> Backlog:
+    """Pending events (including ones waiting for a retry) and the oldest one's arrival."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(_INBOX.c.id)).where(_INBOX.c.status == InboxStatus.PENDING)
+        )
+    ).one()
+    count, oldest_id = row[0], row[1]
+    if not count:
+        return Backlog(0, None)
+    received = await session.scalar(select(InboxItem.received_at).where(InboxItem.id == oldest_id))
+    return Backlog(int(count), received)
+
+
+async def finish_many(session: AsyncSession, ids: Sequence[int], now: dt.datetime) -> set[int]:
+    """``finish`` for several items in one statement; returns the ids it finished (an id missing
+    from the result was finished by someone else, and the caller must roll back)."""
+    if not ids:
+        return set()
+    rows = await session.execute(
+        update(_INBOX)
+        .where(_INBOX.c.id.in_(ids), _INBOX.c.status == InboxStatus.PENDING)
+        .values(status=InboxStatus.DONE, processed_at=now, lease_until=None, error=None)
+        .returning(_INBOX.c.id)
+    )
+    return {row.id for row in rows}

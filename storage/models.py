@@ -280,6 +280,7 @@ class InboxItem(Base):
     __table_args__ = (
         UniqueConstraint("platform", "platform_msg_id", name="uq_inbox_platform_msg"),
         Index("ix_inbox_pending", "status", "id"),
+        Index("ix_inbox_conversation_head", "status", "conversation_key", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -302,6 +303,7 @@ class OutboxItem(Base):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_target_sent", "platform", "target", "sent_at"),
         Index("ix_outbox_source", "source_event_id"),
+        Index("ix_outbox_target_head", "status", "platform", "target", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))

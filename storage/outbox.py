@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import OutboxStatus
-from storage.models import OutboxItem
+from storage.models import CardRecord, OutboxItem
 
 
 def enqueue(
@@ -158,3 +159,126 @@ async def dead_letters(session: AsyncSession, limit: int = 50) -> list[OutboxIte
         select(OutboxItem).where(OutboxItem.status == OutboxStatus.DEAD).order_by(OutboxItem.id.desc()).limit(limit)
     )
     return list(rows)
+
+
+# --- batch claims and grouped state changes ------------------------------------------------------
+
+_OUTBOX = cast(Table, OutboxItem.__table__)
+_UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+@dataclass(frozen=True)
+class ClaimedSend:
+    """An outbox item whose send lease this worker now holds (one attempt counted)."""
+
+    id: int
+    platform: str
+    target_kind: str
+    target: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def claim_heads(
+    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[ClaimedSend]:
+    """Lease the oldest unsent item of up to ``limit`` targets, when it is due, in one statement.
+
+    Only a target's oldest unsent message can be claimed, so a person receives messages in the
+    order they were written and at most one is in flight per target across all replicas — which
+    is also what makes a per-target rate limit, counted from the ``sent_at`` of stored rows,
+    exact across replicas. Different targets' heads are claimed together and sent concurrently.
+    """
+    heads = (
+        select(func.min(_OUTBOX.c.id))
+        .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform.in_(platforms))
+        .group_by(_OUTBOX.c.platform, _OUTBOX.c.target)
+    )
+    due = or_(
+        (_OUTBOX.c.status == OutboxStatus.PENDING) & (_OUTBOX.c.next_attempt_at <= now),
+        (_OUTBOX.c.status == OutboxStatus.SENDING) & (_OUTBOX.c.lease_until < now),
+    )
+    candidates = (
+        select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.id.in_(heads), due)
+        .order_by(_OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL replicas skip each other's rows
+    )
+    rows = await session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(candidates), due)
+        .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=_OUTBOX.c.attempts + 1)
+        .returning(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.target_kind, _OUTBOX.c.target, _OUTBOX.c.kind,
+                   _OUTBOX.c.payload, _OUTBOX.c.attempts)
+    )
+    claimed = [ClaimedSend(r.id, r.platform, r.target_kind, r.target, r.kind, r.payload, r.attempts) for r in rows]
+    return sorted(claimed, key=lambda item: item.id)
+
+
+async def sent_counts_since(
+    session: AsyncSession, platform: str, targets: Sequence[str], since: dt.datetime
+) -> dict[str, int]:
+    """``sent_count_since`` for several targets of one platform in one statement."""
+    if not targets:
+        return {}
+    rows = await session.execute(
+        select(_OUTBOX.c.target, func.count())
+        .where(_OUTBOX.c.platform == platform, _OUTBOX.c.target.in_(targets), _OUTBOX.c.sent_at >= since)
+        .group_by(_OUTBOX.c.target)
+    )
+    return {target: count for target, count in rows}
+
+
+async def mark_sent_many(session: AsyncSession, receipts: Sequence[tuple[int, str | None]], now: dt.datetime) -> None:
+    """``mark_sent`` for several items in one statement: (item id, receipt) each."""
+    if not receipts:
+        return
+    await session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("item_id"))
+        .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, platform_receipt=bindparam("receipt"),
+                last_error=None),
+        [{"item_id": i, "receipt": r} for i, r in receipts],
+    )
+
+
+async def defer_many(session: AsyncSession, deferrals: Sequence[tuple[int, dt.datetime]], reason: str) -> None:
+    """``defer`` for several items in one statement: (item id, retry at) each."""
+    if not deferrals:
+        return
+    await session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("item_id"))
+        .values(status=OutboxStatus.PENDING, next_attempt_at=bindparam("retry_at"), lease_until=None,
+                attempts=_OUTBOX.c.attempts - 1, last_error=reason),
+        [{"item_id": i, "retry_at": at} for i, at in deferrals],
+    )
+
+
+async def card_states(session: AsyncSession, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-platform card handles (``CardRecord.platform_state``) for card updates being sent."""
+    if not task_ids:
+        return {}
+    rows = await session.execute(select(CardRecord.task_id, CardRecord.platform_state).where(CardRecord.task_id.in_(task_ids)))
+    return {task_id: state or {} for task_id, state in rows}
+
+
+async def backlog(session: AsyncSession) -> tuple[int, dt.datetime | None]:
+    """Unsent messages (pending or being sent) and the oldest one's creation time."""
+    row = (await session.execute(
+        select(func.count(), func.min(_OUTBOX.c.created_at)).where(_OUTBOX.c.status.in_(_UNSENT))
+    )).one()
+    return int(row[0]), row[1]
+
+
+async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, now: dt.datetime) -> None:
+    """Queue several messages in one statement (as ``enqueue``; each row names platform,
+    target_kind, target_id, target, kind, payload and source_event_id)."""
+    if not rows:
+        return
+    await session.execute(
+        insert(_OUTBOX),
+        [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now} for row in rows],
+    )

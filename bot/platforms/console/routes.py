@@ -203,6 +203,15 @@ async def act_on_card(request: web.Request) -> web.Response:
 
 
 async def _submit(runtime: Runtime, event: Event) -> web.Response:
+    # Behind a backlog older than [inbox] busy_after_seconds the answer could not come in time:
+    # say so at once, storing nothing, rather than holding the request until it times out.
+    retry_after = await runtime.inbox.busy_for()
+    if retry_after is not None:
+        raise web.HTTPServiceUnavailable(
+            text=_json_text({"error": "busy: messages are waiting to be processed; try again later",
+                             "retry_after_seconds": retry_after}),
+            content_type="application/json", headers={"Retry-After": str(retry_after)},
+        )
     accepted = await runtime.inbox.accept(event)
     await runtime.inbox.wait_processed(accepted.inbox_id)
     async with runtime.sessions() as session:
