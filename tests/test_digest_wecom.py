@@ -101,6 +101,16 @@ async def test_a_robot_error_is_retried_through_the_outbox_and_nothing_is_sent_t
     await run_job(console, "digest", local("2026-11-26", "09:00"))
     runtime = console.client.server.app[RUNTIME]
     await until(lambda: len(fake.calls("webhook/send")) >= 1)
+    # The failure is recorded (with its retry time) after the platform answered: wait for it, so
+    # the clock moves past the back-off rather than before it is set.
+    for _ in range(400):
+        async with runtime.sessions() as session:
+            retrying = await session.scalar(select(OutboxItem.id).where(OutboxItem.attempts == 1,
+                                                                       OutboxItem.status == OutboxStatus.PENDING,
+                                                                       OutboxItem.last_error.is_not(None)))
+        if retrying is not None:
+            break
+        await asyncio.sleep(0.05)
     runtime.clock.set_now(local("2026-11-26", "09:01"))  # the retry's back-off has passed
     runtime.outbox.wake()
     await until(lambda: len(robot(fake)) >= 2)
