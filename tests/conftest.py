@@ -15,6 +15,10 @@ import pytest
 from bot.app import RUNTIME, create_app
 from bot.clock import FrozenClock, ShiftableClock
 from bot.config import Config, config_from_dict
+from tests import migrated
+
+# Every fresh database gets a copy of one migrated template instead of running Alembic again.
+migrated.install()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ORG_SMALL = FIXTURES / "org_small.toml"
@@ -23,6 +27,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)
 
 POSTGRES_URL = os.environ.get("PACEBOT_TEST_POSTGRES_URL", "")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    migrated.cleanup()
 
 
 def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
