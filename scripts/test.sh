@@ -29,7 +29,7 @@ echo "== mypy"
 .venv/bin/mypy || failed+=("mypy")
 echo "== pytest"
 status=0
-.venv/bin/pytest -q -n "${PACEBOT_TEST_WORKERS:-auto}" "$@" || status=$?
+.venv/bin/pytest -q -n "${PACEBOT_TEST_WORKERS:-auto}" --dist worksteal "$@" || status=$?
 if [ "$status" = 5 ]; then
   echo "pytest collected no tests" >&2
 fi
