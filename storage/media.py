@@ -137,7 +137,7 @@ class MediaStore:
         max_bytes: int = 20 * 1024 * 1024,
         thumb_size: int = 320,
         allowed_image_formats: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP"),
-    ) -> None:
+    ):
         if max_image_pixels <= 0 or max_bytes <= 0 or thumb_size <= 0:
             raise ValueError("limits must be positive")
         self.root = Path(root).resolve()

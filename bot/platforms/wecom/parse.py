@@ -35,12 +35,11 @@ class MalformedPayload(ValueError):
 
 def parse_xml(data: bytes | str) -> Element:
     try:
-        root: Element = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise MalformedPayload(f"forbidden XML construct: {type(exc).__name__}") from exc
     except ParseError as exc:
         raise MalformedPayload(f"not well-formed XML: {exc}") from exc
-    return root
 
 
 def envelope(data: bytes) -> dict[str, str]:

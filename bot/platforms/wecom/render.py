@@ -81,9 +81,7 @@ def split_utf8(text: str, limit: int) -> list[str]:
 def _cut_line(line: str, limit: int) -> list[str]:
     if len(line.encode()) <= limit:
         return [line]
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
+    pieces, current, size = [], [], 0
     for ch in line:
         n = len(ch.encode())
         if size + n > limit:

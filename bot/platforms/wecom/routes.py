@@ -113,7 +113,7 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     return bytes(data)
 
 
-_STATUS: dict[int, type[web.HTTPException]] = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 413: web.HTTPRequestEntityTooLarge}
+_STATUS = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 413: web.HTTPRequestEntityTooLarge}
 
 
 def _refuse(request: web.Request, status: int, reason: str) -> web.HTTPException:
