@@ -136,7 +136,7 @@ class MediaStore:
         max_image_pixels: int = 40_000_000,
         max_bytes: int = 20 * 1024 * 1024,
         thumb_size: int = 320,
-        allowed_image_formats: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP"),
+        allowed_image_formats=("JPEG", "PNG", "GIF", "WEBP", "BMP"),
     ):
         if max_image_pixels <= 0 or max_bytes <= 0 or thumb_size <= 0:
             raise ValueError("limits must be positive")
