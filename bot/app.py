@@ -119,7 +119,7 @@ async def healthz(request: web.Request) -> web.Response:
         scheduler = "running" if runtime.scheduler is not None else "stopped"
     workers_expected = request.app[_WORKERS] and runtime.started
     healthy = database == "ok" and (not workers_expected or all(v == "running" for v in workers.values()))
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if healthy else "unhealthy",
         "database": database,
         "workers": workers,

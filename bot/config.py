@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.rules.thresholds import RuleThresholds
@@ -115,7 +115,7 @@ class ResourcesConfig:
     """资源申请: per request type, what must exist in the customer's current stage first."""
 
     # {"市场费用": {"min_effective_touches": 1, "requires_amount": true}, ...}
-    types: dict = field(
+    types: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
             "市场费用": {"min_effective_touches": 1, "requires_amount": True},
             "技术支持": {"min_effective_touches": 1, "requires_amount": False},
@@ -129,7 +129,7 @@ class FeedbackConfig:
 
     secret: str = ""  # required for POST /feedback; the webhook is refused while it is empty
     # [[feedback.rules]] option = "操作太复杂", push = "3步简化演示脚本", flag = "下次拜访必演示"
-    rules: tuple[dict, ...] = (
+    rules: tuple[dict[str, Any], ...] = (
         {"option": "操作太复杂", "push": "3步简化演示脚本", "flag": "下次拜访必演示"},
         {"option": "孩子兴趣不高", "push": "游戏化教学方案包", "flag": ""},
     )
@@ -277,7 +277,13 @@ def config_from_dict(raw: dict[str, Any], environ: typing.Mapping[str, str] | No
     return config
 
 
-def _build(cls: type, raw: Any, prefix: str, environ: typing.Mapping[str, str]) -> Any:
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_T = TypeVar("_T", bound="DataclassInstance")
+
+
+def _build(cls: type[_T], raw: Any, prefix: str, environ: typing.Mapping[str, str]) -> _T:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{prefix.rstrip('.')}]: expected a table")
     hints = typing.get_type_hints(cls)
@@ -289,7 +295,7 @@ def _build(cls: type, raw: Any, prefix: str, environ: typing.Mapping[str, str]) 
     for name, value in raw.items():
         hint = hints[name]
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, f"{key}.", environ)
         else:
             values[name] = _coerce(key, hint, value, environ)

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
@@ -30,7 +31,7 @@ from bot.replies import Text
 from bot.workers import BatchPoller
 from storage import inbox as inbox_store
 from storage import members as member_store
-from storage.db import is_sqlite, transaction
+from storage.db import is_sqlite, string_length, transaction
 from storage.media import MediaRejected, MediaStore
 from storage.models import InboxItem
 
@@ -40,8 +41,8 @@ ACCEPT_BATCH = 500
 # Handling time after which a batch's transaction is committed and the batch goes on in the next.
 COMMIT_BUDGET_SECONDS = 0.05
 _MEDIA_KIND_HINTS = {EventKind.IMAGE: "photo", EventKind.VOICE: "voice", EventKind.VIDEO: "video", EventKind.FILE: "file"}
-_PLATFORM_CHARS = InboxItem.__table__.c.platform.type.length
-_MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
+_PLATFORM_CHARS = string_length(InboxItem.__table__.c.platform)
+_MSG_ID_CHARS = string_length(InboxItem.__table__.c.platform_msg_id)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Inbox:
         clock: Clock,
         config: Config,
         media: MediaStore,
-        on_replies_queued: callable = lambda: None,  # type: ignore[valid-type]
+        on_replies_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.dispatcher = dispatcher
@@ -422,7 +423,7 @@ class Inbox:
         return True
 
     def _retry_delay(self, attempts: int) -> float:
-        return min(300.0, 5.0 * 2**attempts)
+        return min(300.0, 5.0 * 2.0**attempts)
 
 
 def _refused_for_its_data(exc: Exception) -> bool:

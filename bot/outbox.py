@@ -198,5 +198,5 @@ class OutboxWorker:
         await outbox_store.mark_retry(session, item.id, item.attempts, retry_at, error)
 
     def _backoff(self, attempts: int) -> float:
-        base = self.config.backoff_base_seconds * 2 ** max(0, attempts - 1)
+        base = self.config.backoff_base_seconds * 2.0 ** max(0, attempts - 1)
         return min(self.config.backoff_max_seconds, base) * random.uniform(0.8, 1.2)

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    ColumnExpressionArgument,
     Select,
     String,
     and_,
@@ -65,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.enums import AlertStatus, CustomerStatus, ObstacleStatus, Role
 from domain.rules.thresholds import RuleThresholds
 from domain.rules.workdays import WorkCalendar
-from storage.db import dialect_insert
+from storage.db import dialect_insert, rowcount
 from storage.models import (
     Alert,
     Customer,
@@ -159,7 +160,7 @@ def _instant(value: dt.datetime) -> ColumnElement[dt.datetime]:
     return literal(value, Timestamp())
 
 
-def _key(rule: str, *parts: ColumnElement[Any]) -> ColumnElement[str]:
+def _key(rule: str, *parts: ColumnExpressionArgument[Any]) -> ColumnElement[str]:
     expression: ColumnElement[str] = literal(f"{rule}:", String)
     for i, part in enumerate(parts):
         if i:
@@ -206,7 +207,8 @@ async def _quote_rule(
 
 
 def deliverable_of(evidence: type[Evidence] = Evidence) -> ColumnElement[str]:
-    return evidence.attributes["deliverable"].as_string()
+    deliverable: ColumnElement[str] = evidence.attributes["deliverable"].as_string()
+    return deliverable
 
 
 async def _milestone_rule(
@@ -257,7 +259,7 @@ async def _close_ended(session: AsyncSession, rule: str, still_true: Select[Any]
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def _new_episodes(
@@ -286,7 +288,7 @@ async def _raise_customer_rule(session: AsyncSession, rule: _CustomerRule, now: 
         dialect_insert(session)(Alert).from_select(_INSERT_COLUMNS, source).on_conflict_do_nothing(index_elements=["open_key"])
     )
     result = await session.execute(statement)
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 # -- the obstacle rule: subject is the support request -------------------------------------------
@@ -324,7 +326,7 @@ async def _sweep_obstacles(
     result = await session.execute(
         dialect_insert(session)(Alert).from_select(_INSERT_COLUMNS, source).on_conflict_do_nothing(index_elements=["open_key"])
     )
-    return result.rowcount or 0, closed
+    return rowcount(result) or 0, closed
 
 
 # -- low weekly activity: subject is the rep and the ISO week --------------------------------------
@@ -373,7 +375,7 @@ async def _sweep_low_activity(session: AsyncSession, now: dt.datetime, tz: ZoneI
         )
         .execution_options(synchronize_session=False)
     )
-    return (caught_up.rowcount or 0) + (week_over.rowcount or 0)
+    return (rowcount(caught_up) or 0) + (rowcount(week_over) or 0)
 
 
 @dataclass(frozen=True)
@@ -475,7 +477,7 @@ async def mark_ignored(session: AsyncSession, *, now: dt.datetime, tz: ZoneInfo,
         .values(status=AlertStatus.IGNORED.value, closed_at=_instant(now))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 # -- the sweep ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.rules.thresholds import RuleThresholds
 from domain.rules.workdays import CalendarOverrides, WorkCalendar, parse_date_list
-from storage.db import dialect_insert
+from storage.db import dialect_insert, rowcount
 from storage.models import CalendarDay, Setting
 
 HOLIDAY = "holiday"
@@ -76,4 +76,4 @@ async def claim_beyond_data_warning(session: AsyncSession, year: int, now: dt.da
         .values(key=_BEYOND_DATA_KEY.format(year=year), value={"warned_at": now.isoformat()})
         .on_conflict_do_nothing(index_elements=[Setting.key])
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rowcount
 from storage.models import CardRecord
 
 
@@ -38,7 +39,7 @@ async def mark_answered(session: AsyncSession, task_id: str, answer: str, now: d
         .where(CardRecord.task_id == task_id, CardRecord.answered_at.is_(None))
         .values(answered_at=now, answer=answer[:256])
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def remember_platform_state(session: AsyncSession, task_id: str, platform: str, state: dict[str, Any]) -> None:

@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import String, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,20 @@ class WalCheckpointer:
 def dialect_insert(session: AsyncSession) -> Any:
     """``insert`` of the session's dialect, for ``ON CONFLICT`` clauses (SQLite or PostgreSQL)."""
     return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an INSERT, UPDATE or DELETE matched. ``AsyncSession.execute`` is typed as returning a
+    plain ``Result``; for these statements it is a ``CursorResult``, which knows the count."""
+    assert isinstance(result, CursorResult), type(result)
+    return result.rowcount
+
+
+def string_length(column: KeyedColumnElement[Any]) -> int:
+    """The declared length of a ``String`` column, for checking input against it before storing."""
+    type_ = column.type
+    assert isinstance(type_, String) and type_.length is not None, column
+    return type_.length
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rowcount
 from storage.models import Dialogue
 
 
@@ -68,4 +69,4 @@ async def clear_dialogue(session: AsyncSession, key: DialogueKey) -> None:
 
 async def purge_expired(session: AsyncSession, now: dt.datetime) -> int:
     result = await session.execute(delete(Dialogue).where(Dialogue.expires_at < now))
-    return result.rowcount
+    return rowcount(result)

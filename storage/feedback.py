@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import dialect_insert
+from storage.db import dialect_insert, rowcount
 from storage.models import Customer, CustomerFeedback
 
 
@@ -37,7 +37,7 @@ async def record_feedback(
         )
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return None
     return await session.scalar(
         select(CustomerFeedback).where(

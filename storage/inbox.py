@@ -11,7 +11,7 @@ from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import InboxStatus
-from storage.db import dialect_insert
+from storage.db import dialect_insert, rowcount
 from storage.models import InboxItem
 
 
@@ -110,7 +110,7 @@ async def claim(session: AsyncSession, inbox_id: int, now: dt.datetime, lease: d
         )
         .values(lease_until=now + lease, attempts=InboxItem.attempts + 1)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def load(session: AsyncSession, inbox_id: int) -> InboxItem | None:
@@ -128,7 +128,7 @@ async def finish(session: AsyncSession, inbox_id: int, now: dt.datetime) -> bool
         .where(InboxItem.id == inbox_id, InboxItem.status == InboxStatus.PENDING)
         .values(status=InboxStatus.DONE, processed_at=now, lease_until=None, error=None)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def record_failure(
@@ -148,7 +148,7 @@ async def record_failure(
         .where(InboxItem.id == inbox_id, InboxItem.status == InboxStatus.PENDING, InboxItem.attempts == attempt)
         .values(**values)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def due_items(session: AsyncSession, now: dt.datetime, limit: int) -> list[tuple[int, str]]:

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import dialect_insert
+from storage.db import dialect_insert, rowcount
 from storage.models import Competitor, ObstacleResponse, PackDelivery, ScriptPack
 
 
@@ -29,7 +29,7 @@ async def record_delivery(
         .values(pack_id=pack_id, member_id=member_id, customer_id=customer_id, cause=cause[:128], delivered_at=now)
         .on_conflict_do_nothing(index_elements=["member_id", "cause"])
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def obstacle_response(session: AsyncSession, obstacle: str) -> ObstacleResponse | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import dialect_insert
+from storage.db import dialect_insert, rowcount
 from storage.models import Competitor, ObstacleResponse, ScriptPack, Setting
 
 SEED_SETTING = "library_seed"
@@ -425,7 +425,7 @@ async def ensure_library(session: AsyncSession, now: dt.datetime) -> SeedResult:
             result = await session.execute(
                 insert(model).values(**row, updated_at=now).on_conflict_do_nothing(index_elements=[key_column])
             )
-            added += result.rowcount or 0
+            added += rowcount(result) or 0
             known.add(key)
         done[kind] = sorted(known)
         return added

@@ -749,7 +749,7 @@ def _exif_metadata(img: Image.Image) -> tuple[str | None, tuple[float, float] | 
     return captured_at, gps
 
 
-def _exif_text(value) -> str | None:
+def _exif_text(value: object) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("ascii", "ignore")
     if not isinstance(value, str):
@@ -757,7 +757,7 @@ def _exif_text(value) -> str | None:
     return value.replace("\x00", "").strip() or None
 
 
-def _exif_datetime(exif) -> str | None:
+def _exif_datetime(exif: Image.Exif) -> str | None:
     sub = exif.get_ifd(_TAG_EXIF_IFD)
     candidates = (
         (sub.get(_TAG_DATETIME_ORIGINAL), sub.get(_TAG_OFFSET_TIME_ORIGINAL) or sub.get(_TAG_OFFSET_TIME)),
@@ -779,7 +779,8 @@ def _exif_datetime(exif) -> str | None:
     return None
 
 
-def _gps_coordinate(value, ref, positive: str, negative: str, bound: float) -> float | None:
+def _gps_coordinate(value: Any, ref: object, positive: str, negative: str, bound: float) -> float | None:
+    # ``value`` is what the camera wrote: Pillow types EXIF values as Any (rationals, tuples of them).
     ref_text = (_exif_text(ref) or positive).upper()[:1]
     if ref_text not in (positive, negative):
         return None
@@ -795,7 +796,7 @@ def _gps_coordinate(value, ref, positive: str, negative: str, bound: float) -> f
     return -degrees if ref_text == negative else degrees
 
 
-def _exif_gps(exif) -> tuple[float, float] | None:
+def _exif_gps(exif: Image.Exif) -> tuple[float, float] | None:
     gps = exif.get_ifd(_TAG_GPS_IFD)
     if not gps or _GPS_LAT not in gps or _GPS_LON not in gps:
         return None

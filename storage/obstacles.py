@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import CustomerStatus, ObstacleStatus, Role
+from storage.db import rowcount
 from storage.models import Customer, Member, Obstacle, SupportRequest
 
 # --- obstacles ---------------------------------------------------------------------------------
@@ -63,7 +64,7 @@ async def resolve_open_obstacles(session: AsyncSession, customer_id: int, now: d
         .where(Obstacle.customer_id == customer_id, Obstacle.status == ObstacleStatus.OPEN, Obstacle.id != keep)
         .values(status=ObstacleStatus.RESOLVED, resolved_at=now)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 async def obstacles_of_customer(session: AsyncSession, customer_id: int) -> list[Obstacle]:
@@ -98,7 +99,7 @@ async def attach_evidence(session: AsyncSession, obstacle: Obstacle, evidence_id
         .values(evidence_id=evidence_id, status=ObstacleStatus.OPEN)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def obstacles_due_reminder(
@@ -135,7 +136,7 @@ async def mark_reminded(session: AsyncSession, obstacle_ids: Sequence[int], now:
 # --- support requests (需跨部门支持) -------------------------------------------------------------
 
 
-def _is_open():
+def _is_open() -> ColumnElement[bool]:
     return SupportRequest.first_reply_at.is_(None)
 
 
@@ -204,7 +205,7 @@ async def record_first_reply(session: AsyncSession, request: SupportRequest, tex
         .values(first_reply_at=now, reply_text=text)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def open_support_requests_older_than(session: AsyncSession, cutoff: dt.datetime) -> list[SupportRequest]:

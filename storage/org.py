@@ -202,18 +202,18 @@ async def load_directory(session: AsyncSession, raw: dict[str, Any], *, now: dt.
     await session.flush()
     member_rows: dict[str, Member] = {m.code: m for m in await session.scalars(select(Member))}
     for member in members:
-        row = member_rows.get(member["code"])
-        if row is None:
-            row = Member(code=member["code"], name=member["name"], created_at=now)
-            session.add(row)
-            member_rows[member["code"]] = row
-        row.name = member["name"]
-        if not row.role_locked or row.role is None:
-            row.role = Role(member.get("role", "rep"))
-        row.team_id = team_rows[member["team"]].id if member.get("team") else None
-        row.wecom_userid = member.get("wecom_userid") or None
-        row.dingtalk_staff_id = member.get("dingtalk_staff_id") or None
-        row.active = bool(member.get("active", True))
+        member_row = member_rows.get(member["code"])
+        if member_row is None:
+            member_row = Member(code=member["code"], name=member["name"], created_at=now)
+            session.add(member_row)
+            member_rows[member["code"]] = member_row
+        member_row.name = member["name"]
+        if not member_row.role_locked or member_row.role is None:
+            member_row.role = Role(member.get("role", "rep"))
+        member_row.team_id = team_rows[member["team"]].id if member.get("team") else None
+        member_row.wecom_userid = member.get("wecom_userid") or None
+        member_row.dingtalk_staff_id = member.get("dingtalk_staff_id") or None
+        member_row.active = bool(member.get("active", True))
     await session.flush()
     for team in teams:
         if team.get("manager"):

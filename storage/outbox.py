@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import OutboxStatus
+from storage.db import rowcount
 from storage.models import CardRecord, OutboxItem
 
 
@@ -73,7 +74,7 @@ async def claim(session: AsyncSession, item_id: int, now: dt.datetime, lease: dt
         )
         .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=OutboxItem.attempts + 1)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return None
     return await session.get(OutboxItem, item_id, populate_existing=True)
 

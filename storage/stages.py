@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import StageChangeStatus
+from storage.db import rowcount
 from storage.models import Customer, Evidence, Pipeline, Stage, StageChange, StageHistory
 from storage.pipeline_templates import DEFAULT_OBSTACLES
 
@@ -119,7 +120,7 @@ async def _settle(session: AsyncSession, change: StageChange, status: StageChang
         .values(status=status, committed_at=now)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def cancel_change(session: AsyncSession, change: StageChange) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.enums import Channel, EvidenceKind, EvidenceStatus
+from storage.db import rowcount
 from storage.media import StoredMedia
 from storage.models import Customer, Evidence, Touch
 
@@ -249,7 +250,7 @@ async def expire_pending_evidence(session: AsyncSession, cutoff: dt.datetime) ->
         .where(and_(Touch.evidence_status == EvidenceStatus.PENDING, Touch.occurred_at < cutoff))
         .values(evidence_status=EvidenceStatus.MISSING, effective=False)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 async def effective_touch_count(session: AsyncSession, member_id: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import uuid
@@ -11,10 +12,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.app import RUNTIME, create_app
 from bot.clock import FrozenClock, ShiftableClock
 from bot.config import Config, config_from_dict
+from domain.enums import OutboxStatus
+from storage import inbox as inbox_store
+from storage import outbox as outbox_store
+from storage.models import OutboxItem
+from tests import migrated
+
+# Every fresh database gets a copy of one migrated template instead of running Alembic again.
+migrated.install()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ORG_SMALL = FIXTURES / "org_small.toml"
@@ -23,6 +33,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)
 
 POSTGRES_URL = os.environ.get("PACEBOT_TEST_POSTGRES_URL", "")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    migrated.cleanup()
 
 
 def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
@@ -119,6 +133,33 @@ def cards_of(reply: dict[str, Any]) -> list[dict[str, Any]]:
 async def console(aiohttp_client: Any, config: Config, clock: ShiftableClock) -> AsyncIterator[Console]:
     client = await aiohttp_client(create_app(config, clock=clock))
     yield Console(client)
+
+
+async def settle(runtime: Any, timeout: float = 15.0) -> None:
+    """Return once the running workers are idle: no inbox item due, no outbox item due or being sent.
+
+    For a test that must show something did *not* happen ("one reply, not two"): instead of
+    sleeping "long enough", wait until everything due now has been handled. A retry scheduled for
+    later is not due and not waited for. Call it after the inbox items the test sent were
+    processed (``runtime.inbox.wait_processed``).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        now = runtime.clock.now()
+        async with runtime.sessions() as session:
+            inbox_due = await inbox_store.due_items(session, now, limit=1)
+            outbox_due = await outbox_store.due_items(session, list(runtime.platforms), now, limit=1)
+            sending = await session.scalar(
+                select(func.count()).select_from(OutboxItem).where(OutboxItem.status == OutboxStatus.SENDING)
+            )
+        if not inbox_due and not outbox_due and not sending:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"workers not idle after {timeout}s: inbox {inbox_due}, outbox {outbox_due}, sending {sending}")
+        runtime.inbox.poller.wake()
+        runtime.outbox.wake()
+        await asyncio.sleep(0.01)
 
 
 def unique_id() -> str:

@@ -199,8 +199,10 @@ def test_fast_enough_for_five_hundred_customers() -> None:
     texts = [f"{c.name[:4]} {c.contacts[0]} 电话20分钟 聊了报价" for c in customers[:200]]
     texts += ["新客户 李四 电话", "华东建才 微信", "公司 电话", "张总 电话"] * 50
     match_customer(texts[0], customers)  # build the index once
-    started = time.perf_counter()
+    # CPU time of this process: the suite runs in parallel with other work on a shared machine,
+    # and wall time would measure the neighbours too.
+    started = time.process_time()
     for text in texts:
         match_customer(text, customers)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(texts) / elapsed > 500, f"{len(texts) / elapsed:.0f} calls/s"

@@ -19,7 +19,7 @@ from bot.config import config_from_dict
 from domain.enums import OutboxStatus
 from handlers import texts as handler_texts
 from storage.models import Evidence, InboxItem, OutboxItem, Touch
-from tests.conftest import START
+from tests.conftest import START, settle
 from tests.fakes import wecom as fakes
 from tests.seed import add_customer
 
@@ -182,7 +182,7 @@ async def test_the_same_msgid_delivered_three_times_at_once_is_one_item_and_one_
     await processed(client, "m-dup")
     assert await stored_count(client, Touch) == 1
     await until(lambda: len(to(fake, "LiMing")) >= 1)
-    await asyncio.sleep(0.3)  # a second reply, if there were one, would have gone out by now
+    await settle(runtime(client))  # a second reply, if there were one, has gone out now
     assert len(to(fake, "LiMing")) == 1
 
 
@@ -272,7 +272,7 @@ async def test_an_unknown_userid_gets_one_polite_reply(client, fake):
         assert resp.status == 200
         await processed(client, msg_id)
     await until(lambda: len(to(fake, "Stranger")) >= 1)
-    await asyncio.sleep(0.3)
+    await settle(runtime(client))
     (reply,) = to(fake, "Stranger")
     assert reply["text"]["content"] == texts.UNKNOWN_MEMBER
     async with runtime(client).sessions() as session:

@@ -104,7 +104,7 @@ class ObstacleChecklist:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (dates as ISO strings), as stored on the escalation."""
-        return _jsonable(asdict(self))
+        return {key: _jsonable(value) for key, value in asdict(self).items()}
 
 
 _KEY_NOISE = re.compile(r"[\s①②③④⑤⑥⑦⑧⑨⑩0-9.、::()()]+")

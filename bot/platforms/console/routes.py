@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.appkeys import RUNTIME
 from bot.clock import ShiftableClock
@@ -24,13 +24,14 @@ from cards.text import card_as_text
 from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import settings as settings_store
+from storage.db import string_length
 from storage.media import MediaRejected
 from storage.models import InboxItem, OutboxItem
 
 STATIC = Path(__file__).parent / "static"
 PLATFORM = "console"
 CLOCK_SETTING = "console_clock_offset"
-MSG_ID_CHARS = InboxItem.__table__.c.platform_msg_id.type.length
+MSG_ID_CHARS = string_length(InboxItem.__table__.c.platform_msg_id)
 _UPLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 _KIND_BY_FORM = {"photo": EventKind.IMAGE, "image": EventKind.IMAGE, "voice": EventKind.VOICE,
                  "video": EventKind.VIDEO, "file": EventKind.FILE}
@@ -63,7 +64,10 @@ def add_routes(app: web.Application) -> None:
 
 
 def _error(status: int, message: str) -> web.HTTPException:
-    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge}[status]
+    classes: dict[int, type[web.HTTPException]] = {
+        400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge
+    }
+    cls = classes[status]
     return cls(text=_json_text({"error": message}), content_type="application/json")
 
 
@@ -148,6 +152,8 @@ async def _event_from_upload(request: web.Request, runtime: Runtime) -> Event:
     payload: bytes | None = None
     filename, mime = "", ""
     async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            raise _error(400, "nested multipart bodies are not accepted")
         if part.name == "file":
             filename = part.filename or "upload"
             mime = part.headers.get("Content-Type", "")

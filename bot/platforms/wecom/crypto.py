@@ -5,7 +5,10 @@ AES-256-CBC ciphertext (key = base64(EncodingAESKey + "="), IV = the key's first
 padding to 32-byte blocks). The plaintext is ``16 random bytes | 4-byte big-endian length | msg |
 receive id``; for a self-built app the receive id is the CorpID.
 
-The signature is always checked before anything is decrypted, and it is compared in constant time.
+The envelope is sealed and opened by wechatpy's enterprise crypto (``wechatpy.enterprise.crypto``,
+on the ``cryptography`` backend); this module adds what the callback endpoint needs around it: the
+signature is always checked first and compared in constant time, malformed ciphertexts are refused
+before they reach the cipher, and every failure is one of the ``CryptoError`` classes below.
 ``encrypt`` exists for the fake WeCom server, the tests and the benchmark.
 """
 
@@ -18,11 +21,10 @@ import hmac
 import os
 import struct
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from wechatpy.enterprise.crypto import PrpCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
-BLOCK_SIZE = 32  # WeCom pads to 32 bytes, not to the AES block size of 16
 _RANDOM_PREFIX = 16
-_LENGTH_FIELD = 4
 
 
 class CryptoError(Exception):
@@ -56,6 +58,18 @@ def aes_key(encoding_aes_key: str) -> bytes:
     return key
 
 
+class _Envelope(PrpCrypto):  # type: ignore[misc]  # wechatpy ships no type information
+    """wechatpy's envelope, with the random prefix from ``os.urandom`` (wechatpy draws it with
+    ``random.sample``) or, for reproducible tests, a given one."""
+
+    def __init__(self, key: bytes, random_prefix: bytes | None = None) -> None:
+        super().__init__(key)
+        self._prefix = random_prefix
+
+    def get_random_string(self) -> bytes:
+        return self._prefix if self._prefix is not None else os.urandom(_RANDOM_PREFIX)
+
+
 class WeComCrypto:
     """Verify, decrypt and (for fakes and tests) encrypt WeCom callback payloads."""
 
@@ -63,7 +77,7 @@ class WeComCrypto:
         self.token = token
         self.receive_id = receive_id
         self._key = aes_key(encoding_aes_key)
-        self._cipher = Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
+        self._envelope = _Envelope(self._key)
 
     def verify(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         expected = signature(self.token, timestamp, nonce, encrypted)
@@ -79,36 +93,24 @@ class WeComCrypto:
             raise DecryptionFailed("ciphertext is not valid base64") from exc
         if not data or len(data) % 16:
             raise DecryptionFailed(f"ciphertext length {len(data)} is not a multiple of the AES block size")
-        decryptor = self._cipher.decryptor()
-        padded = decryptor.update(data) + decryptor.finalize()
-        pad = padded[-1]
-        if not 1 <= pad <= BLOCK_SIZE or padded[-pad:] != bytes([pad]) * pad:
-            raise DecryptionFailed("bad padding (is wecom.encoding_aes_key right?)")
-        plain = padded[:-pad]
-        if len(plain) < _RANDOM_PREFIX + _LENGTH_FIELD:
-            raise DecryptionFailed("envelope too short")
-        (length,) = struct.unpack(">I", plain[_RANDOM_PREFIX : _RANDOM_PREFIX + _LENGTH_FIELD])
-        start = _RANDOM_PREFIX + _LENGTH_FIELD
-        if start + length > len(plain):
-            raise DecryptionFailed("declared message length exceeds the envelope")
-        message, receive_id = plain[start : start + length], plain[start + length :]
-        if not hmac.compare_digest(receive_id, self.receive_id.encode()):
-            raise ReceiverMismatch("receive id in the envelope is not this corp id")
-        return message
+        try:
+            message: str = self._envelope.decrypt(encrypted, self.receive_id)
+        except InvalidCorpIdException as exc:
+            raise ReceiverMismatch("receive id in the envelope is not this corp id") from exc
+        except (ValueError, IndexError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
+            raise DecryptionFailed(f"not a WeCom envelope (is wecom.encoding_aes_key right?): {exc}") from exc
+        return message.encode()
 
     def verify_and_decrypt(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> bytes:
         self.verify(msg_signature, timestamp, nonce, encrypted)
         return self.decrypt(encrypted)
 
     def encrypt(self, message: bytes, *, random_prefix: bytes | None = None) -> str:
-        prefix = random_prefix if random_prefix is not None else os.urandom(_RANDOM_PREFIX)
-        if len(prefix) != _RANDOM_PREFIX:
+        if random_prefix is not None and len(random_prefix) != _RANDOM_PREFIX:
             raise ValueError("random prefix must be 16 bytes")
-        plain = prefix + struct.pack(">I", len(message)) + message + self.receive_id.encode()
-        pad = BLOCK_SIZE - len(plain) % BLOCK_SIZE
-        encryptor = self._cipher.encryptor()
-        data = encryptor.update(plain + bytes([pad]) * pad) + encryptor.finalize()
-        return base64.b64encode(data).decode()
+        envelope = self._envelope if random_prefix is None else _Envelope(self._key, random_prefix)
+        encrypted: bytes = envelope.encrypt(message, self.receive_id)
+        return encrypted.decode()
 
     def sign(self, timestamp: str, nonce: str, encrypted: str) -> str:
         return signature(self.token, timestamp, nonce, encrypted)
