@@ -44,6 +44,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from domain import metrics as m
 from domain.enums import CustomerStatus, Role
@@ -131,7 +133,7 @@ def _scan_order(session: AsyncSession, column: Any) -> Any:
     sorts; a full pass over the covering ``ix_touches_customer_channel`` in group order is twice as fast.
     """
     if _dialect(session) == "sqlite":
-        return column.op("||")(literal(""))
+        return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
     return column
 
 
