@@ -180,8 +180,8 @@ async def compute_figures(
     instants = [as_of] + ([compare_with] if compare_with is not None else [])
     owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
     await _touch_depth(session, instants, scope, owned_at, people, names=details)
+    await _crossing(session, instants, scope, owned_at)
     for instant, owned in zip(instants, owned_at, strict=True):
-        await _crossing(session, instant, scope, owned)
         await _resolution(session, instant, scope, owned, people)
     days = m.trend_days(as_of.astimezone(tz).date())
     extra = _Details(days=days)
@@ -348,8 +348,12 @@ async def _touch_depth(
             owned_at[0][owner_id].below_2.append((customer, owner.name if owner else ""))
 
 
-async def _crossing(session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned]) -> None:
-    start, end = m.crossing_cohort_window(as_of)
+async def _crossing(
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]]
+) -> None:
+    """Stage crossing as of each of ``instants`` in one statement: first entries are found once, and
+    each cohort member's "crossed" is decided once, then counted in every cohort window it falls in."""
+    windows = [m.crossing_cohort_window(instant) for instant in instants]
     from_stage = aliased(Stage)
     first_entry = (
         select(StageHistory.customer_id, func.min(StageHistory.entered_at).label("entered"))
@@ -382,15 +386,25 @@ async def _crossing(session: AsyncSession, as_of: dt.datetime, scope: list[int] 
             later.entered_at <= _plus(session, first_entry.c.entered, m.CROSSING_WITHIN),
         )
     )
-    rows = await session.execute(
-        select(Customer.owner_id, func.count(), func.sum(case((crossed, 1), else_=0)))
+    cohorts = (
+        select(Customer.owner_id.label("owner_id"), first_entry.c.entered.label("entered"),
+               case((crossed, 1), else_=0).label("crossed"))
         .join(first_entry, first_entry.c.customer_id == Customer.id)
-        .where(first_entry.c.entered > _instant(start), first_entry.c.entered <= _instant(end))
-        .group_by(Customer.owner_id)
+        .where(first_entry.c.entered > _instant(min(w[0] for w in windows)),
+               first_entry.c.entered <= _instant(max(w[1] for w in windows)))
+        .subquery()
     )
-    for owner_id, cohort, crossed_count in rows:
-        owned[owner_id].cohort += int(cohort)
-        owned[owner_id].crossed += int(crossed_count or 0)
+    per_window = []
+    for start, end in windows:
+        inside = and_(cohorts.c.entered > _instant(start), cohorts.c.entered <= _instant(end))
+        per_window += [func.sum(case((inside, 1), else_=0)), func.sum(case((inside, cohorts.c.crossed), else_=0))]
+    rows = await session.execute(select(cohorts.c.owner_id, *per_window).group_by(cohorts.c.owner_id))
+    for row in rows:
+        for i, owned in enumerate(owned_at):
+            cohort, crossed_count = int(row[1 + 2 * i] or 0), int(row[2 + 2 * i] or 0)
+            if cohort:
+                owned[row[0]].cohort += cohort
+                owned[row[0]].crossed += crossed_count
 
 
 async def _resolution(
