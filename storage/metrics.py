@@ -474,34 +474,32 @@ async def _overdue(
 ) -> dict[int | None, list[m.Overdue]]:
     """Per team: the customers most overdue (the latest next action past due, no touch since)."""
     today = as_of.astimezone(tz).date()
-    latest = (
-        select(Touch.customer_id, func.max(Touch.occurred_at).label("at"))
-        .where(_existed(Touch, as_of))
-        .group_by(Touch.customer_id)
-        .subquery()
-    )
-    # Two touches logged at the same instant: the later-logged one (higher id) set the action.
-    same = aliased(Touch)
-    latest_id = (
-        select(func.max(same.id))
-        .where(same.customer_id == latest.c.customer_id, same.occurred_at == latest.c.at, _existed(same, as_of))
+    # Each customer's latest touch that existed at as_of, found by one index seek per customer (not a
+    # scan of every touch); of two logged at the same instant the later-logged one (higher id) set it.
+    latest_due = (
+        select(Touch.next_due)
+        .where(Touch.customer_id == Customer.id, _existed(Touch, as_of))
+        .order_by(Touch.occurred_at.desc(), Touch.id.desc())
+        .limit(1)
+        .correlate(Customer)
         .scalar_subquery()
+    )
+    latest = (
+        select(Member.team_id.label("team_id"), Customer.name.label("customer"), Customer.owner_id.label("owner_id"),
+               Customer.id.label("customer_id"), latest_due.label("due"))
+        .select_from(Customer)
+        .join(Member, Member.id == Customer.owner_id)
+        .where(Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+        .subquery()
     )
     candidates = (
         select(
-            Member.team_id.label("team_id"),
-            Customer.name.label("customer"),
-            Customer.owner_id.label("owner_id"),
-            Touch.next_due.label("due"),
+            latest.c.team_id, latest.c.customer, latest.c.owner_id, latest.c.due,
             func.row_number()
-            .over(partition_by=Member.team_id, order_by=(Touch.next_due, Customer.name, Customer.id))
+            .over(partition_by=latest.c.team_id, order_by=(latest.c.due, latest.c.customer, latest.c.customer_id))
             .label("rank"),
         )
-        .select_from(latest)
-        .join(Touch, Touch.id == latest_id)
-        .join(Customer, Customer.id == latest.c.customer_id)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(Touch.next_due < today, Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+        .where(latest.c.due < today)
         .subquery()
     )
     rows = await session.execute(
