@@ -11,6 +11,11 @@ In a fresh process (so the peak RSS is the digest's own) it then measures:
   digests, 100 PNG charts rendered and stored, every team's run claimed.
 
     .venv/bin/python bench/bench_digest.py [--teams 100] [--reps-per-team 20] [--customers-per-rep 50]
+        [--reuse FILE] [--profile]
+
+``--reuse FILE`` keeps the generated database in FILE (generated there when missing, reused when
+present: generation takes minutes, the measurement seconds); a run copies it so the digest's own
+writes never change the data set. ``--profile`` prints where the digest job's CPU time went.
 
 Prints figures; not a pass/fail test. Targets: all digests built in ≤ 3 s and ≤ 300 MB.
 """
@@ -144,7 +149,7 @@ def generate(path: Path, teams: int, reps_per_team: int, customers_per_rep: int,
             "stage_entries": len(history), "support_requests": len(requests)}
 
 
-async def _measure(path: str) -> dict[str, float]:
+async def _measure(path: str, profile: bool = False) -> dict[str, float]:
     from sqlalchemy import text
 
     from bot.clock import FrozenClock
@@ -172,6 +177,12 @@ async def _measure(path: str) -> dict[str, float]:
     data_dir = Path(path).parent / "data"
     config = config_from_dict({"storage": {"url": f"sqlite+aiosqlite:///{path}", "data_dir": str(data_dir)}})
     event = Event(platform="schedule", platform_msg_id="digest:bench", kind=EventKind.SCHEDULE, job="digest")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started, cpu = time.perf_counter(), time.process_time()
     async with transaction(sessions) as session:
         ctx = Ctx(session=session, clock=FrozenClock(NINE), config=config, event=event, member=None,
@@ -180,6 +191,11 @@ async def _measure(path: str) -> dict[str, float]:
         replies = await digest.digest_job(ctx)
     figures["digests_s"] = time.perf_counter() - started
     figures["digests_cpu_s"] = time.process_time() - cpu
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     figures["load_average"] = os.getloadavg()[0]
     figures["messages"] = len(replies)
     figures["charts"] = sum(1 for r in replies if type(r).__name__ == "Image")
@@ -194,18 +210,35 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=100)
     parser.add_argument("--reps-per-team", type=int, default=20)
     parser.add_argument("--customers-per-rep", type=int, default=50)
+    parser.add_argument("--reuse", type=Path, help="keep the generated database in this file and reuse it")
+    parser.add_argument("--profile", action="store_true", help="print the digest job's CPU profile")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(asyncio.run(_measure(args.measure))))
+        print(json.dumps(asyncio.run(_measure(args.measure, args.profile))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         started = time.perf_counter()
-        sizes = generate(path, args.teams, args.reps_per_team, args.customers_per_rep)
-        print(f"generated {sizes} in {time.perf_counter() - started:.1f} s", flush=True)
-        output = subprocess.run([sys.executable, __file__, "--measure", str(path)], check=True, capture_output=True,
-                                text=True).stdout
+        if args.reuse is not None and args.reuse.exists():
+            print(f"reusing {args.reuse} (after migrating it to the current schema)", flush=True)
+        else:
+            target = args.reuse if args.reuse is not None else path
+            sizes = generate(target, args.teams, args.reps_per_team, args.customers_per_rep)
+            print(f"generated {sizes} in {time.perf_counter() - started:.1f} s", flush=True)
+        if args.reuse is not None:
+            source = sqlite3.connect(args.reuse)
+            copy = sqlite3.connect(path)
+            source.backup(copy)
+            source.close()
+            copy.close()
+            asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+            sqlite3.connect(path).execute("ANALYZE").connection.close()
+        command = [sys.executable, __file__, "--measure", str(path), *(["--profile"] if args.profile else [])]
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        if args.profile:
+            print(done.stderr)
+        output = done.stdout
         figures = json.loads(output.strip().splitlines()[-1])
         print(f"metrics for the whole organisation: {figures['figures_s']:.2f} s wall, "
               f"{figures['figures_cpu_s']:.2f} s CPU (peak RSS {figures['figures_peak_rss_mb']:.0f} MB)")

@@ -30,7 +30,7 @@ from domain import metrics as m
 from domain.charts import TrendPoint
 from domain.enums import Role
 from handlers import texts_digest as texts
-from handlers.charts import render_chart
+from handlers.charts import render_charts
 from storage import members as member_store
 from storage import metrics as metric_store
 
@@ -109,11 +109,12 @@ async def build_digests(
         (by_key[team.key], team) for team in figures.teams if team.has_anything and team.key in by_key
     ]
     dates = {team_id: as_of.astimezone(team_zone(teams[team_id].timezone, ctx.tz)).date() for team_id, _ in wanted}
-    charts = await asyncio.gather(*(
-        render_chart(texts.CHART_TITLE.format(team=team.name, date=dates[team_id].isoformat()),
-                     chart_stages(team), chart_trend(team))
+    charts = await render_charts([
+        (texts.CHART_TITLE.format(team=team.name, date=dates[team_id].isoformat()), chart_stages(team), chart_trend(team))
         for team_id, team in wanted
-    ))
+    ])
+    drawn = [png for png in charts if png is not None]
+    stored = iter(await asyncio.to_thread(lambda: [ctx.media.store_generated(png, "png") for png in drawn]))
     out: dict[int, list[Reply]] = {}
     for (team_id, team), png in zip(wanted, charts, strict=True):
         to = ToGroup(team_id) if to_group else None
@@ -121,7 +122,7 @@ async def build_digests(
         text = digest_markdown(team, previous.team(team.key), local_date)
         replies: list[Reply] = [Markdown(texts.DIGEST_TITLE.format(team=team.name), text, to=to)]
         if png is not None:
-            sha = await asyncio.to_thread(ctx.media.store_generated, png, "png")
+            sha = next(stored)
             # No caption: robots would send it as a separate text message; the chart carries its title.
             replies.append(Image(sha, to=to, path=f"generated/{sha}.png"))
         out[team_id] = replies
