@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ CUSTOMER_COLUMNS = tuple(
     CANONICAL_HEADERS[key]
     for key in ("name", "industry", "contacts", "last_touch", "stage", "obstacle", "expected_sign", "owner", "aliases")
 )
+STREAM_BATCH = 2000
 
 
 @dataclass
@@ -98,16 +100,17 @@ async def _customers(session: AsyncSession, w: _Writer, now: dt.datetime, tz: Zo
         .join(Member, Member.id == c.owner_id)
         .order_by(c.id)
     )
-    rows = (await session.execute(_scoped(query, c.owner_id, team_id))).all()
     open_alerts = dict(
         (await session.execute(
             select(Alert.customer_id, func.count()).where(Alert.open_key.is_not(None), Alert.customer_id.is_not(None))
             .group_by(Alert.customer_id)
         )).all()
     )
+    # The custom columns are known only after every customer is seen: a first pass reads just them,
+    # so that the rows themselves can be streamed rather than all held in memory.
     custom_keys: dict[str, None] = {}
-    for row in rows:
-        for key in row.custom_fields or {}:
+    async for (custom,) in _stream(session, _scoped(select(c.custom_fields).order_by(c.id), c.owner_id, team_id)):
+        for key in custom or {}:
             custom_keys.setdefault(key, None)
     headers = [*CUSTOMER_COLUMNS, *custom_keys, *EXPORT_ONLY_HEADERS]
     sheet = w.sheet("客户", headers)
@@ -115,11 +118,13 @@ async def _customers(session: AsyncSession, w: _Writer, now: dt.datetime, tz: Zo
     # The hot loop at 100,000 customers: one list per row, handed to the sheet in one call.
     local_dates: dict[dt.datetime, dt.date] = {}
     no_custom = [None] * len(custom_keys)
-    for row in rows:
+    async for row in _stream(session, _scoped(query, c.owner_id, team_id)):
         last_touch = row.last_touch_at
         if last_touch is not None:
             day = local_dates.get(last_touch)
             if day is None:
+                if len(local_dates) > 10_000:  # imported times repeat (midnights); keep the cache small if not
+                    local_dates.clear()
                 day = local_dates[last_touch] = last_touch.astimezone(tz).date()
             last_touch = day
         custom = row.custom_fields
@@ -130,6 +135,14 @@ async def _customers(session: AsyncSession, w: _Writer, now: dt.datetime, tz: Zo
             (today - row.stage_entered_at.astimezone(tz).date()).days, open_alerts.get(row.id, 0),
         ])
     return sheet.rows - 1
+
+
+async def _stream(session: AsyncSession, query: Any) -> AsyncIterator[Any]:
+    """The rows of ``query`` fetched a batch at a time: memory stays flat however many there are."""
+    result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+    async for batch in result.partitions():
+        for row in batch:
+            yield row
 
 
 def _text(value: Any) -> str | None:
@@ -147,7 +160,7 @@ async def _touches(session: AsyncSession, w: _Writer, team_id: int | None) -> in
     )
     sheet = w.sheet("跟进记录", ["客户名称", "销售", "时间", "渠道", "时长(分钟)", "今日动作", "下次动作", "下次日期", "有效触达", "凭证"])
     row: Any
-    for row in await session.execute(_scoped(query, Customer.owner_id, team_id)):
+    async for row in _stream(session, _scoped(query, Customer.owner_id, team_id)):
         w.row(sheet, [row[0], row[1], row[2], row[3].value, row[4], row[5], row[6], row[7], row[8], row[9].value])
     return sheet.rows - 1
 
@@ -163,7 +176,7 @@ async def _alerts(session: AsyncSession, w: _Writer, team_id: int | None) -> int
     if team_id is not None:
         query = query.where(Alert.member_id.in_(select(Member.id).where(Member.team_id == team_id)))
     sheet = w.sheet("预警", ["规则", "客户名称", "成员", "级别", "状态", "发起时间", "通知时间", "结束时间"])
-    for row in await session.execute(query):
+    async for row in _stream(session, query):
         w.row(sheet, [row[0], row[1], row[2], row[3], row[4].value, row[5], row[6], row[7]])
     return sheet.rows - 1
 
@@ -181,7 +194,7 @@ async def _requests(session: AsyncSession, w: _Writer, team_id: int | None) -> i
     )
     sheet = w.sheet("资源申请", ["客户名称", "申请人", "类型", "金额", "用途", "状态", "申请时间", "决定时间", "决定人", "原因"])
     row: Any
-    for row in await session.execute(_scoped(query, Customer.owner_id, team_id)):
+    async for row in _stream(session, _scoped(query, Customer.owner_id, team_id)):
         w.row(sheet, [row[0], row[1], row[2], row[3], row[4], row[5].value, row[6], row[7], row[8], row[9]])
     return sheet.rows - 1
 
@@ -193,7 +206,7 @@ async def _audit(session: AsyncSession, w: _Writer) -> int:
         .order_by(AuditEntry.id)
     )
     sheet = w.sheet("审计", ["时间", "操作人", "操作", "对象", "修改前", "修改后"])
-    for row in await session.execute(query):
+    async for row in _stream(session, query):
         w.row(sheet, [row[0], row[1] or "(命令行)", row[2], row[3], _json(row[4]), _json(row[5])])
     return sheet.rows - 1
 

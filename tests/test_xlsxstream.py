@@ -1,4 +1,5 @@
-"""The streaming .xlsx writer behind the export: what each value becomes, read back by two readers."""
+"""The streaming .xlsx writer behind the export: what each value becomes, read back by two readers;
+and the streamed export on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
+from storage.exporter import export_workbook
 from storage.xlsxstream import MAX_CELL_UNITS, XlsxStream, column_letters, excel_serial
+from tests.conftest import SHANGHAI
+from tests.import_support import run_import, xlsx_bytes
+from tests.pg import requires_postgres, scratch_database
 
 
 def write(path: Path, rows: list[list], headers: list[str] | None = None) -> Path:
@@ -100,3 +105,28 @@ def test_unusable_sheet_names_are_refused(tmp_path, name):
         workbook.sheet("重复", ["x"])
         with pytest.raises(ValueError):
             workbook.sheet(name, ["x"])
+
+
+@requires_postgres
+async def test_an_export_streamed_from_postgresql_reimports_unchanged(tmp_path, clock):
+    from bot.bootstrap import build_runtime
+    from tests.conftest import make_config
+
+    async with scratch_database() as url:
+        rt = await build_runtime(make_config(tmp_path, storage={"url": url}), clock=clock)
+        try:
+            rows = [["客户名称", "所属行业", "联系人", "最近跟进日期", "当前阶段", "负责人", "区域"],
+                    ["华东建材", "建材经销", "张总、李工", "2026-11-20", "方案报价", "rep.li", "=1+1"],
+                    ["金陵置业", "", "", "", "", "rep.zhao", ""]]
+            assert (await run_import(rt, xlsx_bytes(rows))).result.created == 2
+            path = tmp_path / "pg.xlsx"
+            async with rt.sessions() as session:
+                counts = await export_workbook(session, path, now=rt.clock.now(), tz=SHANGHAI)
+            assert counts.sheets["客户"] == 2
+            sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("客户").to_python()
+            assert sheet[1][:3] == ["华东建材", "建材经销", "张总、李工"] and sheet[0][9] == "区域"
+            assert sheet[1][9] == "=1+1"
+            outcome = await run_import(rt, path.read_bytes(), "pg.xlsx")
+            assert (outcome.result.created, outcome.result.updated, outcome.result.unchanged) == (0, 0, 2)
+        finally:
+            await rt.stop()
