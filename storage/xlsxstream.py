@@ -171,11 +171,16 @@ class SheetStream:
         letters = self._letters(len(values))
         styled = f' s="{style}"' if style else ""
         cells = [f'<row r="{r}">']
+        needs_care = _NEEDS_CARE.search
         for col, value in enumerate(values):
             kind = type(value)
             if kind is str:
-                if value:
+                if not value:
+                    continue
+                if len(value) > MAX_CELL_UNITS // 2 or needs_care(value):
                     cells.append(f'<c r="{letters[col]}{r}"{styled} t="inlineStr"><is>{text_xml(value)}</is></c>')
+                else:  # the common case, inlined: plain text goes in as it is
+                    cells.append(f'<c r="{letters[col]}{r}"{styled} t="inlineStr"><is><t>{value}</t></is></c>')
             elif value is None:
                 continue
             elif kind is int:
