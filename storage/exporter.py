@@ -1,32 +1,34 @@
 """导出: the organisation (or one team) as an .xlsx workbook.
 
 Sheets: 客户 (the import columns, so that re-importing this sheet changes nothing, plus days in
-stage and open alerts), 跟进记录, 预警, 资源申请 and 审计. Written with xlsxwriter in
-constant-memory mode, row by row. Every text is written as a string cell, never a formula: a
-value beginning with "=" stays text (no formula injection).
+stage and open alerts), 跟进记录, 预警, 资源申请 and 审计. Streamed row by row with
+storage.xlsxstream (bounded memory). Every text is written as an inline string cell, never a
+formula: a value beginning with "=" stays text (no formula injection).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.importing import CANONICAL_HEADERS, EXPORT_ONLY_HEADERS
 from storage.models import Alert, AuditEntry, Customer, Member, ResourceRequest, Stage, Touch
+from storage.xlsxstream import SheetStream, XlsxStream
 
 CUSTOMER_COLUMNS = tuple(
     CANONICAL_HEADERS[key]
     for key in ("name", "industry", "contacts", "last_touch", "stage", "obstacle", "expected_sign", "owner", "aliases")
 )
+STREAM_BATCH = 2000
 
 
 @dataclass
@@ -51,54 +53,42 @@ async def export_workbook(
 ) -> ExportCounts:
     """Write the workbook to ``path``; ``team_id`` limits it to one team's customers (managers)."""
     counts = ExportCounts()
-    workbook = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                    "strings_to_numbers": False}
-    )
-    try:
-        formats = {
-            "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
-            "time": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-            "head": workbook.add_format({"bold": True}),
-        }
-        writer = _Writer(workbook, formats, tz)
+    with XlsxStream(path) as workbook:
+        writer = _Writer(workbook, tz)
         counts.sheets["客户"] = await _customers(session, writer, now, tz, team_id)
         counts.sheets["跟进记录"] = await _touches(session, writer, team_id)
         counts.sheets["预警"] = await _alerts(session, writer, team_id)
         counts.sheets["资源申请"] = await _requests(session, writer, team_id)
         if include_audit:
             counts.sheets["审计"] = await _audit(session, writer)
-    finally:
-        workbook.close()
     return counts
 
 
 class _Writer:
-    def __init__(self, workbook: Any, formats: dict[str, Any], tz: ZoneInfo) -> None:
+    def __init__(self, workbook: XlsxStream, tz: ZoneInfo) -> None:
         self.workbook = workbook
-        self.formats = formats
         self.tz = tz
 
-    def sheet(self, name: str, headers: list[str]) -> Any:
-        sheet = self.workbook.add_worksheet(name)
-        for col, title in enumerate(headers):
-            sheet.write_string(0, col, title, self.formats["head"])
-        return sheet
+    def sheet(self, name: str, headers: list[str]) -> SheetStream:
+        return self.workbook.sheet(name, headers)
 
-    def row(self, sheet: Any, r: int, values: list[Any]) -> None:
-        for col, value in enumerate(values):
+    def row(self, sheet: SheetStream, values: list[Any]) -> None:
+        """Database values to cells: yes/no in words, aware times in local time, enums and the rest as text."""
+        cells: list[Any] = []
+        for value in values:
             if value is None or value == "":
-                continue
-            if isinstance(value, bool):
-                sheet.write_string(r, col, "是" if value else "否")
+                cells.append(None)
+            elif isinstance(value, bool):
+                cells.append("是" if value else "否")
             elif isinstance(value, int | float):
-                sheet.write_number(r, col, value)
+                cells.append(value)
             elif isinstance(value, dt.datetime):
-                sheet.write_datetime(r, col, value.astimezone(self.tz).replace(tzinfo=None), self.formats["time"])
+                cells.append(value.astimezone(self.tz).replace(tzinfo=None))
             elif isinstance(value, dt.date):
-                sheet.write_datetime(r, col, dt.datetime.combine(value, dt.time()), self.formats["date"])
+                cells.append(value)
             else:
-                sheet.write_string(r, col, str(value))
+                cells.append(str(value))
+        sheet.row(cells)
 
 
 async def _customers(session: AsyncSession, w: _Writer, now: dt.datetime, tz: ZoneInfo, team_id: int | None) -> int:
@@ -110,47 +100,53 @@ async def _customers(session: AsyncSession, w: _Writer, now: dt.datetime, tz: Zo
         .join(Member, Member.id == c.owner_id)
         .order_by(c.id)
     )
-    rows = (await session.execute(_scoped(query, c.owner_id, team_id))).all()
     open_alerts = dict(
         (await session.execute(
             select(Alert.customer_id, func.count()).where(Alert.open_key.is_not(None), Alert.customer_id.is_not(None))
             .group_by(Alert.customer_id)
         )).all()
     )
+    # The custom columns are known only after every customer is seen: a first pass reads just them,
+    # so that the rows themselves can be streamed rather than all held in memory.
     custom_keys: dict[str, None] = {}
-    for row in rows:
-        for key in row.custom_fields or {}:
+    async for (custom,) in _stream(session, _scoped(select(c.custom_fields).order_by(c.id), c.owner_id, team_id)):
+        for key in custom or {}:
             custom_keys.setdefault(key, None)
     headers = [*CUSTOMER_COLUMNS, *custom_keys, *EXPORT_ONLY_HEADERS]
     sheet = w.sheet("客户", headers)
     today = now.astimezone(tz).date()
-    # The hot loop at 100,000 customers: typed writes, empty cells skipped, no per-cell dispatch.
-    write_string, write_number, write_datetime = sheet.write_string, sheet.write_number, sheet.write_datetime
-    date_format = w.formats["date"]
-    local_dates: dict[dt.datetime, dt.datetime] = {}
-    custom_start = len(CUSTOMER_COLUMNS)
-    computed_start = custom_start + len(custom_keys)
-    for r, row in enumerate(rows, start=1):
-        for col, text in ((0, row.name), (1, row.industry), (2, "、".join(row.contacts or ())), (4, row.stage),
-                          (5, row.key_obstacle), (7, row.owner), (8, "、".join(row.aliases or ()))):
-            if text:
-                write_string(r, col, text)
-        if row.last_touch_at is not None:
-            day = local_dates.get(row.last_touch_at)
+    # The hot loop at 100,000 customers: one list per row, handed to the sheet in one call.
+    local_dates: dict[dt.datetime, dt.date] = {}
+    no_custom = [None] * len(custom_keys)
+    async for row in _stream(session, _scoped(query, c.owner_id, team_id)):
+        last_touch = row.last_touch_at
+        if last_touch is not None:
+            day = local_dates.get(last_touch)
             if day is None:
-                day = local_dates[row.last_touch_at] = dt.datetime.combine(row.last_touch_at.astimezone(tz).date(), dt.time())
-            write_datetime(r, 3, day, date_format)
-        if row.expected_sign_date is not None:
-            write_datetime(r, 6, dt.datetime.combine(row.expected_sign_date, dt.time()), date_format)
+                if len(local_dates) > 10_000:  # imported times repeat (midnights); keep the cache small if not
+                    local_dates.clear()
+                day = local_dates[last_touch] = last_touch.astimezone(tz).date()
+            last_touch = day
         custom = row.custom_fields
-        if custom:
-            for offset, key in enumerate(custom_keys):
-                value = custom.get(key)
-                if value not in (None, ""):
-                    write_string(r, custom_start + offset, str(value))
-        write_number(r, computed_start, (today - row.stage_entered_at.astimezone(tz).date()).days)
-        write_number(r, computed_start + 1, open_alerts.get(row.id, 0))
-    return len(rows)
+        sheet.row([
+            row.name, row.industry, "、".join(row.contacts or ()), last_touch, row.stage, row.key_obstacle,
+            row.expected_sign_date, row.owner, "、".join(row.aliases or ()),
+            *([_text(custom.get(key)) for key in custom_keys] if custom else no_custom),
+            (today - row.stage_entered_at.astimezone(tz).date()).days, open_alerts.get(row.id, 0),
+        ])
+    return sheet.rows - 1
+
+
+async def _stream(session: AsyncSession, query: Any) -> AsyncIterator[Any]:
+    """The rows of ``query`` fetched a batch at a time: memory stays flat however many there are."""
+    result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+    async for batch in result.partitions():
+        for row in batch:
+            yield row
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 async def _touches(session: AsyncSession, w: _Writer, team_id: int | None) -> int:
@@ -163,11 +159,10 @@ async def _touches(session: AsyncSession, w: _Writer, team_id: int | None) -> in
         .order_by(Touch.id)
     )
     sheet = w.sheet("跟进记录", ["客户名称", "销售", "时间", "渠道", "时长(分钟)", "今日动作", "下次动作", "下次日期", "有效触达", "凭证"])
-    count = 0
     row: Any
-    for count, row in enumerate(await session.execute(_scoped(query, Customer.owner_id, team_id)), start=1):
-        w.row(sheet, count, [row[0], row[1], row[2], row[3].value, row[4], row[5], row[6], row[7], row[8], row[9].value])
-    return count
+    async for row in _stream(session, _scoped(query, Customer.owner_id, team_id)):
+        w.row(sheet, [row[0], row[1], row[2], row[3].value, row[4], row[5], row[6], row[7], row[8], row[9].value])
+    return sheet.rows - 1
 
 
 async def _alerts(session: AsyncSession, w: _Writer, team_id: int | None) -> int:
@@ -181,10 +176,9 @@ async def _alerts(session: AsyncSession, w: _Writer, team_id: int | None) -> int
     if team_id is not None:
         query = query.where(Alert.member_id.in_(select(Member.id).where(Member.team_id == team_id)))
     sheet = w.sheet("预警", ["规则", "客户名称", "成员", "级别", "状态", "发起时间", "通知时间", "结束时间"])
-    count = 0
-    for count, row in enumerate(await session.execute(query), start=1):
-        w.row(sheet, count, [row[0], row[1], row[2], row[3], row[4].value, row[5], row[6], row[7]])
-    return count
+    async for row in _stream(session, query):
+        w.row(sheet, [row[0], row[1], row[2], row[3], row[4].value, row[5], row[6], row[7]])
+    return sheet.rows - 1
 
 
 async def _requests(session: AsyncSession, w: _Writer, team_id: int | None) -> int:
@@ -199,11 +193,10 @@ async def _requests(session: AsyncSession, w: _Writer, team_id: int | None) -> i
         .order_by(ResourceRequest.id)
     )
     sheet = w.sheet("资源申请", ["客户名称", "申请人", "类型", "金额", "用途", "状态", "申请时间", "决定时间", "决定人", "原因"])
-    count = 0
     row: Any
-    for count, row in enumerate(await session.execute(_scoped(query, Customer.owner_id, team_id)), start=1):
-        w.row(sheet, count, [row[0], row[1], row[2], row[3], row[4], row[5].value, row[6], row[7], row[8], row[9]])
-    return count
+    async for row in _stream(session, _scoped(query, Customer.owner_id, team_id)):
+        w.row(sheet, [row[0], row[1], row[2], row[3], row[4], row[5].value, row[6], row[7], row[8], row[9]])
+    return sheet.rows - 1
 
 
 async def _audit(session: AsyncSession, w: _Writer) -> int:
@@ -213,10 +206,9 @@ async def _audit(session: AsyncSession, w: _Writer) -> int:
         .order_by(AuditEntry.id)
     )
     sheet = w.sheet("审计", ["时间", "操作人", "操作", "对象", "修改前", "修改后"])
-    count = 0
-    for count, row in enumerate(await session.execute(query), start=1):
-        w.row(sheet, count, [row[0], row[1] or "(命令行)", row[2], row[3], _json(row[4]), _json(row[5])])
-    return count
+    async for row in _stream(session, query):
+        w.row(sheet, [row[0], row[1] or "(命令行)", row[2], row[3], _json(row[4]), _json(row[5])])
+    return sheet.rows - 1
 
 
 def _json(value: Any) -> str:
