@@ -262,7 +262,8 @@ class OutboxWorker:
             await outbox_store.mark_dead(session, item.id, item.attempts, error, now)
             self._report_due = True
             return
-        delay = retry_after if retry_after is not None else self._backoff(item.attempts)
+        # Exponential back-off, never sooner than the platform asked (45009 asks for a minute each time).
+        delay = max(retry_after or 0.0, self._backoff(item.attempts))
         log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
         retry_at = now + dt.timedelta(seconds=delay)
         if queued_at is not None:
