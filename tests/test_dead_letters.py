@@ -233,11 +233,9 @@ async def test_a_photo_whose_media_get_fails_for_150_seconds_is_fetched_after_re
 async def test_an_inbox_failure_is_reported_to_the_admin_once(aiohttp_client, config, clock, monkeypatch):
     console = Console(await aiohttp_client(create_app(config, clock=clock, workers=False)))
     rt = console.runtime
-    from bot.events import Event, EventKind
+    from storage import inbox as inbox_store
 
     async with transaction(rt.sessions) as session:
-        from storage import inbox as inbox_store
-
         inbox_id, _ = await inbox_store.store_incoming(
             session, platform="console", platform_msg_id="bad", conversation_key="console:x",
             payload={"kind": "no-such-kind"}, now=clock.now(),
@@ -249,4 +247,63 @@ async def test_an_inbox_failure_is_reported_to_the_admin_once(aiohttp_client, co
     assert await rt.outbox.report_failures() == 0
     [notice] = await notices(rt)
     assert "收到" in notice.payload["text"] and "no-such-kind" in notice.payload["text"]
-    del Event, EventKind
+
+
+def test_the_cli_redrives_one_dead_outbox_message_and_refuses_an_unknown_id(tmp_path, capsys):
+    from bot.cli import main
+    from storage.db import create_engine, session_factory
+
+    path = tmp_path / "pacebot.toml"
+    path.write_text(
+        f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path}/cli.db"\ndata_dir = "{tmp_path}/data"\n', encoding="utf-8"
+    )
+    assert main(["--config", str(path), "db", "upgrade"]) == 0
+
+    async def run(statement_or_rows):
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+        try:
+            async with transaction(session_factory(engine)) as session:
+                if statement_or_rows == "add":
+                    for n in range(2):
+                        row = outbox_store.enqueue(session, platform="console", target_kind="member", target_id=1,
+                                                   target="rep.li", kind="text", payload={"text": f"t{n}"},
+                                                   now=START)
+                        row.status = OutboxStatus.DEAD
+                        row.attempts = 3
+                        row.last_error = "gone"
+                    return None
+                return {r.id: (r.status, r.attempts) for r in await session.scalars(select(OutboxItem))}
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run("add"))
+    assert main(["--config", str(path), "outbox", "redrive", "--id", "99"]) == 2
+    assert "not a dead letter" in capsys.readouterr().err
+    assert asyncio.run(run("read")) == {1: (OutboxStatus.DEAD, 3), 2: (OutboxStatus.DEAD, 3)}
+    assert main(["--config", str(path), "outbox", "redrive", "--id", "2"]) == 0
+    assert asyncio.run(run("read")) == {1: (OutboxStatus.DEAD, 3), 2: (OutboxStatus.PENDING, 0)}
+    assert main(["--config", str(path), "outbox", "redrive", "--all"]) == 0
+    assert asyncio.run(run("read")) == {1: (OutboxStatus.PENDING, 0), 2: (OutboxStatus.PENDING, 0)}
+
+
+async def test_without_an_admin_the_sender_is_not_told_an_admin_was_notified(aiohttp_client, config, clock):
+    from bot import texts
+    from bot.events import Event, EventKind
+    from storage import inbox as inbox_store
+    from storage.models import Member
+
+    rt = Console(await aiohttp_client(create_app(config, clock=clock, workers=False))).runtime
+    async with transaction(rt.sessions) as session:
+        await session.execute(update(Member).where(Member.code == "admin.he").values(active=False))
+    event = Event(platform="console", platform_msg_id="m-crash", kind=EventKind.TEXT, sender="rep.li",
+                  conversation="rep.li", text="华东建材 电话20分钟")
+    accepted = await rt.inbox.accept(event)
+    lease = dt.timedelta(seconds=config.inbox.lease_seconds)
+    for _ in range(config.inbox.max_attempts):  # each attempt claimed, then the process died
+        async with transaction(rt.sessions) as session:
+            assert await inbox_store.claim(session, accepted.inbox_id, clock.now(), lease)
+        clock.offset += lease + dt.timedelta(seconds=1)
+    await rt.inbox.process(accepted.inbox_id)
+    async with rt.sessions() as session:
+        replies = [r.payload["text"] for r in await session.scalars(select(OutboxItem))]
+    assert replies == [texts.PROCESSING_FAILED_NO_ADMIN] and "管理员" not in replies[0]
