@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
@@ -71,7 +72,7 @@ class Inbox:
         config: Config,
         media: MediaStore,
         on_replies_queued: callable = lambda: None,  # type: ignore[valid-type]
-        on_failed: callable = lambda: None,  # type: ignore[valid-type]
+        on_failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.dispatcher = dispatcher
