@@ -34,8 +34,9 @@ from storage.db import transaction
 log = logging.getLogger(__name__)
 
 SEND_LEASE = dt.timedelta(seconds=120)
-# How often a worker looks for failures recorded elsewhere (another replica, before a restart).
-REPORT_EVERY = dt.timedelta(seconds=60)
+# How often (real seconds, not the business clock) a worker looks for failures recorded elsewhere
+# (another replica, the inbox, before a restart).
+REPORT_EVERY_SECONDS = 60.0
 
 
 class OutboxWorker:
@@ -57,7 +58,7 @@ class OutboxWorker:
         self.replies = replies
         self.tz = tz
         self._report_due = True
-        self._next_report: dt.datetime | None = None
+        self._next_report: float | None = None
         self._report_lock = asyncio.Lock()
         self.poller = BatchPoller("outbox", self.deliver_due, loops=config.workers, poll_seconds=config.poll_seconds)
 
@@ -95,11 +96,12 @@ class OutboxWorker:
         self.poller.wake()
         return len(letters)
 
-    async def _sweep_if_due(self, now: dt.datetime) -> None:
+    async def _sweep_if_due(self) -> None:
+        now = asyncio.get_running_loop().time()
         if self.replies is None or not (self._report_due or self._next_report is None or now >= self._next_report):
             return
         self._report_due = False
-        self._next_report = now + REPORT_EVERY
+        self._next_report = now + REPORT_EVERY_SECONDS
         try:
             await self.report_failures()
         except Exception:
@@ -122,7 +124,7 @@ class OutboxWorker:
         at a time); nothing is ever lost.
         """
         now = self.clock.now()
-        await self._sweep_if_due(now)
+        await self._sweep_if_due()
         async with transaction(self.sessions) as session:
             items = await outbox_store.claim_heads(session, list(self.platforms), now, SEND_LEASE, self.config.batch_size)
             if not items:
