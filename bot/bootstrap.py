@@ -48,7 +48,9 @@ async def build_runtime(
     platforms.update(extra_platforms or {})
     dispatcher = build_dispatcher()
     replies = ReplyRouter(platforms, preference=["wecom", "dingtalk"])
-    outbox = OutboxWorker(sessions=sessions, platforms=platforms, clock=clock, config=config.outbox)
+    outbox = OutboxWorker(
+        sessions=sessions, platforms=platforms, clock=clock, config=config.outbox, replies=replies, tz=config.tz
+    )
     inbox = Inbox(
         sessions=sessions,
         dispatcher=dispatcher,
@@ -58,6 +60,7 @@ async def build_runtime(
         config=config,
         media=media,
         on_replies_queued=outbox.wake,
+        on_failed=outbox.report_soon,
     )
     if config.org.directory:
         try:

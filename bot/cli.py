@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     exp = commands.add_parser("export", help="export customers, touches, alerts, requests and the audit log")
     exp.add_argument("--out", required=True, help="the .xlsx file to write")
     # --- end import / export ---
+    # --- outbox: dead letters sent again ---
+    outbox = commands.add_parser("outbox", help="outgoing messages: send dead letters again")
+    outbox_actions = outbox.add_subparsers(dest="outbox_action", required=True)
+    redrive = outbox_actions.add_parser("redrive", help="put dead letters back in the queue, attempts reset (/死信 lists them)")
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, help="the outbox item id of one dead letter")
+    which.add_argument("--all", action="store_true", help="every dead outbox message")
+    # --- end outbox ---
 
     args = parser.parse_args(argv)
     try:
@@ -106,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_import(config, args.file, dry_run=args.dry_run, owner=args.owner))
         if args.command == "export":
             return asyncio.run(run_export(config, args.out))
+        if args.command == "outbox":
+            return asyncio.run(_outbox_redrive(config, args.id, args.all))
         return asyncio.run(_run(args, config))
     except ConfigError as exc:
         print(f"pacebot: invalid configuration: {exc}", file=sys.stderr)
@@ -262,3 +272,34 @@ async def _metrics(config: Config, team_key: str | None, as_of_text: str | None,
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- outbox redrive -----------------------------------------------------------------------------------
+
+
+async def _outbox_redrive(config: Config, item_id: int | None, every: bool) -> int:
+    """``pacebot outbox redrive --id N | --all``: dead outbox messages back to pending, attempts reset,
+    each recorded in the audit log; a running service sends them at its next poll."""
+    from storage import audit
+    from storage import deadletters as dead_store
+    from storage.db import transaction
+
+    runtime = await build_runtime(config)
+    try:
+        async with transaction(runtime.sessions) as session:
+            now = runtime.clock.now()
+            ids = await dead_store.dead_outbox_ids(session) if every else [item_id or 0]
+            letters = [await dead_store.dead_outbox(session, i) for i in ids]
+            if not every and letters[0] is None:
+                print(f"pacebot: outbox item {item_id} is not a dead letter (nothing changed)", file=sys.stderr)
+                return 2
+            for letter in letters:
+                if letter is not None and await dead_store.redrive(session, letter, now):
+                    await audit.record(
+                        session, member_id=None, action="dead_letter.redrive", subject=f"outbox:{letter.id}",
+                        before={"reason": letter.reason[:500]}, after={"status": "pending", "by": "cli"}, now=now,
+                    )
+        print(f"{len(letters)} dead letter(s) queued again")
+    finally:
+        await runtime.stop()
+    return 0

@@ -93,17 +93,23 @@ class InboxConfig:
     # the console answers 503 with Retry-After while the oldest waiting event is older than this.
     batch_size: int = 32
     busy_after_seconds: float = 20.0
+    # --- dead letters: a platform outage (an attachment that cannot be fetched yet) is retried with
+    # back-off for this long after the event arrived, without using up max_attempts.
+    retry_period_minutes: float = 360.0
 
 
 @dataclass(frozen=True)
 class OutboxConfig:
     workers: int = 2
-    max_attempts: int = 8
+    max_attempts: int = 100
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     poll_seconds: float = 1.0
     # --- throughput: messages claimed per batch (one per recipient) and sent concurrently
     batch_size: int = 64
+    # --- dead letters: retryable platform faults are retried with back-off for this long after the
+    # message was queued (max_attempts is only a safety cap), then it becomes a dead letter.
+    retry_period_hours: float = 6.0
 
 
 # The [rules] section is the domain's threshold value type, so storage can take it as an argument.
@@ -385,6 +391,8 @@ def _validate(config: Config) -> None:
         ("inbox.batch_size", config.inbox.batch_size),
         ("inbox.busy_after_seconds", config.inbox.busy_after_seconds),
         ("outbox.batch_size", config.outbox.batch_size),
+        ("inbox.retry_period_minutes", config.inbox.retry_period_minutes),
+        ("outbox.retry_period_hours", config.outbox.retry_period_hours),
         # APScheduler refuses anything else when the first job is added, long after start-up checks.
         ("scheduler.misfire_grace_seconds", config.scheduler.misfire_grace_seconds),
     ):

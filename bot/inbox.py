@@ -5,6 +5,11 @@ in a worker: it takes a lease on the item, fetches any attachment from the platf
 the handler, writes its replies to the outbox and marks the item done — all in one transaction,
 so a crash at any point either leaves the item pending (and it is processed after restart) or
 leaves it done with its replies queued.
+
+An attachment the platform cannot hand over yet (an outage: ``media/get`` failing, timeouts) is
+retried with back-off for ``[inbox] retry_period_minutes`` after the event arrived, without using up
+``max_attempts``. An event given up on is a dead letter: the admins are told (by the outbox
+worker's sweep) and the sender hears that they were, or, with no admin, only that it failed.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class Inbox:
         config: Config,
         media: MediaStore,
         on_replies_queued: Callable[[], None] = lambda: None,
+        on_failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.dispatcher = dispatcher
@@ -76,6 +82,8 @@ class Inbox:
         self.config = config
         self.media = media
         self.on_replies_queued = on_replies_queued
+        # Called after an item was given up for good (the admins are to be told).
+        self.on_failed = on_failed
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -242,6 +250,7 @@ class Inbox:
             pending.append((item, event))
         finished: set[int] = set()
         queued = False
+        gave_up = False
         while pending or failures:
             try:
                 handled, final, told = await self._commit_batch(pending, failures)
@@ -262,18 +271,23 @@ class Inbox:
                 log.exception("inbox batch of %s item(s) could not be committed; processing them one by one",
                               len(pending) + len(failures))
                 remaining = [*pending, *((item, event) for item, event, _ in failures)]
+                errors = {item.id: error for item, _, error in failures}
                 for item, maybe_event in remaining:
-                    done, replied = await self._process_alone(item, maybe_event)
+                    done, replied = await self._process_alone(item, maybe_event, errors.get(item.id))
                     queued |= replied
                     if done:
                         finished.add(item.id)
+                gave_up = True  # perhaps: the sweep finds out
                 break
             finished |= handled | final
+            gave_up |= bool(final)
             queued |= bool(handled) or told
             pending = [(i, e) for i, e in pending if i.id not in handled]
             failures = []
         if queued:
             self.on_replies_queued()
+        if gave_up:
+            self.on_failed()
         for inbox_id in finished:
             self._resolve(inbox_id)
 
@@ -307,16 +321,27 @@ class Inbox:
             if missing:
                 raise _AlreadyProcessed(missing)
             for failed_item, failed_event, error in failures:
-                gave_up, notified = await self._record_failure_in(
-                    session, failed_item.id, failed_event, error, failed_item.attempts
-                )
+                gave_up, notified = await self._record_failure_in(session, failed_item, failed_event, error)
                 told |= notified
                 if gave_up:
                     final.add(failed_item.id)
         return set(ids), final, told
 
-    async def _process_alone(self, item: inbox_store.Claimed, event: Event | None) -> tuple[bool, bool]:
-        """One claimed item in its own transaction: (finished for good, replies queued)."""
+    async def _process_alone(
+        self, item: inbox_store.Claimed, event: Event | None, failed: Exception | None = None
+    ) -> tuple[bool, bool]:
+        """One claimed item in its own transaction: (finished for good, replies queued).
+
+        With ``failed``, the item already failed before its handler (e.g. its attachment could not
+        be fetched): only that failure is recorded.
+        """
+        if failed is not None:
+            try:
+                async with transaction(self.sessions) as session:
+                    return await self._record_failure_in(session, item, event, failed)
+            except Exception:
+                log.exception("inbox item %s: the failure could not be recorded; retried after its lease", item.id)
+                return False, False
         try:
             if event is None:
                 event = Event.from_json(item.payload)
@@ -329,7 +354,7 @@ class Inbox:
             log.exception("inbox item %s (%s) failed on attempt %s", item.id, item.platform, item.attempts)
             try:
                 async with transaction(self.sessions) as session:
-                    return await self._record_failure_in(session, item.id, event, exc, item.attempts)
+                    return await self._record_failure_in(session, item, event, exc)
             except Exception:
                 log.exception("inbox item %s: the failure could not be recorded; retried after its lease", item.id)
                 return False, False
@@ -367,6 +392,10 @@ class Inbox:
             # Expired or oversized on the platform's side: the handler answers with a clear reply.
             log.info("attachment unavailable from %s: %s", event.platform, exc)
             return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", unavailable=True))
+        except Exception as exc:
+            if getattr(exc, "retryable", False) is True or isinstance(exc, TimeoutError | ConnectionError):
+                raise _PlatformOutage(f"{type(exc).__name__}: {exc}") from exc
+            raise
         try:
             sha = await asyncio.to_thread(self.media.stage, data)
         except MediaRejected as exc:
@@ -393,15 +422,28 @@ class Inbox:
             raise _AlreadyProcessed({inbox_id})
 
     async def _record_failure_in(
-        self, session: AsyncSession, inbox_id: int, event: Event | None, exc: Exception, attempts: int
+        self, session: AsyncSession, item: inbox_store.Claimed, event: Event | None, exc: Exception
     ) -> tuple[bool, bool]:
         """Record a failed attempt: (the item is finished for good, the sender was told)."""
-        give_up = attempts >= self.config.inbox.max_attempts
-        retry_at = self.clock.now() + dt.timedelta(seconds=self._retry_delay(attempts))
+        now = self.clock.now()
+        if isinstance(exc, _PlatformOutage):
+            # Waiting for the platform: the period since the event arrived decides, not the attempts.
+            waited = (now - item.received_at).total_seconds() if item.received_at else 0.0
+            give_up = waited >= self.config.inbox.retry_period_minutes * 60
+            delay = self._outage_delay(waited)
+            error = str(exc)
+        else:
+            give_up = item.attempts >= self.config.inbox.max_attempts
+            delay = self._retry_delay(item.attempts)
+            error = f"{type(exc).__name__}: {exc}"
+        retry_at = now + dt.timedelta(seconds=delay)
         recorded = await inbox_store.record_failure(
-            session, inbox_id, attempts, f"{type(exc).__name__}: {exc}", give_up=give_up, retry_at=retry_at
+            session, item.id, item.attempts, error, give_up=give_up, retry_at=retry_at,
+            uncounted=isinstance(exc, _PlatformOutage), now=now,
         )
-        told = recorded and give_up and await self._tell_sender(session, inbox_id, event)
+        if recorded and not give_up:
+            log.warning("inbox item %s: %s; retried in %.0fs", item.id, error, delay)
+        told = recorded and give_up and await self._tell_sender(session, item.id, event)
         return recorded and give_up, told
 
     async def _tell_sender(self, session: AsyncSession, inbox_id: int, event: Event | None) -> bool:
@@ -411,10 +453,13 @@ class Inbox:
         member = await member_store.member_by_platform_id(session, event.platform, event.sender)
         if member is None:
             return False
+        # "已通知管理员" only when there is an admin for the dead-letter sweep to tell.
+        admins = await member_store.admins(session)
+        notice = texts.PROCESSING_FAILED if admins else texts.PROCESSING_FAILED_NO_ADMIN
         try:
             async with session.begin_nested():
                 await self.replies.enqueue(
-                    session, [Text(texts.PROCESSING_FAILED)], event=event, sender=member,
+                    session, [Text(notice)], event=event, sender=member,
                     inbox_id=inbox_id, now=self.clock.now(),
                 )
         except Exception:
@@ -424,6 +469,10 @@ class Inbox:
 
     def _retry_delay(self, attempts: int) -> float:
         return min(300.0, 5.0 * 2.0**attempts)
+
+    def _outage_delay(self, waited_seconds: float) -> float:
+        """Exponential back-off by time waited: tries at about 5, 10, 20, 40 … s, then every 5 min."""
+        return min(300.0, max(5.0, waited_seconds))
 
 
 def _refused_for_its_data(exc: Exception) -> bool:
@@ -454,6 +503,10 @@ class _ItemFailed(Exception):
         self.item = item
         self.event = event
         self.cause = cause
+
+
+class _PlatformOutage(Exception):
+    """The platform could not hand over an attachment now (unreachable, busy, 5xx): try again later."""
 
 
 class _Unfinished(Exception):

@@ -2,8 +2,11 @@
 
 Each item is claimed with a lease, checked against the target's rate limits (counted from what
 was actually sent, so replicas share one budget), delivered outside any transaction, then marked
-sent. Retryable failures back off exponentially; permanent ones, or too many attempts, go to the
-dead-letter list that admins can see.
+sent. Retryable failures back off exponentially for ``[outbox] retry_period_hours`` after the
+message was queued; permanent ones, or a fault outlasting the period, go to the dead-letter list.
+A sweep (after a dead letter here, after the inbox gave up on an event, and once a minute for
+other replicas' failures) tells every admin, in one message each, what newly failed; /死信 lists
+them and sends them again.
 """
 
 from __future__ import annotations
@@ -15,17 +18,25 @@ import random
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.addressing import ReplyRouter
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.platforms.base import DeliveryError, Outgoing, Platform
+from bot.replies import Text, ToMember
 from bot.workers import BatchPoller
+from handlers import deadletters as dead_letter_texts
 from storage import cards as card_store
+from storage import deadletters as dead_store
+from storage import members as member_store
 from storage import outbox as outbox_store
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
 SEND_LEASE = dt.timedelta(seconds=120)
+# How often (real seconds, not the business clock) a worker looks for failures recorded elsewhere
+# (another replica, the inbox, before a restart).
+REPORT_EVERY_SECONDS = 60.0
 
 
 class OutboxWorker:
@@ -36,15 +47,66 @@ class OutboxWorker:
         platforms: dict[str, Platform],
         clock: Clock,
         config: OutboxConfig,
+        replies: ReplyRouter | None = None,
+        tz: dt.tzinfo | None = None,
     ) -> None:
         self.sessions = sessions
         self.platforms = platforms
         self.clock = clock
         self.config = config
+        # Without a reply router (unit tests of sending alone) nobody is told about dead letters.
+        self.replies = replies
+        self.tz = tz
+        self._report_due = True
+        self._next_report: float | None = None
+        self._report_lock = asyncio.Lock()
         self.poller = BatchPoller("outbox", self.deliver_due, loops=config.workers, poll_seconds=config.poll_seconds)
 
     def wake(self) -> None:
         self.poller.wake()
+
+    def report_soon(self) -> None:
+        """Something failed for good (e.g. the inbox gave up on an event): sweep at the next batch."""
+        self._report_due = True
+        self.poller.wake()
+
+    async def report_failures(self) -> int:
+        """Tell every admin, in one message each, about dead letters not reported yet; how many.
+
+        Each failure is marked reported in the transaction that queues the notices, so it is
+        reported once (across replicas too); a notice that itself dies is listed but not reported.
+        """
+        if self.replies is None:
+            return 0
+        async with self._report_lock:
+            async with transaction(self.sessions) as session:
+                letters = [
+                    letter for letter in await dead_store.take_unreported(session)
+                    if not dead_letter_texts.is_notice(letter)
+                ]
+                if not letters:
+                    return 0
+                admins = await member_store.admins(session)
+                text = dead_letter_texts.notice_text(letters, self.tz)
+                await self.replies.enqueue(
+                    session, [Text(text, to=ToMember(admin.id)) for admin in admins],
+                    event=None, sender=None, inbox_id=None, now=self.clock.now(),
+                )
+            log.warning("reported %s new dead letter(s) to %s admin(s)", len(letters), len(admins))
+        self.poller.wake()
+        return len(letters)
+
+    async def _sweep_if_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.replies is None or not (self._report_due or self._next_report is None or now >= self._next_report):
+            return
+        self._report_due = False
+        self._next_report = now + REPORT_EVERY_SECONDS
+        try:
+            await self.report_failures()
+        except Exception:
+            self._report_due = True
+            log.exception("dead letters could not be reported; trying again with the next batch")
 
     async def metrics(self) -> dict[str, float]:
         """Gauges for monitoring: unsent messages and the oldest one's age."""
@@ -62,6 +124,7 @@ class OutboxWorker:
         at a time); nothing is ever lost.
         """
         now = self.clock.now()
+        await self._sweep_if_due()
         async with transaction(self.sessions) as session:
             items = await outbox_store.claim_heads(session, list(self.platforms), now, SEND_LEASE, self.config.batch_size)
             if not items:
@@ -87,13 +150,14 @@ class OutboxWorker:
             for item in sending
         ]
         platforms = {item.id: item.platform for item in sending}
+        queued_at = {item.id: item.created_at for item in sending}
         outcomes = await asyncio.gather(*(self._send(self.platforms[platforms[o.id]], o) for o in outgoing))
         async with transaction(self.sessions) as session:
             sent = [(o.id, receipt) for o, (ok, receipt, _) in zip(outgoing, outcomes, strict=True) if ok]
             await outbox_store.mark_sent_many(session, sent, self.clock.now())
             for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
                 if not ok and failure is not None:
-                    await self._record_failure(session, o, *failure)
+                    await self._record_failure(session, o, *failure, queued_at=queued_at[o.id])
         return len(items)
 
     async def _send(
@@ -157,14 +221,15 @@ class OutboxWorker:
                 attempts=item.attempts,
                 card_state=card_state,
             )
+            queued_at = item.created_at
         try:
             receipt = await platform.deliver(outgoing)
         except DeliveryError as exc:
-            await self._failed(outgoing, str(exc), exc.retryable, exc.retry_after)
+            await self._failed(outgoing, str(exc), exc.retryable, exc.retry_after, queued_at)
             return
         except Exception as exc:  # network errors, timeouts, bugs: try again later
             log.exception("outbox item %s: unexpected delivery error", item_id)
-            await self._failed(outgoing, f"{type(exc).__name__}: {exc}", True, None)
+            await self._failed(outgoing, f"{type(exc).__name__}: {exc}", True, None, queued_at)
             return
         async with transaction(self.sessions) as session:
             await outbox_store.mark_sent(session, item_id, self.clock.now(), receipt)
@@ -180,21 +245,32 @@ class OutboxWorker:
                 return window / max(1, limit.count) + dt.timedelta(seconds=1)
         return None
 
-    async def _failed(self, item: Outgoing, error: str, retryable: bool, retry_after: float | None) -> None:
+    async def _failed(
+        self, item: Outgoing, error: str, retryable: bool, retry_after: float | None, queued_at: dt.datetime | None
+    ) -> None:
         async with transaction(self.sessions) as session:
-            await self._record_failure(session, item, error, retryable, retry_after)
+            await self._record_failure(session, item, error, retryable, retry_after, queued_at=queued_at)
 
     async def _record_failure(
-        self, session: AsyncSession, item: Outgoing, error: str, retryable: bool, retry_after: float | None
+        self, session: AsyncSession, item: Outgoing, error: str, retryable: bool, retry_after: float | None,
+        *, queued_at: dt.datetime | None,
     ) -> None:
-        give_up = not retryable or item.attempts >= self.config.max_attempts
+        now = self.clock.now()
+        period = dt.timedelta(hours=self.config.retry_period_hours)
+        expired = queued_at is not None and now - queued_at >= period
+        give_up = not retryable or expired or item.attempts >= self.config.max_attempts
         if give_up:
             log.error("outbox item %s dead-lettered after %s attempts: %s", item.id, item.attempts, error)
-            await outbox_store.mark_dead(session, item.id, item.attempts, error)
+            await outbox_store.mark_dead(session, item.id, item.attempts, error, now)
+            self._report_due = True
             return
-        delay = retry_after if retry_after is not None else self._backoff(item.attempts)
+        # Exponential back-off, never sooner than the platform asked (45009 asks for a minute each time).
+        delay = max(retry_after or 0.0, self._backoff(item.attempts))
         log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
-        retry_at = self.clock.now() + dt.timedelta(seconds=delay)
+        retry_at = now + dt.timedelta(seconds=delay)
+        if queued_at is not None:
+            # The last try falls at the end of the period, not well past it.
+            retry_at = max(now, min(retry_at, queued_at + period))
         await outbox_store.mark_retry(session, item.id, item.attempts, retry_at, error)
 
     def _backoff(self, attempts: int) -> float:

@@ -15,6 +15,7 @@ from handlers import (
     calibration,
     competitors,
     customers,
+    deadletters,
     digest,
     directory,
     escalation,
@@ -50,6 +51,7 @@ def all_routers() -> list[Router]:
         alerts.router,
         feedback.router,
         admin.router,
+        deadletters.router,
         importing.router,
         library_admin.router,
         directory.router,  # after every other claim: only what nothing else wants is a greeting

@@ -132,17 +132,24 @@ async def finish(session: AsyncSession, inbox_id: int, now: dt.datetime) -> bool
 
 
 async def record_failure(
-    session: AsyncSession, inbox_id: int, attempt: int, error: str, *, give_up: bool, retry_at: dt.datetime
+    session: AsyncSession, inbox_id: int, attempt: int, error: str, *, give_up: bool, retry_at: dt.datetime,
+    uncounted: bool = False, now: dt.datetime | None = None,
 ) -> bool:
     """Record that claim number ``attempt`` failed: retry at ``retry_at``, or give up for good.
 
     Only while the item is still pending and nobody claimed it since: a worker whose lease ran out
     must neither mark an item another worker finished as failed nor cut short that worker's lease.
-    Returns False when the failure was not recorded for that reason.
+    Returns False when the failure was not recorded for that reason. An ``uncounted`` failure (the
+    platform was unreachable: a retry period, not the attempts, decides) gives its attempt back.
+    With ``now``, an item given up records when (``processed_at``: what /死信 sorts by).
     """
     values: dict[str, Any] = {"error": error[:4000], "lease_until": retry_at}
     if give_up:
         values["status"] = InboxStatus.FAILED
+        if now is not None:
+            values["processed_at"] = now
+    elif uncounted:
+        values["attempts"] = attempt - 1
     result = await session.execute(
         update(InboxItem)
         .where(InboxItem.id == inbox_id, InboxItem.status == InboxStatus.PENDING, InboxItem.attempts == attempt)
@@ -184,6 +191,7 @@ class Claimed:
     conversation_key: str
     attempts: int
     payload: dict[str, Any]
+    received_at: dt.datetime | None = None  # when stored (or redriven): an outage's retry period counts from it
 
 
 async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
@@ -214,9 +222,10 @@ async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedel
         update(_INBOX)
         .where(_INBOX.c.id.in_(candidates), _INBOX.c.status == InboxStatus.PENDING, free)
         .values(lease_until=now + lease, attempts=_INBOX.c.attempts + 1)
-        .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload)
+        .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload,
+                   _INBOX.c.received_at)
     )
-    claimed = [Claimed(r.id, r.platform, r.conversation_key, r.attempts, r.payload) for r in rows]
+    claimed = [Claimed(r.id, r.platform, r.conversation_key, r.attempts, r.payload, r.received_at) for r in rows]
     return sorted(claimed, key=lambda item: item.id)
 
 
@@ -231,10 +240,11 @@ async def claim_one(session: AsyncSession, inbox_id: int, now: dt.datetime, leas
                 or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until <= now),
             )
             .values(lease_until=now + lease, attempts=_INBOX.c.attempts + 1)
-            .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload)
+            .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload,
+                   _INBOX.c.received_at)
         )
     ).first()
-    return Claimed(row.id, row.platform, row.conversation_key, row.attempts, row.payload) if row else None
+    return Claimed(row.id, row.platform, row.conversation_key, row.attempts, row.payload, row.received_at) if row else None
 
 
 async def finish_item(session: AsyncSession, inbox_id: int, now: dt.datetime) -> bool:

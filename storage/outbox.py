@@ -111,12 +111,18 @@ async def defer(session: AsyncSession, item_id: int, retry_at: dt.datetime, reas
     )
 
 
-async def mark_dead(session: AsyncSession, item_id: int, attempt: int, error: str) -> None:
-    """Claim number ``attempt`` failed for good: a dead letter (see ``_still_claimed``)."""
+async def mark_dead(
+    session: AsyncSession, item_id: int, attempt: int, error: str, now: dt.datetime | None = None
+) -> None:
+    """Claim number ``attempt`` failed for good: a dead letter (see ``_still_claimed``).
+
+    With ``now``, ``next_attempt_at`` records when it was given up (what /死信 sorts by).
+    """
+    values: dict[str, Any] = {"status": OutboxStatus.DEAD, "lease_until": None, "last_error": error[:4000]}
+    if now is not None:
+        values["next_attempt_at"] = now
     await session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.id == item_id, *_still_claimed(attempt))
-        .values(status=OutboxStatus.DEAD, lease_until=None, last_error=error[:4000])
+        update(OutboxItem).where(OutboxItem.id == item_id, *_still_claimed(attempt)).values(**values)
     )
 
 
@@ -179,6 +185,7 @@ class ClaimedSend:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    created_at: dt.datetime | None = None  # when queued (or redriven): the retry period counts from it
 
 
 async def claim_heads(
@@ -212,9 +219,12 @@ async def claim_heads(
         .where(_OUTBOX.c.id.in_(candidates), due)
         .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=_OUTBOX.c.attempts + 1)
         .returning(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.target_kind, _OUTBOX.c.target, _OUTBOX.c.kind,
-                   _OUTBOX.c.payload, _OUTBOX.c.attempts)
+                   _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.created_at)
     )
-    claimed = [ClaimedSend(r.id, r.platform, r.target_kind, r.target, r.kind, r.payload, r.attempts) for r in rows]
+    claimed = [
+        ClaimedSend(r.id, r.platform, r.target_kind, r.target, r.kind, r.payload, r.attempts, r.created_at)
+        for r in rows
+    ]
     return sorted(claimed, key=lambda item: item.id)
 
 

@@ -185,6 +185,7 @@ COMMANDS: dict[str, Entry] = {
     "/成员": Entry(ADMINS, NO_CUSTOMER),
     "/应答库": Entry(ADMINS, NO_CUSTOMER),
     "/竞品库": Entry(ADMINS, NO_CUSTOMER),
+    "/死信": Entry(ADMINS, NO_CUSTOMER),
 }
 
 DISPATCHER = build_dispatcher()  # pure: the registered routes, no database

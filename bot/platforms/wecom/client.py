@@ -42,7 +42,9 @@ class WeComApiError(WeComError):
         self.api = api
         self.errcode = errcode
         self.errmsg = errmsg
-        self.retryable = errcode in RETRYABLE_ERRORS
+        # A token error reaching here outlasted one refresh (the call already fetched a new token and
+        # tried again): the outbox retries it with back-off. One from gettoken itself is a wrong secret.
+        self.retryable = errcode in RETRYABLE_ERRORS or (errcode in TOKEN_ERRORS and api != "gettoken")
         self.retry_after = RETRY_AFTER.get(errcode)
 
 
