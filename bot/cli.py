@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
 import logging
 import os
 import socket
@@ -19,8 +21,12 @@ from bot.jobs_cli import run_cli
 from bot.observability import configure_logging
 from bot.platforms.dingtalk.directory import run_sync as run_dingtalk_sync
 from bot.platforms.wecom.directory import run_sync
+from storage import audit
+from storage import deadletters as dead_store
+from storage import members as member_store
 from storage.backup import BackupError, backup_sqlite, pg_dump_command
-from storage.db import is_sqlite
+from storage.db import is_sqlite, transaction
+from storage.metrics import compute_figures
 from storage.org import DirectoryError, load_directory_file
 
 log = logging.getLogger("pacebot")
@@ -212,12 +218,6 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _metrics(config: Config, team_key: str | None, as_of_text: str | None, as_json: bool) -> int:
-    import datetime as dt
-    import json
-
-    from storage import members as member_store
-    from storage.metrics import compute_figures
-
     as_of = None
     if as_of_text:
         try:
@@ -280,9 +280,6 @@ if __name__ == "__main__":
 async def _outbox_redrive(config: Config, item_id: int | None, every: bool) -> int:
     """``pacebot outbox redrive --id N | --all``: dead outbox messages back to pending, attempts reset,
     each recorded in the audit log; a running service sends them at its next poll."""
-    from storage import audit
-    from storage import deadletters as dead_store
-    from storage.db import transaction
 
     runtime = await build_runtime(config)
     try:
