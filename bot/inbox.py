@@ -31,6 +31,7 @@ from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
 from bot.events import Event, EventKind
+from bot.observability import log_fields
 from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
 from bot.workers import BatchPoller
@@ -414,7 +415,9 @@ class Inbox:
             media=self.media,
             inbox_id=inbox_id,
         )
-        replies = await self.dispatcher.dispatch(ctx)
+        # Every line logged while the event is handled names it (JSON logs carry these as fields).
+        with log_fields(event_id=inbox_id, member=member.code if member else None, platform=event.platform):
+            replies = await self.dispatcher.dispatch(ctx)
         await self.replies.enqueue(
             session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
         )

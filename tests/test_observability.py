@@ -192,6 +192,23 @@ async def test_json_logs_parse_line_by_line_and_never_carry_secrets_or_sql_param
     assert "***" in everything
 
 
+async def test_lines_logged_while_an_event_is_handled_name_the_event_member_and_platform(
+    aiohttp_client, tmp_path, restore_logging
+):
+    config = app_config(tmp_path, log={"format": "json", "level": "INFO"})
+    stream = io.StringIO()
+    configure_logging(config, stream=stream)
+    client = await aiohttp_client(create_app(config, clock=ShiftableClock(base=FrozenClock(START))))
+    # An unknown sender is logged by the dispatcher while the inbox handles the event.
+    response = await client.post("/console/api/messages", json={"member": "nobody.here", "text": "你好"})
+    assert response.status == 200
+    event_id = (await response.json())["event_id"]
+    await client.close()
+    records = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    [line] = [r for r in records if "unknown" in r["message"] and "nobody.here" in r["message"]]
+    assert line["event_id"] == event_id and line["platform"] == "console"
+
+
 def test_plain_text_logs_stay_the_default(restore_logging):
     config = config_from_dict({})
     assert config.log.format == "text"
