@@ -29,7 +29,6 @@ sent are remembered (per outbox item, in memory) and the retry continues after t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -53,19 +52,17 @@ from bot.platforms.dingtalk.client import DingTalkApiError, DingTalkClient, Ding
 from bot.platforms.dingtalk.parse import GROUP_PREFIX
 from bot.platforms.dingtalk.usage import ApiUsage
 from bot.platforms.shared.limits import WindowLimiter
-from bot.platforms.shared.media import read_media
+from bot.platforms.shared.media import UploadedMedia, load_outgoing_media
 from cards.model import Card
 from storage import members as member_store
-from storage.media import MediaRejected, MediaStore
+from storage.media import MediaStore
 from storage.models import Member, Team
 
 log = logging.getLogger(__name__)
 
 IMAGE_LIMIT = 20 * 1024 * 1024
 FILE_LIMIT = 20 * 1024 * 1024
-MEDIA_ID_TTL = 2.5 * 86_400
 SESSION_MARGIN_SECONDS = 60  # a session webhook this close to expiry is not used
-_SHA = re.compile(r"^[0-9a-f]{64}$")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _REMEMBERED = 10_000
 
@@ -174,7 +171,7 @@ class DingTalkPlatform:
         self._environ = environ if environ is not None else os.environ
         self._robot_window = WindowLimiter(min(20, config.group_per_minute), 60)
         self._parts_done: OrderedDict[int, int] = OrderedDict()
-        self._media_ids: dict[tuple[str, str], tuple[str, float]] = {}
+        self._uploaded = UploadedMedia()
         self._renderers: dict[str, Callable[[Outgoing, _Target], Awaitable[list[Send]]]] = {
             "text": self._text,
             "markdown": self._markdown,
@@ -464,24 +461,9 @@ class DingTalkPlatform:
         return str(answer.get("processQueryKey") or "") or None
 
     async def _upload(self, sha: str, kind: str, filename: str, data: bytes, content_type: str) -> str:
-        key = (sha, kind)
-        cached = self._media_ids.get(key)
-        now = time.monotonic()
-        if cached and cached[1] > now:
-            return cached[0]
-        media_id = await self.client.upload_media(kind, filename, data, content_type)
-        self._media_ids[key] = (media_id, now + MEDIA_ID_TTL)
-        if len(self._media_ids) > 1000:
-            self._media_ids = {k: v for k, v in self._media_ids.items() if v[1] > now}
-        return media_id
+        return await self._uploaded.media_id(
+            (sha, kind), lambda: self.client.upload_media(kind, filename, data, content_type)
+        )
 
     async def _load_media(self, sha: str, path: Any) -> bytes:
-        if not _SHA.match(sha):
-            raise DeliveryError(f"outbox item names no valid sha256 ({sha[:16]!r})", retryable=False)
-        try:
-            data = await asyncio.to_thread(read_media, self.media, sha, path if isinstance(path, str) else None)
-        except MediaRejected as exc:
-            raise DeliveryError(f"media {sha[:12]}: {exc.detail}", retryable=False) from exc
-        if data is None:
-            raise DeliveryError(f"media {sha[:12]} is not in the media store", retryable=False)
-        return data
+        return await load_outgoing_media(self.media, sha, path)

@@ -32,7 +32,6 @@ import hashlib
 import io
 import logging
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from PIL import Image
 from bot.config import WeComConfig
 from bot.events import MediaRef
 from bot.platforms.base import DeliveryError, MediaUnavailable, Outgoing, RateLimit
-from bot.platforms.shared.media import read_media
+from bot.platforms.shared.media import UploadedMedia, load_outgoing_media
 from bot.platforms.wecom import render
 from bot.platforms.wecom.client import (
     TOKEN_ERRORS,
@@ -55,7 +54,7 @@ from bot.platforms.wecom.client import (
 )
 from cards.model import MAX_TASK_ID_BYTES, Card
 from cards.text import card_as_text
-from storage.media import MediaRejected, MediaStore
+from storage.media import MediaStore
 from storage.models import Member, Team
 
 log = logging.getLogger(__name__)
@@ -63,8 +62,6 @@ log = logging.getLogger(__name__)
 ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
 APP_IMAGE_LIMIT = 10 * 1024 * 1024
 APP_FILE_LIMIT = 20 * 1024 * 1024
-MEDIA_ID_TTL = 2.5 * 86_400  # temporary media live three days
-_SHA = re.compile(r"^[0-9a-f]{64}$")
 _ROBOT_KEY = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 _REMEMBERED_ITEMS = 10_000
 # The receiver cannot be reached (unknown user, outside the app's visible range, no licence).
@@ -114,7 +111,7 @@ class WeComPlatform:
             timeout=config.request_timeout_seconds,
         )
         self._parts_done: OrderedDict[int, int] = OrderedDict()
-        self._media_ids: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._uploaded = UploadedMedia()
         self._renderers: dict[str, Callable[[Outgoing, _Target], Awaitable[list[Send]]]] = {
             "text": self._text,
             "markdown": self._markdown,
@@ -328,27 +325,12 @@ class WeComPlatform:
         return send
 
     async def _upload(self, sha: str, kind: str, filename: str, data: bytes, content_type: str) -> str:
-        key = (sha, kind, filename)
-        cached = self._media_ids.get(key)
-        now = time.monotonic()
-        if cached and cached[1] > now:
-            return cached[0]
-        media_id = await self.client.upload_media(kind, filename, data, content_type)
-        self._media_ids[key] = (media_id, now + MEDIA_ID_TTL)
-        if len(self._media_ids) > 1000:
-            self._media_ids = {k: v for k, v in self._media_ids.items() if v[1] > now}
-        return media_id
+        return await self._uploaded.media_id(
+            (sha, kind, filename), lambda: self.client.upload_media(kind, filename, data, content_type)
+        )
 
     async def _load_media(self, sha: str, path: Any) -> bytes:
-        if not _SHA.match(sha):
-            raise DeliveryError(f"outbox item names no valid sha256 ({sha[:16]!r})", retryable=False)
-        try:
-            data = await asyncio.to_thread(read_media, self.media, sha, path if isinstance(path, str) else None)
-        except MediaRejected as exc:
-            raise DeliveryError(f"media {sha[:12]}: {exc.detail}", retryable=False) from exc
-        if data is None:
-            raise DeliveryError(f"media {sha[:12]} is not in the media store", retryable=False)
-        return data
+        return await load_outgoing_media(self.media, sha, path)
 
 
 # ---------------------------------------------------------------------- media helpers (blocking)
