@@ -30,35 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import ConfigError
 from bot.platforms.dingtalk.adapter import DingTalkPlatform
 from bot.platforms.dingtalk.client import DingTalkClient
-from domain.enums import Role
-from storage import members as member_store
-from storage.models import Member, Team
+from domain.directory import DirectoryDepartment, DirectoryUser
+from storage import directory_sync
+from storage.directory_sync import SyncReport
 
 log = logging.getLogger(__name__)
 
 ROOT_DEPARTMENT = 1
 MAX_DEPARTMENTS = 5_000
-_SYNCED_ROLES = {Role.REP, Role.MANAGER}
-
-
-@dataclass
-class SyncReport:
-    departments: int = 0
-    teams_created: int = 0
-    users: int = 0
-    members_created: int = 0
-    members_updated: int = 0
-    roles_kept: int = 0
-    inactive: int = 0
-    not_in_dingtalk: int = 0
-
-    def summary(self) -> str:
-        return (
-            f"DingTalk directory: {self.departments} departments ({self.teams_created} new teams), "
-            f"{self.users} users ({self.members_created} new, {self.members_updated} updated members, "
-            f"{self.roles_kept} locked roles kept, {self.inactive} inactive); "
-            f"{self.not_in_dingtalk} linked members not visible in DingTalk"
-        )
 
 
 @dataclass
@@ -87,63 +66,32 @@ async def fetch_directory(client: DingTalkClient, *, root: int = ROOT_DEPARTMENT
 
 
 async def apply_directory(session: AsyncSession, departments: list[Department], *, now: dt.datetime) -> SyncReport:
+    """DingTalk's departments and their users as neutral directory values, applied by storage."""
     users: dict[str, dict[str, Any]] = {}
     home: dict[str, int] = {}
     for department in departments:
         for user in department.users:
             userid = user.get("userid")
             if isinstance(userid, str) and userid:
-                users.setdefault(userid, user)
+                users.setdefault(userid, user)  # listed once per department: the same record
                 home.setdefault(userid, department.id)
-    report = SyncReport(departments=len(departments), users=len(users))
-    teams = await member_store.teams_by_key(session)
-    team_by_department: dict[int, Team] = {}
-    for department in departments:
-        key = f"dingtalk-{department.id}"
-        team = teams.get(key)
-        if team is None:
-            team = Team(key=key, name="", group_chat={})
-            session.add(team)
-            teams[key] = team
-            report.teams_created += 1
-        team.name = department.name[:128]
-        team_by_department[department.id] = team
-    await session.flush()
+    ids = {department.id for department in departments}
 
-    leaders = _leaders(departments, users)
-    members = await member_store.members_including_inactive(session)
-    by_userid = {m.dingtalk_staff_id: m for m in members if m.dingtalk_staff_id}
-    codes = {m.code for m in members}
-    for userid, user in users.items():
-        member = by_userid.get(userid)
-        if member is None:
-            code = userid if userid not in codes else f"dingtalk-{userid}"
-            member = Member(code=code[:64], name="", role=Role.REP, dingtalk_staff_id=userid, created_at=now)
-            session.add(member)
-            codes.add(member.code)
-            by_userid[userid] = member
-            report.members_created += 1
-        else:
-            report.members_updated += 1
-        member.name = str(user.get("name") or userid)[:64]
-        listed = [d for d in user.get("dept_id_list") or [] if d in team_by_department]
-        department_id = listed[0] if listed else home[userid]
-        member.team_id = team_by_department[department_id].id
-        member.active = user.get("active", True) is not False
-        report.inactive += not member.active
-        wanted = Role.MANAGER if userid in leaders.values() else Role.REP
-        if member.role_locked:
-            report.roles_kept += member.role != wanted
-        elif member.role is None or member.role in _SYNCED_ROLES:
-            member.role = wanted
-    await session.flush()
+    def team_of(userid: str, user: dict[str, Any]) -> int:
+        listed = [d for d in user.get("dept_id_list") or [] if d in ids]
+        return listed[0] if listed else home[userid]
 
-    for department_id, userid in leaders.items():
-        team_by_department[department_id].manager_id = by_userid[userid].id
-    report.not_in_dingtalk = sum(1 for userid in by_userid if userid not in users)
-    await session.flush()
-    log.info("%s", report.summary())
-    return report
+    return await directory_sync.apply_directory(
+        session,
+        "dingtalk",
+        [DirectoryDepartment(d.id, d.name) for d in departments],
+        [
+            DirectoryUser(userid, str(user.get("name") or ""), team_of(userid, user), user.get("active", True) is not False)
+            for userid, user in users.items()
+        ],
+        _leaders(departments, users),
+        now=now,
+    )
 
 
 def _leaders(departments: list[Department], users: dict[str, dict[str, Any]]) -> dict[int, str]:

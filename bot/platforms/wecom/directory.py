@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,34 +30,13 @@ from bot.clock import SystemClock
 from bot.config import ConfigError
 from bot.platforms.wecom.adapter import WeComPlatform
 from bot.platforms.wecom.client import WeComClient
-from domain.enums import Role
-from storage import members as member_store
-from storage.models import Member, Team
+from domain.directory import DirectoryDepartment, DirectoryUser
+from storage import directory_sync
+from storage.directory_sync import SyncReport
 
 log = logging.getLogger(__name__)
 
 _INACTIVE_STATUS = {2, 5}  # disabled, left the company
-_SYNCED_ROLES = {Role.REP, Role.MANAGER}
-
-
-@dataclass
-class SyncReport:
-    departments: int = 0
-    teams_created: int = 0
-    users: int = 0
-    members_created: int = 0
-    members_updated: int = 0
-    roles_kept: int = 0
-    inactive: int = 0
-    not_in_wecom: int = 0
-
-    def summary(self) -> str:
-        return (
-            f"WeCom directory: {self.departments} departments ({self.teams_created} new teams), "
-            f"{self.users} users ({self.members_created} new, {self.members_updated} updated members, "
-            f"{self.roles_kept} locked roles kept, {self.inactive} inactive); "
-            f"{self.not_in_wecom} linked members not visible in WeCom"
-        )
 
 
 async def fetch_directory(client: WeComClient) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -86,57 +64,25 @@ async def apply_directory(
     *,
     now: dt.datetime,
 ) -> SyncReport:
-    report = SyncReport(departments=len(departments), users=len(users))
-    teams = await member_store.teams_by_key(session)
-    team_by_department: dict[int, Team] = {}
-    for department in departments:
-        key = f"wecom-{department['id']}"
-        team = teams.get(key)
-        if team is None:
-            team = Team(key=key, name="", group_chat={})
-            session.add(team)
-            teams[key] = team
-            report.teams_created += 1
-        team.name = str(department.get("name") or key)[:128]
-        team_by_department[department["id"]] = team
-    await session.flush()
+    """WeCom's departments and users as neutral directory values, applied by storage."""
+    ids = {department["id"] for department in departments}
 
-    leaders = _leaders(departments, users)
-    members = await member_store.members_including_inactive(session)
-    by_userid = {m.wecom_userid: m for m in members if m.wecom_userid}
-    codes = {m.code for m in members}
-    for userid, user in users.items():
-        member = by_userid.get(userid)
-        if member is None:
-            code = userid if userid not in codes else f"wecom-{userid}"
-            member = Member(code=code[:64], name="", role=Role.REP, wecom_userid=userid, created_at=now)
-            session.add(member)
-            codes.add(member.code)
-            by_userid[userid] = member
-            report.members_created += 1
-        else:
-            report.members_updated += 1
-        member.name = str(user.get("name") or userid)[:64]
+    def home(user: dict[str, Any]) -> int | None:
         main = user.get("main_department")
-        listed = [d for d in user.get("department") or [] if d in team_by_department]
-        department_id = main if main in team_by_department else (listed[0] if listed else None)
-        if department_id is not None:
-            member.team_id = team_by_department[department_id].id
-        member.active = user.get("status") not in _INACTIVE_STATUS
-        report.inactive += not member.active
-        wanted = Role.MANAGER if userid in leaders.values() else Role.REP
-        if member.role_locked:
-            report.roles_kept += member.role != wanted
-        elif member.role is None or member.role in _SYNCED_ROLES:
-            member.role = wanted
-    await session.flush()
+        listed = [d for d in user.get("department") or [] if d in ids]
+        return main if main in ids else (listed[0] if listed else None)
 
-    for department_id, userid in leaders.items():
-        team_by_department[department_id].manager_id = by_userid[userid].id
-    report.not_in_wecom = sum(1 for userid in by_userid if userid not in users)
-    await session.flush()
-    log.info("%s", report.summary())
-    return report
+    return await directory_sync.apply_directory(
+        session,
+        "wecom",
+        [DirectoryDepartment(d["id"], str(d.get("name") or "")) for d in departments],
+        [
+            DirectoryUser(userid, str(user.get("name") or ""), home(user), user.get("status") not in _INACTIVE_STATUS)
+            for userid, user in users.items()
+        ],
+        _leaders(departments, users),
+        now=now,
+    )
 
 
 def _leaders(departments: list[dict[str, Any]], users: dict[str, dict[str, Any]]) -> dict[int, str]:
