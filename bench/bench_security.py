@@ -17,7 +17,6 @@ import asyncio
 import os
 import resource
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -235,7 +234,7 @@ async def offer(http: Any, targets: list[str], callbacks: list[tuple[dict[str, s
             async with http.post(url, params=params, data=body, timeout=timeout) as resp:
                 await resp.read()
                 ok = resp.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             ok = False
         if ok:
             latencies.append(loop.time() - due)
@@ -380,8 +379,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8, help="length of each row (default 8)")
     parser.add_argument("--connections", type=int, default=4, help="flood connections (default 4)")
     args = parser.parse_args()
-    if not (1 <= args.rate <= 2000 and 1 <= args.seconds <= 120 and 1 <= args.connections <= 64):
-        raise SystemExit("--rate must be 1..2000, --seconds 1..120, --connections 1..64")
+    if not (1 <= args.rate <= 2000 and 1 <= args.seconds <= 120 and 1 <= args.connections <= 512):
+        raise SystemExit("--rate must be 1..2000, --seconds 1..120, --connections 1..512")
     if args.what in ("all", "images"):
         images()
     if args.what in ("all", "flood"):
