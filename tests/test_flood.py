@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.clock import FrozenClock, ShiftableClock
 from bot.config import config_from_dict
 from bot.observability import METRICS, RefusalLog
 from bot.platforms.shared import refusals as refusal_module
-from bot.platforms.shared.refusals import SIGNED, Decision, RefusalGuard
+from bot.platforms.shared.refusals import SIGNED, Decision, HeldBudget, RefusalGuard
 from bot.platforms.wecom.crypto import WeComCrypto
 from storage.models import InboxItem
 from tests.conftest import START, make_config
@@ -89,25 +90,35 @@ def test_an_address_is_refused_at_once_for_a_burst_then_held_until_its_allowance
     assert [guard.decide("10.0.0.1") for _ in range(4)] == [Decision.ANSWER] * 3 + [Decision.HOLD]
 
 
-async def test_held_refusals_are_capped_per_address_and_in_all():
-    guard = RefusalGuard("t", burst=0, hold_seconds=3600, max_held_per_address=2, max_held=3, clock=Clock())
+async def test_refusals_held_at_once_are_bounded_across_routes_and_beyond_that_close_their_connection():
+    budget = HeldBudget(limit=3)
+    wecom = RefusalGuard("wecom", burst=0, hold_seconds=3600, budget=budget, clock=Clock())
+    feedback = RefusalGuard("feedback", burst=0, hold_seconds=3600, budget=budget, clock=Clock())
     waiting = [asyncio.create_task(guard.settle(StubRequest(a), StubRefusal()))  # type: ignore[arg-type]
-               for a in ("a", "a", "b")]
+               for guard, a in ((wecom, "a"), (wecom, "a"), (feedback, "b"))]
     await asyncio.sleep(0)
-    assert (guard.held("a"), guard.held("b")) == (2, 1)
-    assert guard.decide("a") is Decision.AT_ONCE  # two of a's are waiting already
-    assert guard.decide("c") is Decision.AT_ONCE  # three in all
-    # Answered at once: settle returns without waiting.
-    await asyncio.wait_for(guard.settle(StubRequest("c"), StubRefusal()), 5)  # type: ignore[arg-type]
+    assert (wecom.held("a"), feedback.held("b"), budget.waiting) == (2, 1, 3)
+    assert wecom.decide("c") is Decision.CLOSE
+    refusal = StubRefusal()
+    await asyncio.wait_for(wecom.settle(StubRequest("c"), refusal), 5)  # type: ignore[arg-type]
+    assert refusal.closed
     for task in waiting:
         task.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
-    assert (guard.held("a"), guard.held("b")) == (0, 0)
-    assert guard.decide("c") is Decision.HOLD
+    assert (wecom.held("a"), feedback.held("b"), budget.waiting) == (0, 0, 0)
+    assert wecom.decide("c") is Decision.HOLD
+
+
+def test_the_budget_leaves_most_file_descriptors_to_new_connections():
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = HeldBudget().limit
+    assert 16 <= limit <= 1024
+    if soft != resource.RLIM_INFINITY:
+        assert limit <= max(16, soft // 4)
 
 
 async def test_a_signed_request_is_never_held_and_spends_no_allowance():
-    guard = RefusalGuard("t", burst=1, hold_seconds=3600, clock=Clock())
+    guard = RefusalGuard("t", burst=1, hold_seconds=3600, budget=HeldBudget(4), clock=Clock())
     signed = StubRequest("10.0.0.1")
     signed[SIGNED] = True
     for _ in range(5):

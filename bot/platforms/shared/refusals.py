@@ -5,10 +5,10 @@ cut short), but a client that sends refusable requests as fast as the answers co
 thousands of answers a second, each of them event-loop time. ``RefusalGuard`` prices a refusal by
 the address it came from: each address may be refused ``burst`` times at once and then
 ``per_second`` times a second at full speed; beyond that its refusals are answered only after
-``hold_seconds`` (a timer, not work), which slows a client that waits for its answers to a few
-requests a second per connection. At most ``max_held_per_address`` refusals of one address (and
-``max_held`` in all) wait at a time; a refusal beyond that is answered at once and its connection
-closed, so holding costs no more than a bounded number of idle connections.
+``hold_seconds`` (a timer, not work), which slows a client that waits for its answers to one
+request a second per connection. At most a quarter of the process's open-file limit (and 1024)
+refusals wait at a time, across all routes (``HeldBudget``); a refusal beyond that is answered at
+once and its connection closed, so holding never takes the descriptors new connections need.
 
 Only refusals of requests not (yet) authenticated are priced: a request that passed its signature
 check (``mark_signed``) never waits and never counts, even if it is refused later (undecryptable,
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import resource
 import time
 from collections.abc import Callable
 
@@ -43,28 +44,43 @@ def mark_signed(request: web.Request) -> None:
 
 
 class Decision(enum.Enum):
-    ANSWER = "answer"  # at once, connection kept
+    ANSWER = "answer"  # at once
     HOLD = "hold"  # after hold_seconds
-    AT_ONCE = "at once"  # at once: too many held already
+    CLOSE = "close"  # at once, and the connection closed: as many are held as may be
+
+
+def _default_max_held() -> int:
+    """A quarter of the open files this process may have, at most 1024: holding never starves
+    accept() of file descriptors."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(1024, soft // 4)) if soft != resource.RLIM_INFINITY else 1024
+
+
+class HeldBudget:
+    """How many refusals may wait at once, shared by every route's guard in the process."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit if limit is not None else _default_max_held()
+        self.waiting = 0
+
+
+SHARED_BUDGET = HeldBudget()
 
 
 class RefusalGuard:
     # Addresses remembered at most; beyond it those whose allowance is full again are forgotten.
     MAX_ADDRESSES = 4096
 
-    def __init__(self, scope: str, *, burst: int = 20, per_second: float = 5.0, hold_seconds: float = 0.5,
-                 max_held_per_address: int = 64, max_held: int = 256,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, scope: str, *, burst: int = 20, per_second: float = 5.0, hold_seconds: float = 1.0,
+                 budget: HeldBudget = SHARED_BUDGET, clock: Callable[[], float] = time.monotonic) -> None:
         self.scope = scope
         self.burst = burst
         self.per_second = per_second
         self.hold_seconds = hold_seconds
-        self.max_held_per_address = max_held_per_address
-        self.max_held = max_held
+        self.budget = budget
         self.clock = clock
         self._allowance: dict[str, tuple[float, float]] = {}  # address → (refusals left, as of)
         self._held: dict[str, int] = {}
-        self._held_total = 0
 
     def decide(self, address: str) -> Decision:
         """How to answer one more refusal of ``address`` (and take it from its allowance)."""
@@ -75,9 +91,7 @@ class RefusalGuard:
             self._remember(address, left - 1.0, now)
             return Decision.ANSWER
         self._remember(address, left, now)
-        if self._held.get(address, 0) >= self.max_held_per_address or self._held_total >= self.max_held:
-            return Decision.AT_ONCE
-        return Decision.HOLD
+        return Decision.CLOSE if self.budget.waiting >= self.budget.limit else Decision.HOLD
 
     def held(self, address: str) -> int:
         return self._held.get(address, 0)
@@ -93,18 +107,18 @@ class RefusalGuard:
         decision = self.decide(address)
         if decision is Decision.ANSWER:
             return
-        if decision is Decision.AT_ONCE:
+        if decision is Decision.CLOSE:
+            refusal.force_close()
             return
         refusals.warning(self.scope, "held", "%s refused more than %d times at once from %s: its refusals are "
-                         "answered after %.1f s (at most %d waiting)", self.scope, self.burst, address,
-                         self.hold_seconds, self.max_held_per_address)
+                         "answered after %.1f s", self.scope, self.burst, address, self.hold_seconds)
         HELD.labels(scope=self.scope).inc()
         self._held[address] = self._held.get(address, 0) + 1
-        self._held_total += 1
+        self.budget.waiting += 1
         try:
             await asyncio.sleep(self.hold_seconds)
         finally:
-            self._held_total -= 1
+            self.budget.waiting -= 1
             if (count := self._held[address] - 1) > 0:
                 self._held[address] = count
             else:
