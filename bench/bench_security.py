@@ -2,18 +2,29 @@
 
     .venv/bin/python bench/bench_security.py            # both parts
     .venv/bin/python bench/bench_security.py images     # RSS before / peak / after per image scenario
-    .venv/bin/python bench/bench_security.py flood      # ack latency of signed callbacks beside a flood
+    PACEBOT_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \
+      .venv/bin/python bench/bench_security.py flood    # the flood matrix alone, about 90 s
+      [--rate 100] [--seconds 8] [--connections 4,320]
 
 Images: each scenario runs in a fresh process (so peaks do not mask each other) and prints the RSS
-before, the peak (ru_maxrss) and the RSS after storing. Flood: `pacebot serve` processes with WeCom
-enabled (1 on SQLite; 1 and 2 on PostgreSQL when PACEBOT_TEST_POSTGRES_URL is set); N connections send
-1 MB deeply nested unsigned bodies to the first as fast as they can while signed callbacks are sent
-one at a time, round robin; prints callbacks/s and their acknowledgement latency.
+before, the peak (ru_maxrss) and the RSS after storing.
+
+Flood: `pacebot serve` processes with WeCom enabled, 1 on SQLite, and 1 and 2 on one PostgreSQL
+database (a scratch database next to PACEBOT_TEST_POSTGRES_URL; skipped when it is unset). For
+each, signed text callbacks are offered at --rate per second for --seconds (an open loop, round
+robin over the replicas, latency counted from when each was due) with no flood, then beside an
+unsigned flood of each --connections size against replica 1. The flood runs in a process of its
+own over raw sockets, each connection sending four kinds of unsigned request in turn (1 MB of
+nested XML, a real envelope with a wrong signature, a stale timestamp, no query parameters) as
+fast as the answers come. One row per store × replicas × flood: offered/s, acked/s, p50/p99/max
+acknowledgement latency, callbacks over 1 s or not acknowledged, flood refusals answered per
+second, CPU seconds per second of the server processes, server log lines, and the load average.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import socket
@@ -180,8 +191,6 @@ async def _flood_connection(port: int, requests: list[bytes], first: int, stop_a
 
 def flood_process(port: int, connections: int, seconds: float) -> None:
     """Run in a process of its own, so the flood does not share the genuine sender's event loop."""
-    import json
-
     requests = flood_requests(port)
     counts: dict[str, int] = {}
 
@@ -257,7 +266,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def flood_matrix_cell(store: str, url: str, replicas: int, *, rate: float, seconds: float,
-                            connections: int, tmp: str) -> None:
+                            connections: list[int], tmp: str) -> None:
     """Start ``replicas`` servers on one database; measure without and then with the flood."""
     import aiohttp
 
@@ -301,12 +310,12 @@ async def flood_matrix_cell(store: str, url: str, replicas: int, *, rate: float,
                         for i in range(count)]
 
             await offer(http, targets, batch("warm", 2 * len(targets) * 10), rate)
-            for flooding in (False, True):
-                callbacks = batch("flood" if flooding else "calm", n)
+            for size in (0, *connections):
+                callbacks = batch(f"flood{size}", n)
                 flooder = None
-                if flooding:
+                if size:
                     flooder = await asyncio.create_subprocess_exec(
-                        sys.executable, __file__, "_flood", str(ports[0]), str(connections), str(seconds + 1.5),
+                        sys.executable, __file__, "_flood", str(ports[0]), str(size), str(seconds + 1.5),
                         stdout=subprocess.PIPE)
                     await asyncio.sleep(0.75)  # the flood is under way before the first genuine callback
                 log_lines = line_count(logs)
@@ -316,8 +325,6 @@ async def flood_matrix_cell(store: str, url: str, replicas: int, *, rate: float,
                 log_lines = line_count(logs) - log_lines
                 refused = "-"
                 if flooder is not None:
-                    import json
-
                     out, _ = await flooder.communicate()
                     report = json.loads(out)
                     counts = report["counts"]
@@ -327,7 +334,7 @@ async def flood_matrix_cell(store: str, url: str, replicas: int, *, rate: float,
                         raise SystemExit(f"the flood was accepted: {counts}")
                 latencies.sort()
                 late = sum(1 for v in latencies if v > 1.0)
-                print(f"{store:10s} {replicas:>3d} {'flood' if flooding else '-':>5s} "
+                print(f"{store:10s} {replicas:>3d} {size or '-':>5} "
                       f"{n / elapsed:9.1f} {len(latencies) / elapsed:7.1f} "
                       f"{percentile(latencies, 0.5) * 1000:7.1f} {percentile(latencies, 0.99) * 1000:7.1f} "
                       f"{latencies[-1] * 1000:7.1f} {late + failures:>6d} {refused:>8s} "
@@ -340,9 +347,10 @@ async def flood_matrix_cell(store: str, url: str, replicas: int, *, rate: float,
         await fake.close()
 
 
-def flood(rate: float, seconds: float, connections: int) -> None:
+def flood(rate: float, seconds: float, connections: list[int]) -> None:
+    sizes = " or ".join(str(c) for c in connections)
     print(f"signed WeCom callbacks offered at {rate:.0f}/s for {seconds:.0f} s per row (open loop, round robin over "
-          f"the replicas), alone and beside an unsigned flood of {connections} connections to replica 1\n"
+          f"the replicas), alone and beside an unsigned flood of {sizes} connections to replica 1\n"
           f"(flood kinds in turn: {', '.join(FLOOD_KINDS)}); latency = due → 200; 'late' = over 1 s or not "
           f"acknowledged; CPU = all server processes' CPU seconds per second; log = server log lines in the row; "
           f"load = 1-min load average after the row")
@@ -377,14 +385,19 @@ def main() -> None:
     parser.add_argument("what", nargs="?", default="all", choices=("all", "images", "flood"))
     parser.add_argument("--rate", type=float, default=100, help="genuine callbacks offered per second (default 100)")
     parser.add_argument("--seconds", type=float, default=8, help="length of each row (default 8)")
-    parser.add_argument("--connections", type=int, default=4, help="flood connections (default 4)")
+    parser.add_argument("--connections", default="4,320",
+                        help="flood sizes in connections, comma-separated (default 4,320)")
     args = parser.parse_args()
-    if not (1 <= args.rate <= 2000 and 1 <= args.seconds <= 120 and 1 <= args.connections <= 512):
-        raise SystemExit("--rate must be 1..2000, --seconds 1..120, --connections 1..512")
+    try:
+        connections = [int(c) for c in args.connections.split(",")]
+    except ValueError:
+        raise SystemExit("--connections: comma-separated numbers") from None
+    if not (1 <= args.rate <= 2000 and 1 <= args.seconds <= 120 and all(1 <= c <= 512 for c in connections)):
+        raise SystemExit("--rate must be 1..2000, --seconds 1..120, --connections 1..512 each")
     if args.what in ("all", "images"):
         images()
     if args.what in ("all", "flood"):
-        flood(args.rate, args.seconds, args.connections)
+        flood(args.rate, args.seconds, connections)
 
 
 if __name__ == "__main__":
