@@ -22,6 +22,7 @@ from bot.config import config_from_dict
 from bot.observability import METRICS, RefusalLog
 from bot.platforms.shared import refusals as refusal_module
 from bot.platforms.shared.refusals import SIGNED, Decision, HeldBudget, RefusalGuard
+from bot.platforms.wecom import parse
 from bot.platforms.wecom.crypto import WeComCrypto
 from storage.models import InboxItem
 from tests.conftest import START, make_config
@@ -374,3 +375,19 @@ async def test_feedback_without_the_secret_is_refused_before_its_body_is_read_an
     assert held("feedback") - before_held == 3
     async with client.server.app[RUNTIME].sessions() as session:
         assert await session.scalar(select(func.count()).select_from(InboxItem)) == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        (b"<xml><Encrypt>", None),
+        (b"<xml><Encrypt>QUJD</Encr", None),
+        (b"<xml><Encrypt> QUJD </Encrypt>", "QUJD"),
+        (b"<xml><Encrypt><![CDATA[QUJD]]></Encrypt>", "QUJD"),
+        (b"<xml><Encrypt>QU<!-- x -->JD</Encrypt>", None),  # not one value: judged when all is in
+        (b"<xml><Encrypt>QU<![CDATA[JD]]></Encrypt>", None),
+        (b"<xml><Encrypt>QU&#74;D</Encrypt>", None),
+    ],
+)
+def test_encrypt_is_peeked_only_when_it_is_one_plain_value(data, value):
+    assert parse.peek_encrypt(data) == value

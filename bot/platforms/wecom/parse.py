@@ -180,6 +180,8 @@ def peek_encrypt(data: bytes | bytearray) -> str | None:
     value = data[start + 9 : end].strip()
     if value.startswith(b"<![CDATA[") and value.endswith(b"]]>"):
         value = value[9:-3].strip()
+    if b"<" in value or b"&" in value:
+        return None  # not a single text or CDATA value: left to extract_encrypt once it is all in
     return value.decode("ascii", "replace")
 
 
