@@ -2,22 +2,32 @@
 
     .venv/bin/python bench/bench_security.py            # both parts
     .venv/bin/python bench/bench_security.py images     # RSS before / peak / after per image scenario
-    .venv/bin/python bench/bench_security.py flood      # ack latency of signed callbacks beside a flood
+    PACEBOT_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \
+      .venv/bin/python bench/bench_security.py flood    # the flood matrix alone, about 90 s
+      [--rate 100] [--seconds 8] [--connections 4,320]
 
 Images: each scenario runs in a fresh process (so peaks do not mask each other) and prints the RSS
-before, the peak (ru_maxrss) and the RSS after storing. Flood: `pacebot serve` processes with WeCom
-enabled (1 on SQLite; 1 and 2 on PostgreSQL when PACEBOT_TEST_POSTGRES_URL is set); N connections send
-1 MB deeply nested unsigned bodies to the first as fast as they can while signed callbacks are sent
-one at a time, round robin; prints callbacks/s and their acknowledgement latency.
+before, the peak (ru_maxrss) and the RSS after storing.
+
+Flood: `pacebot serve` processes with WeCom enabled, 1 on SQLite, and 1 and 2 on one PostgreSQL
+database (a scratch database next to PACEBOT_TEST_POSTGRES_URL; skipped when it is unset). For
+each, signed text callbacks are offered at --rate per second for --seconds (an open loop, round
+robin over the replicas, latency counted from when each was due) with no flood, then beside an
+unsigned flood of each --connections size against replica 1. The flood runs in a process of its
+own over raw sockets, each connection sending four kinds of unsigned request in turn (1 MB of
+nested XML, a real envelope with a wrong signature, a stale timestamp, no query parameters) as
+fast as the answers come. One row per store × replicas × flood: offered/s, acked/s, p50/p99/max
+acknowledgement latency, callbacks over 1 s or not acknowledged, flood refusals answered per
+second, CPU seconds per second of the server processes, server log lines, and the load average.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,13 +116,158 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(config: Path, cwd: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([str(Path(sys.executable).with_name("pacebot")), "--config", str(config), "serve"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+# ---------------------------------------------------------------------- flood: the unsigned load
+
+FLOOD_KINDS = ("deep_1mb", "bad_signature", "stale_timestamp", "no_params")
 
 
-async def flood_run(flooders: int, *, replicas: int = 1, postgres: str = "", genuine: int = 200) -> None:
-    """Signed callbacks, round robin over the replicas, while ``flooders`` connections flood replica 1."""
+def flood_requests(port: int) -> list[bytes]:
+    """Raw HTTP requests, one of each kind, none of them signed by WeCom:
+
+    deep_1mb         1 MB of nested ``<a>`` with a fresh timestamp and a well-formed wrong signature
+    bad_signature    a real envelope (about 1 KB) with a fresh timestamp and a wrong signature
+    stale_timestamp  the same envelope with a 90-day-old timestamp
+    no_params        the same envelope without query parameters
+    """
+    from tests.fakes import wecom as fakes
+
+    now = int(time.time())
+    depth = 1_000_000 // 7
+    deep = b"<a>" * depth + b"x" + b"</a>" * depth
+    _, envelope = fakes.encrypted_callback(fakes.default_crypto(), fakes.text_xml("LiMing", "你好", "flood"))
+    wrong = "0" * 40
+
+    def request(query: str, body: bytes) -> bytes:
+        head = (f"POST /wecom/callback{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n")
+        return head.encode() + body
+
+    return [
+        request(f"?msg_signature={wrong}&timestamp={now}&nonce=1", deep),
+        request(f"?msg_signature={wrong}&timestamp={now}&nonce=1", envelope),
+        request(f"?msg_signature={wrong}&timestamp={now - 90 * 86400}&nonce=1", envelope),
+        request("", envelope),
+    ]
+
+
+async def _flood_connection(port: int, requests: list[bytes], first: int, stop_at: float,
+                            counts: dict[str, int]) -> None:
+    """Send the requests in turn, as fast as answers come, over keep-alive; reconnect when closed."""
+    i = first
+    while time.monotonic() < stop_at:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            counts["connect_error"] = counts.get("connect_error", 0) + 1
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            while time.monotonic() < stop_at:
+                writer.write(requests[i % len(requests)])
+                i += 1
+                status_line = await reader.readline()
+                if not status_line:
+                    counts["closed"] = counts.get("closed", 0) + 1
+                    break
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                if length:
+                    await reader.readexactly(length)
+                status = status_line.split()[1].decode()
+                counts[status] = counts.get(status, 0) + 1
+                if close:
+                    break
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            counts["reset"] = counts.get("reset", 0) + 1
+        finally:
+            writer.transport.abort()  # drop whatever of a 1 MB body the server did not read
+
+
+def flood_process(port: int, connections: int, seconds: float) -> None:
+    """Run in a process of its own, so the flood does not share the genuine sender's event loop."""
+    requests = flood_requests(port)
+    counts: dict[str, int] = {}
+
+    async def main() -> float:
+        started = time.monotonic()
+        stop_at = started + seconds
+        await asyncio.gather(*(_flood_connection(port, requests, i, stop_at, counts) for i in range(connections)))
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(main())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"counts": counts, "elapsed": elapsed, "cpu": usage.ru_utime + usage.ru_stime}))
+
+
+# ---------------------------------------------------------------------- genuine callbacks, open loop
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(config: Path, cwd: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([str(Path(sys.executable).with_name("pacebot")), "--config", str(config), "serve"],
+                                stdout=out, stderr=out, cwd=cwd)
+
+
+def line_count(paths: list[Path]) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in paths if path.exists())
+
+
+async def offer(http: Any, targets: list[str], callbacks: list[tuple[dict[str, str], bytes]],
+                rate: float) -> tuple[list[float], int, float]:
+    """Send the callbacks at ``rate`` per second whatever the answers (an open loop, like WeCom's
+    servers), round robin over ``targets``. Latency is counted from the moment each was due, so a
+    sender held up does not hide a slow server. (latencies of the 200s, failures, elapsed)."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    failures = 0
+    timeout = aiohttp.ClientTimeout(total=10)
+
+    async def one(url: str, params: dict[str, str], body: bytes, due: float) -> None:
+        nonlocal failures
+        try:
+            async with http.post(url, params=params, data=body, timeout=timeout) as resp:
+                await resp.read()
+                ok = resp.status == 200
+        except (TimeoutError, aiohttp.ClientError):
+            ok = False
+        if ok:
+            latencies.append(loop.time() - due)
+        else:
+            failures += 1
+
+    started = loop.time()
+    tasks = []
+    for i, (params, body) in enumerate(callbacks):
+        due = started + i / rate
+        if (wait := due - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(targets[i % len(targets)], params, body, due)))
+    await asyncio.gather(*tasks)
+    return latencies, failures, loop.time() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return values[min(len(values) - 1, max(0, int(len(values) * fraction + 0.5) - 1))]
+
+
+async def flood_matrix_cell(store: str, url: str, replicas: int, *, rate: float, seconds: float,
+                            connections: list[int], tmp: str) -> None:
+    """Start ``replicas`` servers on one database; measure without and then with the flood."""
     import aiohttp
 
     from tests.fakes import wecom as fakes
@@ -120,99 +275,137 @@ async def flood_run(flooders: int, *, replicas: int = 1, postgres: str = "", gen
     crypto = fakes.default_crypto()
     fake = fakes.FakeWeCom()
     await fake.start()
+    wecom = fakes.wecom_config(fake.base_url)
+    lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower()}"
+                      for k, v in wecom.items())
     ports = [free_port() for _ in range(replicas)]
+    logs = [Path(tmp) / f"server-{port}.log" for port in ports]
     servers: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        wecom = fakes.wecom_config(fake.base_url)
-        lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower()}"
-                          for k, v in wecom.items())
-        url = postgres or f"sqlite+aiosqlite:///{tmp}/b.db"
-        try:
-            async with aiohttp.ClientSession() as http:
-                for port in ports:  # one after the other, as the compose file starts them
-                    config = Path(tmp) / f"pacebot-{port}.toml"
-                    config.write_text(
-                        f'[storage]\nurl = "{url}"\ndata_dir = "{tmp}/data"\n'
-                        f"[server]\nport = {port}\n[scheduler]\nenabled = false\n[wecom]\n{lines}\n", encoding="utf-8")
-                    servers.append(start_server(config, tmp))
-                    for _ in range(300):
-                        try:
-                            if (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200:
+    tag = f"{store}-{replicas}-{int(time.time())}"
+    try:
+        connector = aiohttp.TCPConnector(limit=256)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            for port, log in zip(ports, logs, strict=True):  # one after the other, as the compose file starts them
+                config = Path(tmp) / f"pacebot-{port}.toml"
+                config.write_text(
+                    f'[storage]\nurl = "{url}"\ndata_dir = "{tmp}/data"\n'
+                    f"[server]\nport = {port}\n[scheduler]\nenabled = false\n[wecom]\n{lines}\n", encoding="utf-8")
+                servers.append(start_server(config, tmp, log))
+                for _ in range(300):
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                            if resp.status == 200:
                                 break
-                        except aiohttp.ClientError:
-                            pass
-                        await asyncio.sleep(0.2)
-                targets = [f"http://127.0.0.1:{port}/wecom/callback" for port in ports]
-                depth = 1_000_000 // 7
-                body = b"<a>" * depth + b"x" + b"</a>" * depth
-                stop = asyncio.Event()
-                sent = [0]
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.2)
+                else:
+                    raise SystemExit(f"server on port {port} did not start; see {log}")
+            targets = [f"http://127.0.0.1:{port}/wecom/callback" for port in ports]
+            n = int(rate * seconds)
 
-                async def flood() -> None:
-                    params = {"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1"}
-                    while not stop.is_set():
-                        async with http.post(targets[0], params=params, data=body) as resp:
-                            await resp.read()
-                        sent[0] += 1
+            def batch(phase: str, count: int) -> list[tuple[dict[str, str], bytes]]:
+                return [fakes.encrypted_callback(crypto, fakes.text_xml(f"user{i % 20}", "华东建材 张总 电话沟通报价",
+                                                                        f"{tag}-{phase}-{i}"))
+                        for i in range(count)]
 
-                tasks = [asyncio.create_task(flood()) for _ in range(flooders)]
-                await asyncio.sleep(1.0 if flooders else 0)
-                latencies = []
-                started = time.perf_counter()
-                tag = f"{replicas}-{flooders}-{int(started)}"
-                for i in range(genuine):
-                    params, signed = fakes.encrypted_callback(crypto, fakes.text_xml("LiMing", "你好", f"g-{tag}-{i}"))
-                    t0 = time.perf_counter()
-                    async with http.post(targets[i % replicas], params=params, data=signed) as resp:
-                        assert resp.status == 200, resp.status
-                    latencies.append(time.perf_counter() - t0)
-                elapsed = time.perf_counter() - started
-                stop.set()
-                await asyncio.gather(*tasks)
-            latencies.sort()
-            p99 = latencies[int(len(latencies) * 0.99) - 1]
-            store = "PostgreSQL" if postgres else "SQLite"
-            print(f"{store:10s} replicas {replicas} flood connections {flooders}: {genuine / elapsed:6.1f} callbacks/s, "
-                  f"ack p50 {statistics.median(latencies) * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms  "
-                  f"max {latencies[-1] * 1000:6.1f} ms; unsigned 1 MB bodies refused: {sent[0]}")
-        finally:
-            for server in servers:
-                server.terminate()
-                server.wait(30)
-            await fake.close()
+            await offer(http, targets, batch("warm", 2 * len(targets) * 10), rate)
+            for size in (0, *connections):
+                callbacks = batch(f"flood{size}", n)
+                flooder = None
+                if size:
+                    flooder = await asyncio.create_subprocess_exec(
+                        sys.executable, __file__, "_flood", str(ports[0]), str(size), str(seconds + 1.5),
+                        stdout=subprocess.PIPE)
+                    await asyncio.sleep(0.75)  # the flood is under way before the first genuine callback
+                log_lines = line_count(logs)
+                cpu = sum(cpu_seconds(server.pid) for server in servers)
+                latencies, failures, elapsed = await offer(http, targets, callbacks, rate)
+                cpu = sum(cpu_seconds(server.pid) for server in servers) - cpu
+                log_lines = line_count(logs) - log_lines
+                refused = "-"
+                if flooder is not None:
+                    out, _ = await flooder.communicate()
+                    report = json.loads(out)
+                    counts = report["counts"]
+                    refusals = sum(v for k, v in counts.items() if k.isdigit() and k != "200")
+                    refused = f"{refusals / report['elapsed']:7.0f}"
+                    if counts.get("200"):
+                        raise SystemExit(f"the flood was accepted: {counts}")
+                latencies.sort()
+                late = sum(1 for v in latencies if v > 1.0)
+                print(f"{store:10s} {replicas:>3d} {size or '-':>5} "
+                      f"{n / elapsed:9.1f} {len(latencies) / elapsed:7.1f} "
+                      f"{percentile(latencies, 0.5) * 1000:7.1f} {percentile(latencies, 0.99) * 1000:7.1f} "
+                      f"{latencies[-1] * 1000:7.1f} {late + failures:>6d} {refused:>8s} "
+                      f"{cpu / elapsed:8.2f} {log_lines:>5d} {os.getloadavg()[0]:5.1f}", flush=True)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(30)
+        await fake.close()
 
 
-async def scratch_postgres() -> Any:
-    from tests.pg import scratch_database
+def flood(rate: float, seconds: float, connections: list[int]) -> None:
+    sizes = " or ".join(str(c) for c in connections)
+    print(f"signed WeCom callbacks offered at {rate:.0f}/s for {seconds:.0f} s per row (open loop, round robin over "
+          f"the replicas), alone and beside an unsigned flood of {sizes} connections to replica 1\n"
+          f"(flood kinds in turn: {', '.join(FLOOD_KINDS)}); latency = due → 200; 'late' = over 1 s or not "
+          f"acknowledged; CPU = all server processes' CPU seconds per second; log = server log lines in the row; "
+          f"load = 1-min load average after the row")
+    print(f"{'store':10s} {'rep':>3s} {'flood':>5s} {'offered/s':>9s} {'acked/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} "
+          f"{'max ms':>7s} {'late':>6s} {'refused/s':>8s} {'CPU s/s':>8s} {'log':>5s} {'load':>5s}", flush=True)
+    kwargs = {"rate": rate, "seconds": seconds, "connections": connections}
 
-    return scratch_database()
+    async def on_sqlite() -> None:
+        with tempfile.TemporaryDirectory(prefix="pacebot-flood-") as tmp:
+            await flood_matrix_cell("SQLite", f"sqlite+aiosqlite:///{tmp}/b.db", 1, tmp=tmp, **kwargs)
 
-
-def flood() -> None:
-    print("signed WeCom callbacks (one at a time) beside an unsigned flood of 1 MB deeply nested bodies")
-    for flooders in (0, 1, 4):
-        asyncio.run(flood_run(flooders))
+    asyncio.run(on_sqlite())
     if not os.environ.get("PACEBOT_TEST_POSTGRES_URL"):
-        print("PostgreSQL runs skipped: set PACEBOT_TEST_POSTGRES_URL")
+        print("PostgreSQL rows skipped: set PACEBOT_TEST_POSTGRES_URL")
         return
 
-    async def on_postgres(replicas: int, flooders: int) -> None:
-        async with await scratch_postgres() as url:
-            await flood_run(flooders, replicas=replicas, postgres=url)
+    async def on_postgres(replicas: int) -> None:
+        from tests.pg import scratch_database
+
+        with tempfile.TemporaryDirectory(prefix="pacebot-flood-") as tmp:
+            async with scratch_database() as url:
+                await flood_matrix_cell("PostgreSQL", url, replicas, tmp=tmp, **kwargs)
 
     for replicas in (1, 2):
-        for flooders in (0, 4):
-            asyncio.run(on_postgres(replicas, flooders))
+        asyncio.run(on_postgres(replicas))
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", default="all", choices=("all", "images", "flood"))
+    parser.add_argument("--rate", type=float, default=100, help="genuine callbacks offered per second (default 100)")
+    parser.add_argument("--seconds", type=float, default=8, help="length of each row (default 8)")
+    parser.add_argument("--connections", default="4,320",
+                        help="flood sizes in connections, comma-separated (default 4,320)")
+    args = parser.parse_args()
+    try:
+        connections = [int(c) for c in args.connections.split(",")]
+    except ValueError:
+        raise SystemExit("--connections: comma-separated numbers") from None
+    if not (1 <= args.rate <= 2000 and 1 <= args.seconds <= 120 and all(1 <= c <= 512 for c in connections)):
+        raise SystemExit("--rate must be 1..2000, --seconds 1..120, --connections 1..512 each")
+    if args.what in ("all", "images"):
+        images()
+    if args.what in ("all", "flood"):
+        flood(args.rate, args.seconds, connections)
 
 
 if __name__ == "__main__":
-    what = sys.argv[1] if len(sys.argv) > 1 else "all"
-    if what == "_image":
+    if sys.argv[1:2] == ["_image"]:
         image_scenario(sys.argv[2])
-    elif what == "_make_images":
+    elif sys.argv[1:2] == ["_make_images"]:
         make_images()
+    elif sys.argv[1:2] == ["_flood"]:
+        flood_process(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     else:
-        if what in ("all", "images"):
-            images()
-        if what in ("all", "flood"):
-            flood()
+        main()

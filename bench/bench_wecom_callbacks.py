@@ -12,7 +12,9 @@ is read to check that every callback was stored exactly once.
 
     .venv/bin/python bench/bench_wecom_callbacks.py [-n 3000] [--concurrency 32] [--synchronous NORMAL]
 
-Everything listens on 127.0.0.1 only; all loops are bounded by -n.
+Everything listens on 127.0.0.1 only; all loops are bounded by -n. Acknowledgement latency of
+`pacebot serve` replicas (SQLite, PostgreSQL ×1 and ×2) beside an unsigned flood is measured by
+``bench/bench_security.py flood``.
 """
 
 from __future__ import annotations

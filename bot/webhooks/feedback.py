@@ -7,6 +7,10 @@ Authentication uses the shared secret ``feedback.secret``, in one of two ways:
   which also protects the body and keeps the secret off the wire.
 
 Both are compared in constant time. While the secret is empty the webhook refuses everything.
+The secret header is judged before a byte of the body is read; refusals are counted, logged at a
+bounded rate, and those of requests not authenticated are priced by their address
+(``bot.platforms.shared.refusals``: a flood's refusals are answered late, authenticated requests
+never wait).
 
 Body (JSON object, at most ``MAX_BODY_BYTES``)::
 
@@ -43,6 +47,7 @@ from bot.appkeys import RUNTIME
 from bot.config import Config, FeedbackConfig
 from bot.events import Event, EventKind
 from bot.observability import METRICS, log_fields, refusals
+from bot.platforms.shared.refusals import RefusalGuard, mark_signed
 from domain.text import unstorable_reason, visible_text
 from handlers import texts_library as texts
 from storage import customers as customer_store
@@ -85,6 +90,8 @@ class FeedbackPayload:
 class FeedbackWebhook:
     def __init__(self, config: FeedbackConfig) -> None:
         self.secret = config.secret.encode()
+        self.guard = RefusalGuard("feedback")
+        self._received = METRICS.callbacks_received.labels(platform=PLATFORM)
 
     async def receive(self, request: web.Request) -> web.Response:
         try:
@@ -93,11 +100,13 @@ class FeedbackWebhook:
             METRICS.callbacks_refused.labels(platform=PLATFORM, reason=exc.code).inc()
             refusals.warning("feedback", exc.code, "feedback webhook from %s refused with %s: %s",
                              request.remote, exc.status, exc.code)
-            return _json({"error": exc.code, "message": exc.message}, exc.status)
+            response = _json({"error": exc.code, "message": exc.message}, exc.status)
+            await self.guard.settle(request, response)
+            return response
 
     async def _receive(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        METRICS.callbacks_received.labels(platform=PLATFORM).inc()
+        self._received.inc()
         if not self.secret:
             raise Refused(403, "disabled", texts.WEBHOOK_DISABLED)
         given_secret = request.headers.get(SECRET_HEADER)
@@ -106,9 +115,12 @@ class FeedbackWebhook:
             raise Refused(401, "unauthenticated", texts.WEBHOOK_NO_SECRET)
         if given_secret and not hmac.compare_digest(given_secret.encode(), self.secret):
             raise Refused(403, "bad_secret", texts.WEBHOOK_BAD_SECRET)
+        if given_secret:
+            mark_signed(request)
         body = await _read_capped(request, MAX_BODY_BYTES)
         if not given_secret and not _signature_matches(self.secret, body, signature or ""):
             raise Refused(403, "bad_signature", texts.WEBHOOK_BAD_SECRET)
+        mark_signed(request)
         payload = parse_payload(body)
         runtime = request.app[RUNTIME]
         async with runtime.sessions() as session:

@@ -1,8 +1,11 @@
 """How DingTalk's callbacks come in: ``POST <callback_path>`` (HTTP mode) or the Stream connection.
 
-HTTP: check the signature headers → cap the body → parse → store in the inbox → 200 with ``{}``.
-Nothing heavier happens before the answer; the inbox worker does the rest. Every refusal changes
-nothing:
+HTTP: check the signature headers (before a byte of the body is read) → cap the body → parse →
+store in the inbox → 200 with ``{}``. Nothing heavier happens before the answer; the inbox worker
+does the rest. Every refusal changes nothing, is counted (``pacebot_callbacks_refused``), is logged
+at a bounded rate, closes the connection rather than read a large body it leaves unread, and is
+priced by its address (``shared.refusals.RefusalGuard``: a flood's refusals are answered late,
+signed callbacks never):
 
   403  missing, malformed, wrong or stale signature (``timestamp`` in ms, ``sign`` =
        Base64(HmacSHA256(AppSecret, timestamp + "\\n" + AppSecret)), at most one hour off), or a
@@ -30,11 +33,13 @@ from aiohttp import web
 
 from bot.appkeys import RUNTIME
 from bot.config import DingTalkConfig
+from bot.observability import METRICS, refusals
 from bot.platforms.dingtalk import parse
 from bot.platforms.dingtalk.adapter import DingTalkPlatform
 from bot.platforms.dingtalk.client import sign
 from bot.platforms.dingtalk.stream import StreamClient
 from bot.platforms.shared.http import BodyTooLarge, read_capped
+from bot.platforms.shared.refusals import RefusalGuard, mark_signed
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -87,24 +92,36 @@ class DingTalkCallback:
         self.secret = config.app_secret
         self.robot = config.robot
         self.max_body_bytes = config.max_body_bytes
+        self.guard = RefusalGuard("dingtalk")
+        self._received = METRICS.callbacks_received.labels(platform=parse.PLATFORM)
 
     async def receive(self, request: web.Request) -> web.Response:
+        try:
+            return await self._receive(request)
+        except web.HTTPException as refusal:  # every refusal; an acknowledgement is returned
+            await self.guard.settle(request, refusal)
+            raise
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self._received.inc()
         timestamp = request.headers.get("timestamp", "")
         signature = request.headers.get("sign", "")
         if not signature_is_valid(self.secret, timestamp, signature, now_ms=int(time.time() * 1000)):
-            raise _refuse(request, 403, "missing, wrong or stale signature (check dingtalk.app_secret and the clock)")
+            raise _refuse(request, 403, "missing, wrong or stale signature (check dingtalk.app_secret and the clock)",
+                          "bad_signature")
+        mark_signed(request)
         try:
             body = await read_capped(request, self.max_body_bytes)
         except BodyTooLarge as exc:
-            raise _refuse(request, 413, str(exc)) from None
+            raise _refuse(request, 413, str(exc), "too_large") from None
         try:
             payload = parse.load_json(body)
             robot = payload.get("robotCode")
             if robot and robot != self.robot and "msgId" in payload:
-                raise _refuse(request, 403, "a message for another robot (check dingtalk.robot_code)")
+                raise _refuse(request, 403, "a message for another robot (check dingtalk.robot_code)", "wrong_robot")
             incoming = parse.parse_callback(payload)
         except parse.MalformedPayload as exc:
-            raise _refuse(request, 400, f"callback: {exc}") from None
+            raise _refuse(request, 400, f"callback: {exc}", "malformed_message") from None
         await store(request.app[RUNTIME], incoming)
         return web.json_response({})
 
@@ -112,14 +129,15 @@ class DingTalkCallback:
 _STATUS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 403: web.HTTPForbidden, 413: web.HTTPRequestEntityTooLarge,
 }
+_TEXT = {status: json.dumps({"error": cls.__name__.removeprefix("HTTP")}) for status, cls in _STATUS.items()}
 
 
-def _refuse(request: web.Request, status: int, reason: str) -> web.HTTPException:
-    log.warning("DingTalk callback from %s refused with %s: %s", request.remote, status, reason)
+def _refuse(request: web.Request, status: int, reason: str, code: str) -> web.HTTPException:
+    METRICS.callbacks_refused.labels(platform=parse.PLATFORM, reason=code).inc()
+    refusals.warning("dingtalk", code, "DingTalk callback from %s refused with %s: %s", request.remote, status, reason)
     if status == 413:
         return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text="request body too large")
-    cls = _STATUS[status]
-    return cls(text=json.dumps({"error": cls.__name__.removeprefix("HTTP")}), content_type="application/json")
+    return _STATUS[status](text=_TEXT[status], content_type="application/json")
 
 
 def _stream_ctx(config: DingTalkConfig) -> Any:

@@ -165,6 +165,26 @@ def extract_encrypt(data: bytes) -> str:
         raise MalformedPayload("Encrypt is not ASCII base64") from None
 
 
+def peek_encrypt(data: bytes | bytearray) -> str | None:
+    """The first ``Encrypt`` value of a body still arriving, once its closing tag is in; else None.
+
+    Only for refusing early: a wrong signature over it is refused before the rest of the body is
+    read. A body that passes is still read in full and scanned by ``extract_encrypt``.
+    """
+    start = data.find(b"<Encrypt>")
+    if start < 0:
+        return None
+    end = data.find(b"</Encrypt>", start)
+    if end < 0:
+        return None
+    value = data[start + 9 : end].strip()
+    if value.startswith(b"<![CDATA[") and value.endswith(b"]]>"):
+        value = value[9:-3].strip()
+    if b"<" in value or b"&" in value:
+        return None  # not a single text or CDATA value: left to extract_encrypt once it is all in
+    return value.decode("ascii", "replace")
+
+
 def envelope(data: bytes) -> dict[str, str]:
     """The outer, still encrypted callback body: ``Encrypt``, ``ToUserName`` and ``AgentID``."""
     root = parse_xml(data)
