@@ -262,11 +262,31 @@ def test_jobs_run_alert_sweep_as_of_a_time_delivers_and_prints_a_summary(tmp_pat
     [item] = _outbox(tmp_path)
     assert item.status == OutboxStatus.SENT and item.target == "rep.li" and "华东建材" in item.payload["text"]
 
-    # A replay of the same period runs again; the episode was told already, so nothing new is sent.
+    # The same period again: it already ran, so it is not run twice — the admin is told so.
     assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "2026-12-01T09:05:00+08:00"]) == 0
     out = capsys.readouterr().out
-    assert "period 2026-12-01T09:00" in out and "messages: 0 sent" in out
-    assert len(_outbox(tmp_path)) == 1
+    assert "period 2026-12-01T09:00 (as of 2026-12-01T09:05:00+08:00): already ran" in out and "--force" in out
+    assert "raised: cold 1" in out
+    assert len(_outbox(tmp_path)) == 1 and _schedule_ids(tmp_path) == ["alert_sweep:2026-12-01T09:00"]
+
+    # --force runs it again; the episode was told already, so nothing new is sent.
+    assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "2026-12-01T09:05:00+08:00", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "period 2026-12-01T09:00 (as of 2026-12-01T09:05:00+08:00): done" in out and "messages: 0 sent" in out
+    assert len(_outbox(tmp_path)) == 1 and len(_schedule_ids(tmp_path)) == 2
+
+
+def _schedule_ids(tmp_path: Path) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+        async with session_factory(engine)() as session:
+            ids = list(await session.scalars(
+                select(InboxItem.platform_msg_id).where(InboxItem.platform == "schedule").order_by(InboxItem.id)
+            ))
+        await engine.dispose()
+        return ids
+
+    return asyncio.run(read())
 
 
 def test_jobs_run_refuses_an_unknown_job_and_lists_the_jobs(tmp_path, capsys) -> None:
