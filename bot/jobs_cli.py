@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from bot.bootstrap import build_runtime
 from bot.config import Config
 from bot.runtime import Runtime
-from bot.scheduler import JOBS, JOBS_BY_NAME, accept_job, period_of
+from bot.scheduler import JOBS, JOBS_BY_NAME, PLATFORM, accept_job, period_of
 from domain.enums import InboxStatus, OutboxStatus
 from storage import job_runs
 
@@ -77,6 +77,7 @@ async def run_cli(
 async def _list(runtime: Runtime, handled: set[str], instant: dt.datetime | None) -> int:
     async with runtime.sessions() as session:
         runs = await job_runs.latest_runs(session)
+        pending = await job_runs.pending_runs(session, PLATFORM)
     tz = runtime.config.tz
     now = instant or runtime.clock.now()
     for spec in JOBS:
@@ -86,6 +87,11 @@ async def _list(runtime: Runtime, handled: set[str], instant: dt.datetime | None
         state = "" if spec.name in handled else " [no handler yet]"
         due = period_of(spec, runtime.config, now).fire.astimezone(tz).isoformat(timespec="minutes")
         print(f"{spec.name:<20} {schedule.describe():<18} {spec.about}{state}\n{'':<20} latest period {due}; {last}")
+        for queued in (p for p in pending if p.job == spec.name):
+            where = "queued"
+            if queued.attempts:
+                where = f"attempt {queued.attempts}" + (f" failed: {queued.error}; retrying" if queued.error else "")
+            print(f"{'':<20} not finished yet: period {queued.period}, inbox item {queued.inbox_id} ({where})")
     return EXIT_DONE
 
 
@@ -144,8 +150,9 @@ def _local(instant: dt.datetime | None, tz: dt.tzinfo) -> str:
 def _still_queued(label: str, inbox_id: int, state: job_runs.QueuedRun | None) -> int:
     where = "being processed or waiting for a retry" if state and state.attempts else "queued"
     reason = f" (last attempt: {state.error})" if state and state.error else ""
-    _say(f"{label}: still {where} as inbox item {inbox_id}{reason} — not failed. A running service finishes it "
-         "(or run this command again once none runs); check with `pacebot jobs list`.", error=True)
+    _say(f"{label}: still {where} as inbox item {inbox_id}{reason} — not failed. A running service finishes it; "
+         "check with `pacebot jobs list`, or run this command again without --force: it waits for this same run "
+         "(or takes it when no service runs) and never runs the period twice.", error=True)
     return EXIT_STILL_QUEUED
 
 

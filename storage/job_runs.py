@@ -115,3 +115,26 @@ async def replies_of(session: AsyncSession, inbox_id: int) -> list[QueuedReply]:
         .order_by(OutboxItem.id)
     )
     return [QueuedReply(r.id, OutboxStatus(r.status), r.attempts, r.next_attempt_at, r.lease_until) for r in rows]
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    inbox_id: int
+    job: str
+    period: str
+    attempts: int
+    error: str | None
+
+
+async def pending_runs(session: AsyncSession, platform: str) -> list[PendingRun]:
+    """Schedule events stored and not finished yet (queued, being processed, or waiting for a retry)."""
+    rows = await session.execute(
+        select(InboxItem.id, InboxItem.payload, InboxItem.attempts, InboxItem.error)
+        .where(InboxItem.platform == platform, InboxItem.status == InboxStatus.PENDING)
+        .order_by(InboxItem.id)
+    )
+    return [
+        PendingRun(row.id, str(row.payload.get("job") or ""), str((row.payload.get("job_args") or {}).get("period") or ""),
+                   row.attempts, row.error)
+        for row in rows
+    ]

@@ -385,6 +385,10 @@ async def test_jobs_run_that_times_out_says_still_queued_not_failed_and_a_rerun_
         assert "still queued" in captured.err and "not failed" in captured.err and "pacebot jobs list" in captured.err
         assert "failed" not in captured.err.replace("not failed", "")
         assert await _rows(runtime, JobRun) == []
+        # What it names to check with shows the run as not finished.
+        assert await jobs_cli._list(runtime, set(runtime.job_names), None) == 0
+        [item] = await _schedule_items(runtime)
+        assert f"not finished yet: period 2026-11-29T10:00, inbox item {item.id} (queued)" in capsys.readouterr().out
 
         # Run again (no service took it): the queued period is the one run — not a second one.
         assert await jobs_cli.run_job(runtime, "alert_sweep", timeout=30) == jobs_cli.EXIT_DONE
