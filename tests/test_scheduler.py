@@ -78,6 +78,9 @@ def test_a_schedule_event_is_keyed_by_job_and_period() -> None:
     assert event.job == "alert_sweep" and event.job_args == {"period": "2026-11-25T10:00", "as_of": period.fire.isoformat()}
     replay = scheduler.schedule_event(period, replay="r1")
     assert replay.platform_msg_id == "alert_sweep:2026-11-25T10:00:replay:r1"
+    # A run as of a given instant carries it, for whichever process handles the event.
+    at = START + dt.timedelta(minutes=7)
+    assert scheduler.schedule_event(period, now=at).job_args["now"] == "2026-11-25T02:07:00+00:00"
 
 
 # -- exactly once per period ----------------------------------------------------------------------------
