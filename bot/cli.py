@@ -17,7 +17,7 @@ from bot.bootstrap import build_runtime
 from bot.config import Config, ConfigError, load_config
 from bot.demo_cli import run_demo
 from bot.import_cli import run_export, run_import
-from bot.jobs_cli import run_cli
+from bot.jobs_cli import DEFAULT_TIMEOUT_SECONDS, run_cli
 from bot.observability import configure_logging
 from bot.platforms.dingtalk.directory import run_sync as run_dingtalk_sync
 from bot.platforms.wecom.directory import run_sync
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     job_run = job_actions.add_parser("run", help="run a job now or as of a time (e.g. a missed digest) and deliver")
     job_run.add_argument("name")
     job_run.add_argument("--now", help="ISO 8601 instant with offset, e.g. 2026-12-01T09:00:00+08:00")
+    job_run.add_argument("--force", action="store_true", help="run the period again although it already ran")
+    job_run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS,
+                         help="seconds to wait for the outcome (default %(default)g); then exit 3: still queued, not failed")
     # --- end jobs ---
 
     # --- metrics (storage/metrics.py, SPEC §8.2) ---
@@ -115,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "metrics":
             return asyncio.run(_metrics(config, args.team, args.as_of, args.json))
         if args.command == "jobs":
-            return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None)))
+            return asyncio.run(run_cli(config, args.jobs_action, getattr(args, "name", None), getattr(args, "now", None),
+                                       force=getattr(args, "force", False),
+                                       timeout=getattr(args, "timeout", DEFAULT_TIMEOUT_SECONDS)))
         if args.command == "import":
             return asyncio.run(run_import(config, args.file, dry_run=args.dry_run, owner=args.owner))
         if args.command == "export":

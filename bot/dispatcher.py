@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import texts
+from bot.clock import FrozenClock
 from bot.context import Ctx, DomainHooks, JobContext
 from bot.errors import UserError
 from bot.events import MEDIA_KINDS, EventKind
@@ -157,17 +158,29 @@ class Dispatcher:
 
         The row is written in the handler's transaction, so a run is recorded exactly when its
         effects and its replies are committed.
+
+        A replay (``pacebot jobs run NAME --now ISO``) carries its instant in ``job_args["now"]``:
+        whichever process handles it, the handler's clock stands at that instant, so every rule, message and claimed period is evaluated as of it. ``started_at`` and
+        ``finished_at`` stay this process's own time: when the run really happened.
         """
         event = ctx.event
-        started = ctx.now()
+        worker_clock = ctx.clock
+        started = worker_clock.now()
+        replay_now = event.job_args.get("now")
+        if replay_now:
+            ctx.clock = FrozenClock(dt.datetime.fromisoformat(str(replay_now)))
+        run_started = ctx.now()
         raw_as_of = event.job_args.get("as_of")
-        as_of = min(dt.datetime.fromisoformat(str(raw_as_of)), started) if raw_as_of else started
-        period = str(event.job_args.get("period") or started.isoformat(timespec="minutes"))
+        as_of = min(dt.datetime.fromisoformat(str(raw_as_of)), run_started) if raw_as_of else run_started
+        period = str(event.job_args.get("period") or run_started.isoformat(timespec="minutes"))
         ctx.job = JobContext(name=event.job or "", period=period, as_of=as_of)
-        replies = await handler(ctx)
+        try:
+            replies = await handler(ctx)
+        finally:
+            ctx.clock = worker_clock
         summary = "; ".join([*ctx.job.notes, f"{len(replies)} message(s) queued"])
         await job_runs.record_run(ctx.session, job=ctx.job.name, period=period, as_of=as_of, started_at=started,
-                                  finished_at=ctx.now(), summary=summary)
+                                  finished_at=worker_clock.now(), summary=summary)
         return replies
 
     async def _unknown_sender(self, ctx: Ctx) -> list[Reply]:

@@ -10,8 +10,8 @@ the outbox. When the event is processed, a ``JobRun`` row (unique per job and pe
 in the same transaction.
 
 At start-up each job that ran before gets its most recent period enqueued if that period never
-ran — once, however long the bot was down. ``pacebot jobs run NAME --now ISO`` replays one
-period as of any instant.
+ran — once, however long the bot was down. ``pacebot jobs run NAME --now ISO`` runs one
+period as of any instant (bot/jobs_cli.py), through the same inbox, while the service runs or not.
 
 Jobs are listed in :data:`JOBS`, one line each. A job is only scheduled once some router handles
 it (``@router.job(name)``), so a line can be added before its handler exists.
@@ -225,23 +225,38 @@ def period_of(spec: JobSpec, config: Config, now: dt.datetime) -> Period:
     return Period(spec.name, schedule.period(fire, config.tz), fire)
 
 
-def schedule_event(period: Period, *, replay: str | None = None) -> Event:
-    """The inbox event of one period; a replay gets its own id so it runs even if the period ran."""
+def schedule_event(period: Period, *, replay: str | None = None, now: dt.datetime | None = None) -> Event:
+    """The inbox event of one period; a replay gets its own id so it runs even if the period ran.
+
+    ``now`` (``pacebot jobs run --now``) travels with the event: whichever process handles it
+    evaluates the run as of that instant (the dispatcher's scheduled-run step).
+    """
     msg_id = f"{period.job}:{period.key}" + (f":replay:{replay}" if replay else "")
+    job_args = {"period": period.key, "as_of": period.fire.isoformat()}
+    if now is not None:
+        job_args["now"] = now.astimezone(dt.UTC).isoformat()
     return Event(
         platform=PLATFORM,
         platform_msg_id=msg_id,
         kind=EventKind.SCHEDULE,
         occurred_at=period.fire,
         job=period.job,
-        job_args={"period": period.key, "as_of": period.fire.isoformat()},
+        job_args=job_args,
     )
 
 
-async def accept_job(runtime: JobHost, job: str, *, replay: bool = False) -> tuple[Accepted, Period]:
-    """Compute the job's current period (runtime clock) and accept its event into the inbox."""
-    period = period_of(JOBS_BY_NAME[job], runtime.config, runtime.clock.now())
-    accepted = await runtime.inbox.accept(schedule_event(period, replay=uuid.uuid4().hex[:12] if replay else None))
+async def accept_job(
+    runtime: JobHost, job: str, *, replay: bool = False, now: dt.datetime | None = None
+) -> tuple[Accepted, Period]:
+    """Accept the event of the job's period at ``now`` (default: the runtime clock's now).
+
+    With ``now``, the run is evaluated as of that instant wherever it is processed. Without
+    ``replay`` the event has the period's own id, so it de-duplicates with the timers' (a period
+    that is queued or ran is not stored again); a replay gets an id of its own and runs again.
+    """
+    period = period_of(JOBS_BY_NAME[job], runtime.config, now or runtime.clock.now())
+    event = schedule_event(period, replay=uuid.uuid4().hex[:12] if replay else None, now=now)
+    accepted = await runtime.inbox.accept(event)
     return accepted, period
 
 

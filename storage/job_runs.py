@@ -7,11 +7,12 @@ here that take a ``platform`` rely on that id format.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.enums import OutboxStatus
+from domain.enums import InboxStatus, OutboxStatus
 from storage.db import dialect_insert
 from storage.models import InboxItem, JobRun, OutboxItem
 
@@ -74,9 +75,66 @@ async def run_of(session: AsyncSession, job: str, period: str) -> JobRun | None:
     return await session.scalar(select(JobRun).where(JobRun.job == job, JobRun.period == period))
 
 
-async def replies_delivery_state(session: AsyncSession, inbox_id: int) -> list[tuple[OutboxStatus, int]]:
-    """(status, attempts) of every outbox message queued while processing inbox item ``inbox_id``."""
+@dataclass(frozen=True)
+class QueuedRun:
+    """Where the inbox item of a run stands, whichever process holds it."""
+
+    status: InboxStatus
+    attempts: int
+    lease_until: dt.datetime | None  # held by a worker (or waiting for a retry) until then
+    error: str | None
+
+
+async def queued_run(session: AsyncSession, inbox_id: int) -> QueuedRun | None:
+    """The state of the inbox item ``inbox_id`` (a job's schedule event), read from the database."""
+    row = (
+        await session.execute(
+            select(InboxItem.status, InboxItem.attempts, InboxItem.lease_until, InboxItem.error).where(
+                InboxItem.id == inbox_id
+            )
+        )
+    ).first()
+    return QueuedRun(InboxStatus(row.status), row.attempts, row.lease_until, row.error) if row else None
+
+
+@dataclass(frozen=True)
+class QueuedReply:
+    id: int
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: dt.datetime
+    lease_until: dt.datetime | None
+
+
+async def replies_of(session: AsyncSession, inbox_id: int) -> list[QueuedReply]:
+    """Every outbox message queued while processing inbox item ``inbox_id``, oldest first."""
     rows = await session.execute(
-        select(OutboxItem.status, OutboxItem.attempts).where(OutboxItem.source_event_id == inbox_id)
+        select(OutboxItem.id, OutboxItem.status, OutboxItem.attempts, OutboxItem.next_attempt_at,
+               OutboxItem.lease_until)
+        .where(OutboxItem.source_event_id == inbox_id)
+        .order_by(OutboxItem.id)
     )
-    return [(row.status, row.attempts) for row in rows]
+    return [QueuedReply(r.id, OutboxStatus(r.status), r.attempts, r.next_attempt_at, r.lease_until) for r in rows]
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    inbox_id: int
+    job: str
+    period: str
+    attempts: int
+    error: str | None
+
+
+async def pending_runs(session: AsyncSession, platform: str) -> list[PendingRun]:
+    """Schedule events stored and not finished yet (queued, being processed, or waiting for a retry)."""
+    rows = await session.execute(
+        select(InboxItem.id, InboxItem.payload, InboxItem.attempts, InboxItem.error)
+        .where(InboxItem.platform == platform, InboxItem.status == InboxStatus.PENDING)
+        .order_by(InboxItem.id)
+    )
+    return [
+        PendingRun(row.id, str(row.payload.get("job") or ""), str((row.payload.get("job_args") or {}).get("period") or ""),
+                   row.attempts, row.error)
+        for row in rows
+    ]

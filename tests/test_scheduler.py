@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import scheduler
+from bot import jobs_cli, scheduler
 from bot.bootstrap import build_runtime
 from bot.cli import main
 from bot.clock import FrozenClock, ShiftableClock
@@ -20,7 +20,7 @@ from domain.enums import OutboxStatus
 from storage import customers as customer_store
 from storage import members as member_store
 from storage.db import create_engine, session_factory
-from storage.models import InboxItem, JobRun, OutboxItem
+from storage.models import Alert, InboxItem, JobRun, OutboxItem
 from tests.conftest import ORG_SMALL, SHANGHAI, START, make_config
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 
@@ -78,6 +78,9 @@ def test_a_schedule_event_is_keyed_by_job_and_period() -> None:
     assert event.job == "alert_sweep" and event.job_args == {"period": "2026-11-25T10:00", "as_of": period.fire.isoformat()}
     replay = scheduler.schedule_event(period, replay="r1")
     assert replay.platform_msg_id == "alert_sweep:2026-11-25T10:00:replay:r1"
+    # A run as of a given instant carries it, for whichever process handles the event.
+    at = START + dt.timedelta(minutes=7)
+    assert scheduler.schedule_event(period, now=at).job_args["now"] == "2026-11-25T02:07:00+00:00"
 
 
 # -- exactly once per period ----------------------------------------------------------------------------
@@ -262,11 +265,31 @@ def test_jobs_run_alert_sweep_as_of_a_time_delivers_and_prints_a_summary(tmp_pat
     [item] = _outbox(tmp_path)
     assert item.status == OutboxStatus.SENT and item.target == "rep.li" and "华东建材" in item.payload["text"]
 
-    # A replay of the same period runs again; the episode was told already, so nothing new is sent.
+    # The same period again: it already ran, so it is not run twice — the admin is told so.
     assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "2026-12-01T09:05:00+08:00"]) == 0
     out = capsys.readouterr().out
-    assert "period 2026-12-01T09:00" in out and "messages: 0 sent" in out
-    assert len(_outbox(tmp_path)) == 1
+    assert "period 2026-12-01T09:00 (as of 2026-12-01T09:05:00+08:00): already ran" in out and "--force" in out
+    assert "raised: cold 1" in out
+    assert len(_outbox(tmp_path)) == 1 and _schedule_ids(tmp_path) == ["alert_sweep:2026-12-01T09:00"]
+
+    # --force runs it again; the episode was told already, so nothing new is sent.
+    assert main(["--config", path, "jobs", "run", "alert_sweep", "--now", "2026-12-01T09:05:00+08:00", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "period 2026-12-01T09:00 (as of 2026-12-01T09:05:00+08:00): done" in out and "messages: 0 sent" in out
+    assert len(_outbox(tmp_path)) == 1 and len(_schedule_ids(tmp_path)) == 2
+
+
+def _schedule_ids(tmp_path: Path) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+        async with session_factory(engine)() as session:
+            ids = list(await session.scalars(
+                select(InboxItem.platform_msg_id).where(InboxItem.platform == "schedule").order_by(InboxItem.id)
+            ))
+        await engine.dispose()
+        return ids
+
+    return asyncio.run(read())
 
 
 def test_jobs_run_refuses_an_unknown_job_and_lists_the_jobs(tmp_path, capsys) -> None:
@@ -283,3 +306,115 @@ def test_jobs_list_shows_schedules(tmp_path, capsys) -> None:
     assert main(["--config", path, "jobs", "list"]) == 0
     out = capsys.readouterr().out
     assert "alert_sweep" in out and "every 15 min" in out and "weekly fri 10:00" in out and "never run" in out
+
+
+# -- pacebot jobs run while a service runs (in process: the service's worker wins deterministically) --------
+
+
+async def _seed_lead(runtime, at: dt.datetime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        rep = await member_store.member_by_code(session, "rep.li")
+        assert rep is not None
+        await customer_store.create_lead(session, owner_id=rep.id, name="华东建材", now=at)
+
+
+async def _rows(runtime, model) -> list:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(model).order_by(model.id)))
+
+
+def _only_others_take_it(monkeypatch, runtime) -> None:
+    """This process never wins the claim: as when a running service took the item first."""
+
+    async def lost_the_race(inbox_id: int) -> None:
+        return None
+
+    monkeypatch.setattr(runtime.inbox, "process", lost_the_race)
+
+
+async def test_jobs_run_waits_for_the_run_a_service_took_and_it_is_evaluated_as_of_now(
+    tmp_path, storage_url, monkeypatch, capsys
+) -> None:
+    config = make_config(tmp_path, storage={"url": storage_url}, inbox={"poll_seconds": 0.05})
+    service_clock = FrozenClock(START + dt.timedelta(days=10))  # the service's own "now": every lead is cold
+    service = await build_runtime(config, clock=service_clock)
+    cli = await build_runtime(config, clock=service_clock)
+    try:
+        await _seed_lead(service, START)
+        await service.start()
+        await cli.start(workers=False)
+        _only_others_take_it(monkeypatch, cli)
+
+        # An hour after the lead was created nothing is cold: the service evaluates as of --now.
+        early = START + dt.timedelta(hours=1)
+        assert await jobs_cli.run_job(cli, "alert_sweep", now=early, timeout=30) == jobs_cli.EXIT_DONE
+        out = capsys.readouterr().out
+        assert "job alert_sweep period 2026-11-25T11:00 (as of 2026-11-25T11:00:00+08:00): done" in out
+        assert "raised: none" in out and "messages: 0 sent" in out
+        assert await _rows(service, Alert) == []
+
+        # Four days later it is; the alert is raised as of that instant, and its message sent once.
+        later = START + dt.timedelta(days=4)
+        assert await jobs_cli.run_job(cli, "alert_sweep", now=later, timeout=30) == jobs_cli.EXIT_DONE
+        out = capsys.readouterr().out
+        assert "period 2026-11-29T10:00 (as of 2026-11-29T10:00:00+08:00): done" in out
+        assert "raised: cold 1" in out and "messages: 1 sent" in out
+        [alert] = await _rows(service, Alert)
+        assert alert.rule == "cold" and alert.raised_at == later and alert.notified_at == later
+        runs = {run.period: run for run in await _rows(service, JobRun)}
+        assert set(runs) == {"2026-11-25T11:00", "2026-11-29T10:00"}
+        assert runs["2026-11-29T10:00"].as_of == later and runs["2026-11-29T10:00"].finished_at == service_clock.now()
+        [message] = await _rows(service, OutboxItem)
+        assert message.status == OutboxStatus.SENT and message.attempts == 1
+        assert len(await _schedule_items(service)) == 2
+    finally:
+        await cli.stop()
+        await service.stop()
+
+
+async def test_jobs_run_that_times_out_says_still_queued_not_failed_and_a_rerun_takes_it(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    runtime = await build_runtime(make_config(tmp_path), clock=FrozenClock(START + dt.timedelta(days=4)))
+    try:
+        await _seed_lead(runtime, START)
+        await runtime.start(workers=False)
+        with monkeypatch.context() as patch:
+            _only_others_take_it(patch, runtime)
+            code = await jobs_cli.run_job(runtime, "alert_sweep", timeout=0.3)
+        assert code == jobs_cli.EXIT_STILL_QUEUED == 3
+        captured = capsys.readouterr()
+        assert "queued as inbox item" in captured.out
+        assert "still queued" in captured.err and "not failed" in captured.err and "pacebot jobs list" in captured.err
+        assert "failed" not in captured.err.replace("not failed", "")
+        assert await _rows(runtime, JobRun) == []
+        # What it names to check with shows the run as not finished.
+        assert await jobs_cli._list(runtime, set(runtime.job_names), None) == 0
+        [item] = await _schedule_items(runtime)
+        assert f"not finished yet: period 2026-11-29T10:00, inbox item {item.id} (queued)" in capsys.readouterr().out
+
+        # Run again (no service took it): the queued period is the one run — not a second one.
+        assert await jobs_cli.run_job(runtime, "alert_sweep", timeout=30) == jobs_cli.EXIT_DONE
+        out = capsys.readouterr().out
+        assert "already queued as inbox item" in out and ": done" in out and "raised: cold 1" in out
+        assert len(await _schedule_items(runtime)) == 1 and len(await _rows(runtime, JobRun)) == 1
+    finally:
+        await runtime.stop()
+
+
+async def test_jobs_run_reports_a_real_failure_as_failed_with_the_reason(tmp_path, monkeypatch, capsys) -> None:
+    runtime = await build_runtime(make_config(tmp_path, inbox={"max_attempts": 1}), clock=FrozenClock(START))
+    try:
+        await runtime.start(workers=False)
+
+        async def broken(ctx):
+            raise RuntimeError("the rules table is unreadable")
+
+        monkeypatch.setitem(runtime.dispatcher._jobs, "alert_sweep", broken)
+        assert await jobs_cli.run_job(runtime, "alert_sweep", timeout=30) == jobs_cli.EXIT_FAILED
+        err = capsys.readouterr().err
+        assert "job alert_sweep period 2026-11-25T10:00" in err and "failed after 1 attempt(s)" in err
+        assert "the rules table is unreadable" in err
+        assert await _rows(runtime, JobRun) == []
+    finally:
+        await runtime.stop()
