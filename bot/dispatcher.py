@@ -113,6 +113,7 @@ class Dispatcher:
         if event.kind is EventKind.ENTER:
             return [Text(texts.WELCOME.format(name=ctx.member.name))]
         ctx.dialogue = await self._live_dialogue(ctx)
+        ctx.dialogue_loaded = True
         if event.kind is EventKind.ACTION:
             click = Click(event.action or "", event.task_id or "", event.action_values, event.response_code)
             return await self._action(ctx, click)
