@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
@@ -22,6 +22,12 @@ _IDENTITY = {
     "dingtalk": Member.dingtalk_staff_id,
 }
 
+# Built once: the sender of every event is looked up.
+_BY_IDENTITY = {
+    platform: select(Member).where(column == bindparam("user_id"), Member.active.is_(True))
+    for platform, column in _IDENTITY.items()
+}
+
 
 async def member_by_platform_id(session: AsyncSession, platform: str, user_id: str) -> Member | None:
     column = _IDENTITY.get(platform)
@@ -32,7 +38,7 @@ async def member_by_platform_id(session: AsyncSession, platform: str, user_id: s
     # A change to the row not yet flushed (deactivated, identity changed) is seen on the object.
     if isinstance(member, Member) and member.active and getattr(member, column.key) == user_id:
         return member
-    member = await session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+    member = await session.scalar(_BY_IDENTITY[platform], {"user_id": user_id})
     if member is not None:  # an unknown sender is looked up again: a member may be added meanwhile
         batch_cache.remember(session, key, _MEMBER_TABLES, member)
     return member

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, make_transient_to_detached
@@ -18,6 +18,9 @@ from storage.models import Customer, Evidence, Touch
 
 _TOUCHES = cast(Table, Touch.__table__)
 _CUSTOMERS = cast(Table, Customer.__table__)
+# Built once: the statements of every logged touch.
+_INSERT_TOUCH = insert(_TOUCHES)
+_SET_LAST_TOUCH = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")).values(last_touch_at=bindparam("b_at"))
 
 
 async def record_touch(
@@ -56,13 +59,13 @@ async def record_touch(
         "stall_phrases": [],
         "source_event_id": source_event_id,
     }
-    result = await session.execute(insert(_TOUCHES).values(values))
+    result = await session.execute(_INSERT_TOUCH, values)
     assert isinstance(result, CursorResult) and result.inserted_primary_key is not None
     touch = Touch(id=result.inserted_primary_key[0], **values)
     make_transient_to_detached(touch)
     session.add(touch)
     if customer.last_touch_at is None or customer.last_touch_at < occurred_at:
-        await session.execute(update(_CUSTOMERS).where(_CUSTOMERS.c.id == customer.id).values(last_touch_at=occurred_at))
+        await session.execute(_SET_LAST_TOUCH, {"b_id": customer.id, "b_at": occurred_at})
         set_committed_value(customer, "last_touch_at", occurred_at)
     return touch
 
