@@ -11,10 +11,13 @@ the wall rate, and the SQL statements executed per item (counted with an engine 
     inbox 600 items: 1.95 ms cpu/item, 480/s, 9.0 statements/item; outbox 600: 0.54 ms cpu/item ...
 
     .venv/bin/python bench/bench_inbox.py [--messages 600] [--reps 200] [--customers-per-rep 10]
-        [--profile FILE] [--sql]
+        [--repeat N] [--by-kind] [--profile FILE] [--sql]
 
 ``--profile FILE`` writes a cProfile of the inbox phase (read it with ``python -m pstats FILE``);
-``--sql`` prints the statements of the first processed item's transaction, for counting by eye.
+``--sql`` prints the statements of the first processed batch, for counting by eye; ``--by-kind``
+adds the statements per item by their first words; ``--repeat N`` runs N times from fresh
+databases and prints the least and the median CPU per item (the machine's other load inflates
+single figures).
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class StatementCounter:
             self.recording.append(" ".join(statement.split())[:160])
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> float:
+    """One run from a fresh database; the inbox's CPU ms per item."""
     work = tempfile.mkdtemp(prefix="pacebot-bench-inbox-")
     fake = fakes.FakeWeCom()
     base = await fake.start()
@@ -85,7 +89,7 @@ async def run(args: argparse.Namespace) -> None:
             counter.recording = []
             await runtime.inbox.process_due()
             print("\n".join(counter.recording))
-            return
+            return 0.0
         profile = cProfile.Profile() if args.profile else None
         cpu0, wall0, statements0 = time.process_time(), time.perf_counter(), counter.count
         if profile:
@@ -111,6 +115,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.by_kind:
             for kind, n in kinds.most_common():
                 print(f"  {n / max(done, 1):6.2f}/item  {kind}")
+        return 1000 * (cpu1 - cpu0) / max(done, 1)
     finally:
         await runner.cleanup()
         await fake.close()
@@ -124,7 +129,13 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the inbox phase")
     parser.add_argument("--sql", action="store_true", help="print the statements of the first batch and stop")
     parser.add_argument("--by-kind", action="store_true", help="statements per item by their first words")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--repeat", type=int, default=1, help="runs, each from a fresh database (the least CPU is "
+                        "the figure least disturbed by other load on the machine)")
+    args = parser.parse_args()
+    figures = [asyncio.run(run(args)) for _ in range(max(1, args.repeat))]
+    if len(figures) > 1:
+        print(f"inbox ms cpu/item over {len(figures)} runs: least {min(figures):.2f}, "
+              f"median {sorted(figures)[len(figures) // 2]:.2f}")
 
 
 if __name__ == "__main__":
