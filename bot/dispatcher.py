@@ -77,6 +77,7 @@ class Dispatcher:
                 self._media = router.media_handler
             if router.text_handler:
                 self._text = router.text_handler
+        self._command_infos = tuple(self.command_routes)  # the same for every event
 
     @property
     def command_routes(self) -> list[CommandRoute]:
@@ -89,7 +90,7 @@ class Dispatcher:
     async def dispatch(self, ctx: Ctx) -> list[Reply]:
         """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
         ctx.hooks = self.hooks
-        ctx.commands = tuple(self.command_routes)
+        ctx.commands = self._command_infos
         # Thresholds admins set in chat (/规则 设置) apply to every event, jobs included.
         ctx.config = await effective_config(ctx.session, ctx.config)
         try:
