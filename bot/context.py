@@ -90,6 +90,9 @@ class Ctx:
     # Set by the dispatcher for member events: the member's live dialogue in this conversation.
     # ``handlers.dialogue`` keeps it current when a handler saves or ends a dialogue.
     dialogue: Dialogue | None = None
+    # True once ``dialogue`` is known to be the member's dialogue as stored (the dispatcher loaded
+    # it): ending a dialogue that is known not to exist then costs no statement.
+    dialogue_loaded: bool = False
     # Set by the dispatcher for card actions: the clicked card (checked: it exists, is the
     # member's and is still open) and the options chosen on it (choice cards).
     card: Card | None = None

@@ -78,6 +78,7 @@ class Dispatcher:
                 self._media = router.media_handler
             if router.text_handler:
                 self._text = router.text_handler
+        self._command_infos = tuple(self.command_routes)  # the same for every event
 
     @property
     def command_routes(self) -> list[CommandRoute]:
@@ -90,7 +91,7 @@ class Dispatcher:
     async def dispatch(self, ctx: Ctx) -> list[Reply]:
         """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
         ctx.hooks = self.hooks
-        ctx.commands = tuple(self.command_routes)
+        ctx.commands = self._command_infos
         # Thresholds admins set in chat (/规则 设置) apply to every event, jobs included.
         ctx.config = await effective_config(ctx.session, ctx.config)
         try:
@@ -114,6 +115,7 @@ class Dispatcher:
         if event.kind is EventKind.ENTER:
             return [Text(texts.WELCOME.format(name=ctx.member.name))]
         ctx.dialogue = await self._live_dialogue(ctx)
+        ctx.dialogue_loaded = True
         if event.kind is EventKind.ACTION:
             click = Click(event.action or "", event.task_id or "", event.action_values, event.response_code)
             return await self._action(ctx, click)

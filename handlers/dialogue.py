@@ -41,6 +41,8 @@ async def save_state(
 
 async def end_dialogue(ctx: Ctx) -> None:
     """End the member's dialogue in this conversation (nothing happens if there is none)."""
+    if ctx.dialogue is None and ctx.dialogue_loaded:
+        return  # none was stored when the event came, and none was saved since
     await dialogues.clear_dialogue(ctx.session, dialogue_key(ctx))
     ctx.dialogue = None
 

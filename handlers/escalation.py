@@ -118,9 +118,10 @@ async def _mark_progress(ctx: Ctx, touch: Touch, customer: Customer) -> None:
                 ctx.session, customer.id, since, touch.occurred_at
             ),
         )
-    touch.stall_phrases = phrases
-    touch.no_progress = no_progress
-    await ctx.session.flush()
+    if phrases != touch.stall_phrases or no_progress != touch.no_progress:  # most touches: nothing to write
+        touch.stall_phrases = phrases
+        touch.no_progress = no_progress
+        await ctx.session.flush()
 
 
 @router.after_undo

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
@@ -29,8 +29,11 @@ async def customers_visible_to(session: AsyncSession, member: Member) -> list[Cu
     return list(await session.scalars(query.order_by(Customer.id)))
 
 
+_OWNED_BY = select(Customer).where(Customer.owner_id == bindparam("owner_id")).order_by(Customer.id)  # built once
+
+
 async def owned_by(session: AsyncSession, owner_id: int) -> list[Customer]:
-    return list(await session.scalars(select(Customer).where(Customer.owner_id == owner_id).order_by(Customer.id)))
+    return list(await session.scalars(_OWNED_BY, {"owner_id": owner_id}))
 
 
 async def by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Customer]:

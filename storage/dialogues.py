@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import rowcount
@@ -24,16 +24,23 @@ class DialogueKey:
     member_id: int
 
 
+_WHERE = (
+    Dialogue.platform == bindparam("platform"),
+    Dialogue.conversation == bindparam("conversation"),
+    Dialogue.member_id == bindparam("member_id"),
+)
+# Built once: read for every member event. Most events find no dialogue; the probe reads no
+# columns but takes the row lock, and only a row that exists is loaded as an object.
+_PROBE = select(Dialogue.member_id).where(*_WHERE).with_for_update()
+
+
 async def load_dialogue(session: AsyncSession, key: DialogueKey) -> Dialogue | None:
-    return await session.scalar(
-        select(Dialogue)
-        .where(
-            Dialogue.platform == key.platform,
-            Dialogue.conversation == key.conversation,
-            Dialogue.member_id == key.member_id,
-        )
-        .with_for_update()
+    found = await session.scalar(
+        _PROBE, {"platform": key.platform, "conversation": key.conversation, "member_id": key.member_id}
     )
+    if found is None:
+        return None
+    return await session.get(Dialogue, (key.platform, key.conversation, key.member_id))
 
 
 async def save_dialogue(

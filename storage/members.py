@@ -1,13 +1,18 @@
-"""Members and teams: identity lookup and the people a member may act for."""
+"""Members and teams: identity lookup and the people a member may act for.
+
+The sender of an inbox event is looked up for every event; the lookup is remembered for the rest
+of the transaction (``storage.batch_cache``), so a batch of one rep's messages reads it once.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
+from storage import batch_cache
 from storage.models import Member, Setting, Team
 
 # Which column links a member to each platform's user id.
@@ -17,12 +22,29 @@ _IDENTITY = {
     "dingtalk": Member.dingtalk_staff_id,
 }
 
+# Built once: the sender of every event is looked up.
+_BY_IDENTITY = {
+    platform: select(Member).where(column == bindparam("user_id"), Member.active.is_(True))
+    for platform, column in _IDENTITY.items()
+}
+
 
 async def member_by_platform_id(session: AsyncSession, platform: str, user_id: str) -> Member | None:
     column = _IDENTITY.get(platform)
     if column is None or not user_id:
         return None
-    return await session.scalar(select(Member).where(column == user_id, Member.active.is_(True)))
+    key = ("member", platform, user_id)
+    member = batch_cache.lookup(session, key)
+    # A change to the row not yet flushed (deactivated, identity changed) is seen on the object.
+    if isinstance(member, Member) and member.active and getattr(member, column.key) == user_id:
+        return member
+    member = await session.scalar(_BY_IDENTITY[platform], {"user_id": user_id})
+    if member is not None:  # an unknown sender is looked up again: a member may be added meanwhile
+        batch_cache.remember(session, key, _MEMBER_TABLES, member)
+    return member
+
+
+_MEMBER_TABLES = (Member.__tablename__,)
 
 
 async def member_by_code(session: AsyncSession, code: str) -> Member | None:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.enums import Channel, EvidenceKind, EvidenceStatus
 from storage.db import rowcount
 from storage.media import StoredMedia
 from storage.models import Customer, Evidence, Touch
+
+_TOUCHES = cast(Table, Touch.__table__)
+_CUSTOMERS = cast(Table, Customer.__table__)
+# Built once: the statements of every logged touch.
+_INSERT_TOUCH = insert(_TOUCHES)
+_SET_LAST_TOUCH = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")).values(last_touch_at=bindparam("b_at"))
 
 
 async def record_touch(
@@ -30,25 +38,35 @@ async def record_touch(
     occurred_at: dt.datetime,
     source_event_id: int | None,
 ) -> Touch:
-    touch = Touch(
-        customer_id=customer.id,
-        member_id=member_id,
-        channel=channel,
-        duration_minutes=duration_minutes,
-        summary=summary,
-        raw_text=raw_text,
-        next_action=next_action,
-        next_due=next_due,
-        proposal=proposal,
-        effective=False,
-        evidence_status=EvidenceStatus.PENDING,
-        occurred_at=occurred_at,
-        source_event_id=source_event_id,
-    )
+    # Core statements rather than the ORM's unit of work: the row is known in full, so the Touch
+    # handed back is attached to the session as loaded (later changes to it are flushed as usual).
+    await session.flush()  # what the handler changed before is written first, as in a unit of work
+    values: dict[str, Any] = {
+        "customer_id": customer.id,
+        "member_id": member_id,
+        "channel": channel,
+        "duration_minutes": duration_minutes,
+        "summary": summary,
+        "raw_text": raw_text,
+        "next_action": next_action,
+        "next_due": next_due,
+        "proposal": proposal,
+        "effective": False,
+        "evidence_status": EvidenceStatus.PENDING,
+        "occurred_at": occurred_at,
+        "undone_at": None,
+        "no_progress": False,
+        "stall_phrases": [],
+        "source_event_id": source_event_id,
+    }
+    result = await session.execute(_INSERT_TOUCH, values)
+    assert isinstance(result, CursorResult) and result.inserted_primary_key is not None
+    touch = Touch(id=result.inserted_primary_key[0], **values)
+    make_transient_to_detached(touch)
     session.add(touch)
     if customer.last_touch_at is None or customer.last_touch_at < occurred_at:
-        customer.last_touch_at = occurred_at
-    await session.flush()
+        await session.execute(_SET_LAST_TOUCH, {"b_id": customer.id, "b_at": occurred_at})
+        set_committed_value(customer, "last_touch_at", occurred_at)
     return touch
 
 

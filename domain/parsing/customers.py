@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -250,8 +251,10 @@ class CustomerIndex(Sequence[CustomerName]):
         return self._customers
 
 
-_INDEX_CACHE: list[CustomerIndex] = []
-_INDEX_CACHE_SIZE = 8
+# Indexes by their customers (names, aliases, contacts): a rep's unchanged list finds its index,
+# and a changed one builds a new index. Large enough for every rep of a big team.
+_INDEX_CACHE: OrderedDict[tuple[CustomerName, ...], CustomerIndex] = OrderedDict()
+_INDEX_CACHE_SIZE = 2048
 _INDEX_CACHE_LOCK = threading.Lock()
 
 
@@ -260,12 +263,16 @@ def _index_for(customers: Sequence[CustomerName]) -> CustomerIndex:
         return customers
     snapshot = tuple(customers)
     with _INDEX_CACHE_LOCK:
-        for position, index in enumerate(_INDEX_CACHE):
-            # Tuple equality checks element identity first, so an unchanged list compares quickly.
-            if index.customers == snapshot:
-                if position:
-                    _INDEX_CACHE.insert(0, _INDEX_CACHE.pop(position))
-                return index
+        index = _INDEX_CACHE.get(snapshot)
+        if index is not None:
+            _INDEX_CACHE.move_to_end(snapshot)
+            return index
+    index = CustomerIndex(snapshot)
+    with _INDEX_CACHE_LOCK:
+        _INDEX_CACHE[snapshot] = index
+        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+            _INDEX_CACHE.popitem(last=False)
+    return index
     index = CustomerIndex(snapshot)
     with _INDEX_CACHE_LOCK:
         _INDEX_CACHE.insert(0, index)

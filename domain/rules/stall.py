@@ -19,6 +19,7 @@ matched phrase ("再考虑" inside "再考虑一下") is reported once, as the l
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -121,10 +122,16 @@ class StallHit:
     end: int
 
 
+@functools.lru_cache(maxsize=1024)
+def _compact_phrase(phrase: str) -> str:
+    """``compact`` of a configured phrase: the same few phrases are looked for in every touch."""
+    return compact(phrase)
+
+
 def _configured_hits(haystack: str, phrases: Iterable[str]) -> list[tuple[int, int, str]]:
     hits: list[tuple[int, int, str]] = []
     for phrase in dict.fromkeys(phrases):  # de-duplicated, configuration order kept
-        needle = compact(phrase)
+        needle = _compact_phrase(phrase)
         if not needle:
             continue
         start = haystack.find(needle)
