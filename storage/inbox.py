@@ -301,3 +301,17 @@ async def finish_many(session: AsyncSession, ids: Sequence[int], now: dt.datetim
         .returning(_INBOX.c.id)
     )
     return {row.id for row in rows}
+
+
+async def any_pending(session: AsyncSession, conversation_keys: Sequence[str]) -> bool:
+    """Whether any of these conversations has an item waiting (pending, whatever its lease)."""
+    if not conversation_keys:
+        return False
+    row = (
+        await session.execute(
+            select(_INBOX.c.id)
+            .where(_INBOX.c.status == InboxStatus.PENDING, _INBOX.c.conversation_key.in_(conversation_keys))
+            .limit(1)
+        )
+    ).first()
+    return row is not None

@@ -293,3 +293,26 @@ async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *,
         insert(_OUTBOX),
         [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now} for row in rows],
     )
+
+
+async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]]) -> bool:
+    """Whether any of these (platform, target) recipients has a message not yet sent."""
+    if not recipients:
+        return False
+    by_platform: dict[str, list[str]] = {}
+    for platform, target in recipients:
+        by_platform.setdefault(platform, []).append(target)
+    row = (
+        await session.execute(
+            select(_OUTBOX.c.id)
+            .where(
+                _OUTBOX.c.status.in_(_UNSENT),
+                or_(*(
+                    (_OUTBOX.c.platform == platform) & _OUTBOX.c.target.in_(targets)
+                    for platform, targets in by_platform.items()
+                )),
+            )
+            .limit(1)
+        )
+    ).first()
+    return row is not None
