@@ -31,7 +31,7 @@ from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
 from bot.events import Event, EventKind
-from bot.observability import log_fields
+from bot.observability import METRICS, log_fields
 from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
 from bot.workers import BatchPoller
@@ -280,10 +280,12 @@ class Inbox:
                     queued |= replied
                     if done:
                         finished.add(item.id)
+                        self._observe_latency([item])
                 gave_up = True  # perhaps: the sweep finds out
                 more = True
                 break
             more |= waiting
+            self._observe_latency([item for item in items if item.id in handled | final])
             finished |= handled | final
             gave_up |= bool(final)
             queued |= bool(handled) or told
@@ -297,6 +299,15 @@ class Inbox:
             self.on_failed()
         for inbox_id in finished:
             self._resolve(inbox_id)
+
+    def _observe_latency(self, items: list[inbox_store.Claimed]) -> None:
+        """Arrival → processing commit, for items just finished (handled, or failed for good)."""
+        now = self.clock.now()
+        for item in items:
+            if item.received_at is not None:
+                METRICS.processing_latency.labels(platform=item.platform).observe(
+                    max(0.0, (now - item.received_at).total_seconds())
+                )
 
     async def _commit_batch(
         self,
