@@ -187,23 +187,28 @@ class OutboxWorker:
         """Claimed items whose target's budget is spent, with when to try again.
 
         Counted from what was actually sent (stored ``sent_at``), so every replica sees one budget;
-        one query per platform and window for the whole batch.
+        one query per platform and kind of target for the whole batch, every window at once.
         """
         deferred: dict[int, dt.datetime] = {}
         groups: dict[tuple[str, str], list[outbox_store.ClaimedSend]] = {}
         for item in items:
             groups.setdefault((item.platform, item.target_kind), []).append(item)
         for (name, target_kind), group in groups.items():
-            for limit in self.platforms[name].rate_limits(target_kind):
-                window = dt.timedelta(seconds=limit.per_seconds)
-                waiting = [item for item in group if item.id not in deferred]
-                counts = await outbox_store.sent_counts_since(
-                    session, name, sorted({item.target for item in waiting}), now - window
-                )
-                for item in waiting:
-                    if counts.get(item.target, 0) >= limit.count:
+            limits = self.platforms[name].rate_limits(target_kind)
+            if not limits:
+                continue
+            windows = [dt.timedelta(seconds=limit.per_seconds) for limit in limits]
+            # Every window counted in one statement.
+            counts = await outbox_store.sent_counts_within(
+                session, name, sorted({item.target for item in group}), [now - window for window in windows]
+            )
+            for item in group:
+                sent = counts.get(item.target) or [0] * len(limits)
+                for limit, window, n in zip(limits, windows, sent, strict=True):
+                    if n >= limit.count:
                         # Try again after a slice of the window rather than all of it.
                         deferred[item.id] = now + window / max(1, limit.count) + dt.timedelta(seconds=1)
+                        break
         return deferred
 
     async def deliver(self, item_id: int) -> None:
