@@ -52,16 +52,21 @@ class InlineWriteConnection(aiosqlite.Connection):
         self.inline_calls = 0
         self.thread_calls = 0
 
+    async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self.thread_calls += 1
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        conn = self._connection
+        conn: sqlite3.Connection | None = self._connection
         if conn is None:
-            return await super()._execute(fn, *args, **kwargs)
-        if not conn.in_transaction:
+            return await self._on_thread(fn, *args, **kwargs)
+        in_transaction = conn.in_transaction
+        if not in_transaction:
             self._holds_lock = False
         owner = getattr(fn, "__self__", None)
         name = getattr(fn, "__name__", "")
         if isinstance(owner, sqlite3.Cursor):
-            if name == "execute" and not conn.in_transaction and _takes_lock(args):
+            if name == "execute" and not in_transaction and _takes_lock(args):
                 return await self._begin(fn, *args)
             if name == "close" or (self._holds_lock and name in _STATEMENTS):
                 self.inline_calls += 1
@@ -69,15 +74,14 @@ class InlineWriteConnection(aiosqlite.Connection):
         elif owner is conn and (name in ("cursor", "commit", "rollback")):
             # commit/rollback: with the write lock held they wait for nobody; without a transaction
             # they do nothing.
-            if name == "cursor" or self._holds_lock or not conn.in_transaction:
+            if name == "cursor" or self._holds_lock or not in_transaction:
                 self.inline_calls += 1
                 return fn(*args, **kwargs)
-        self.thread_calls += 1
-        return await super()._execute(fn, *args, **kwargs)
+        return await self._on_thread(fn, *args, **kwargs)
 
     async def _begin(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``BEGIN IMMEDIATE``/``EXCLUSIVE``: on the loop when the lock is free, else on the thread."""
-        conn = self._connection
+        conn: sqlite3.Connection | None = self._connection
         assert conn is not None
         conn.execute("PRAGMA busy_timeout = 0")
         try:
@@ -93,8 +97,7 @@ class InlineWriteConnection(aiosqlite.Connection):
             self._holds_lock = True
             return result
         # Held by another connection: wait for it on the thread, with the usual busy timeout.
-        self.thread_calls += 1
-        result = await super()._execute(fn, *args)
+        result = await self._on_thread(fn, *args)
         self._holds_lock = conn.in_transaction
         return result
 
