@@ -27,13 +27,18 @@ so a backlog left by one rate does not weigh on the next.
 
 With PostgreSQL, ``--replicas 2`` runs two server processes on one database and spreads the
 callbacks over both. ``--py-spy PREFIX`` samples the server over each measured window; with
-``PACEBOT_BENCH_CPROFILE=PREFIX`` in the environment each server writes a cProfile file instead. Everything listens on 127.0.0.1 only; every loop is bounded.
+``PACEBOT_BENCH_CPROFILE=PREFIX`` in the environment each server writes a cProfile file instead.
+``PACEBOT_BENCH_SPLIT=PREFIX`` writes the event loop's CPU by pipeline stage (accept, inbox claim,
+handle, outbox claim, send, record) and ``PACEBOT_BENCH_STATEMENTS=PREFIX`` the SQL statements run,
+by verb and table, to PREFIX.<pid>.txt per server. Everything listens on 127.0.0.1 only; every loop
+is bounded.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import datetime as dt
 import logging
@@ -159,6 +164,7 @@ async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, 
         "wecom": fakes.wecom_config(wecom_base, member_per_minute=10**6, member_per_hour=10**7,
                                     duplicate_check_seconds=0),
     })
+    split = _split_cpu() if os.environ.get("PACEBOT_BENCH_SPLIT") and org is None else None
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -166,6 +172,7 @@ async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, 
         await _seed(app[RUNTIME], org)
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    statements = _count_statements(app[RUNTIME].engine) if os.environ.get("PACEBOT_BENCH_STATEMENTS") else None
     profile_to = os.environ.get("PACEBOT_BENCH_CPROFILE")
     profiler = cProfile.Profile() if profile_to and org is None else None
     if profiler is not None:
@@ -175,7 +182,113 @@ async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, 
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{profile_to}.{os.getpid()}.prof")
+    if split is not None:
+        Path(f"{os.environ['PACEBOT_BENCH_SPLIT']}.{os.getpid()}.txt").write_text("".join(
+            f"{name:40s} {calls:8d} calls {seconds * 1000:10.1f} ms CPU\n" for name, (calls, seconds) in sorted(split.items())
+        ), encoding="utf-8")
+    if statements is not None:
+        Path(f"{os.environ['PACEBOT_BENCH_STATEMENTS']}.{os.getpid()}.txt").write_text("".join(
+            f"{n:8d} {kind} {table}\n" for (kind, table), n in statements.most_common()
+        ), encoding="utf-8")
     await runner.cleanup()
+
+
+def _split_cpu() -> dict[str, list[float]]:
+    """The event loop thread's CPU by task and stage (``PACEBOT_BENCH_SPLIT=PREFIX``).
+
+    Every callback the loop runs is timed and charged to the task it steps (the worker loops by
+    name, other tasks by coroutine; callbacks outside any task — socket reads, futures set from
+    threads — to "loop") and to the pipeline stage that task was in when the step ended (set by
+    wrappers around the stages' functions).
+    """
+    import contextvars
+
+    from bot import addressing, dispatcher, inbox, outbox
+    from storage import inbox as inbox_store
+    from storage import outbox as outbox_store
+
+    stage: contextvars.ContextVar[str] = contextvars.ContextVar("bench_stage", default="-")
+    loop = asyncio.get_running_loop()
+    # Python tasks, whose step callbacks name their task.
+    loop.set_task_factory(lambda lp, coro, **kw: asyncio.tasks._PyTask(coro, loop=lp, **kw))  # type: ignore[attr-defined]
+    split: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    original = asyncio.events.Handle._run
+
+    def label(handle: asyncio.Handle) -> str:
+        task = getattr(getattr(handle, "_callback", None), "__self__", None)
+        if not isinstance(task, asyncio.Task):
+            name = "loop"
+        elif not task.get_name().startswith("Task-"):
+            name = task.get_name().rstrip("0123456789-")
+        else:
+            name = getattr(task.get_coro(), "__qualname__", "?")
+        return f"{name} / {handle._context.get(stage)}"  # type: ignore[attr-defined]
+
+    def timed(handle: asyncio.Handle) -> None:
+        started = time.thread_time()
+        try:
+            original(handle)
+        finally:
+            entry = split[label(handle)]
+            entry[0] += 1
+            entry[1] += time.thread_time() - started
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        function = getattr(owner, name)
+
+        async def staged(*args: Any, **kwargs: Any) -> Any:
+            token = stage.set(label)
+            started = time.thread_time()
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                stage.reset(token)
+                # Inclusive, and counting other tasks' steps too if this one yielded meanwhile
+                # (the database calls of a write transaction do not yield).
+                entry = split[f"(inclusive) {label}"]
+                entry[0] += 1
+                entry[1] += time.thread_time() - started
+
+        setattr(owner, name, staged)
+
+    wrap(inbox.Inbox, "process_due", "inbox: claim txn")
+    wrap(inbox.Inbox, "_commit_batch", "inbox: handle txn (rest)")
+    wrap(dispatcher.Dispatcher, "dispatch", "inbox: handler")
+    wrap(addressing.ReplyRouter, "enqueue", "inbox: queue replies")
+    wrap(inbox_store, "finish_many", "inbox: finish")
+    wrap(inbox_store, "any_pending", "inbox: successor check")
+    wrap(inbox.Inbox, "_commit", "accept: group commit")
+    wrap(inbox.Inbox, "accept", "accept: wait")
+    wrap(outbox.OutboxWorker, "deliver_due", "outbox: claim txn")
+    wrap(outbox_store, "claim_heads", "outbox: claim statement")
+    wrap(outbox_store, "sent_counts_within", "outbox: rate-limit counts")
+    wrap(inbox_store, "claim_heads", "inbox: claim statement")
+    wrap(outbox.OutboxWorker, "_send", "outbox: send")
+    wrap(outbox_store, "mark_sent_many", "outbox: record")
+    wrap(outbox_store, "any_unsent", "outbox: successor check")
+    return split
+
+
+def _count_statements(engine: Any) -> collections.Counter[tuple[str, str]]:
+    """Statements the server runs, by verb and first table (``PACEBOT_BENCH_STATEMENTS=PREFIX``)."""
+    from sqlalchemy import event
+
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        words = statement.split()
+        verb = words[0].upper() if words else ""
+        table = next((w for i, w in enumerate(words[1:]) if words[i].upper() in ("FROM", "INTO", "UPDATE")), "")
+        counts[(verb, table.strip('"'))] += 1
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _commit(_conn) -> None:  # type: ignore[no-untyped-def]
+        counts[("COMMIT", "")] += 1
+
+    return counts
 
 
 async def _seed(runtime: Any, org: Org) -> None:

@@ -31,7 +31,7 @@ from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
 from bot.events import Event, EventKind
-from bot.observability import log_fields
+from bot.observability import METRICS, log_fields
 from bot.platforms.base import MediaUnavailable, Platform
 from bot.replies import Text
 from bot.workers import BatchPoller
@@ -95,7 +95,8 @@ class Inbox:
         loops = 1 if sqlite else config.inbox.workers
         # Only SQLite's one connection needs sharing mid-batch; on PostgreSQL a batch is one commit.
         self._commit_budget = COMMIT_BUDGET_SECONDS if sqlite else float("inf")
-        self.poller = BatchPoller("inbox", self.process_due, loops=loops, poll_seconds=config.inbox.poll_seconds)
+        self.poller = BatchPoller("inbox", self.process_due, loops=loops, poll_seconds=config.inbox.poll_seconds,
+                                  batch_size=config.inbox.batch_size)
 
     async def accept(self, event: Event) -> Accepted:
         """Store the event durably (once per platform message id). Call before acknowledging.
@@ -252,9 +253,10 @@ class Inbox:
         finished: set[int] = set()
         queued = False
         gave_up = False
+        more = False  # the next item of a finished conversation is waiting
         while pending or failures:
             try:
-                handled, final, told = await self._commit_batch(pending, failures)
+                handled, final, told, waiting = await self._commit_batch(pending, failures)
             except _ItemFailed as failed:
                 log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
                           failed.item.attempts, exc_info=failed.cause)
@@ -278,13 +280,19 @@ class Inbox:
                     queued |= replied
                     if done:
                         finished.add(item.id)
+                        self._observe_latency([item])
                 gave_up = True  # perhaps: the sweep finds out
+                more = True
                 break
+            more |= waiting
+            self._observe_latency([item for item in items if item.id in handled | final])
             finished |= handled | final
             gave_up |= bool(final)
             queued |= bool(handled) or told
             pending = [(i, e) for i, e in pending if i.id not in handled]
             failures = []
+        if more:
+            self.poller.wake()
         if queued:
             self.on_replies_queued()
         if gave_up:
@@ -292,13 +300,22 @@ class Inbox:
         for inbox_id in finished:
             self._resolve(inbox_id)
 
+    def _observe_latency(self, items: list[inbox_store.Claimed]) -> None:
+        """Arrival → processing commit, for items just finished (handled, or failed for good)."""
+        now = self.clock.now()
+        for item in items:
+            if item.received_at is not None:
+                METRICS.processing_latency.labels(platform=item.platform).observe(
+                    max(0.0, (now - item.received_at).total_seconds())
+                )
+
     async def _commit_batch(
         self,
         pending: list[tuple[inbox_store.Claimed, Event]],
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
-    ) -> tuple[set[int], set[int], bool]:
+    ) -> tuple[set[int], set[int], bool, bool]:
         """Handle the first items of ``pending`` and record ``failures`` in one transaction:
-        (ids handled, ids failed for good, sender told).
+        (ids handled, ids failed for good, sender told, another item of those conversations waits).
 
         On SQLite a transaction holds the one connection, which the callbacks' acknowledgements and
         the outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least
@@ -326,7 +343,12 @@ class Inbox:
                 told |= notified
                 if gave_up:
                     final.add(failed_item.id)
-        return set(ids), final, told
+            # Their conversations' next items are claimable now: the batch loop goes on only then.
+            done = set(ids) | final
+            keys = {item.conversation_key for item, _ in pending if item.id in done}
+            keys |= {item.conversation_key for item, _, _ in failures if item.id in done}
+            waiting = await inbox_store.any_pending(session, sorted(keys))
+        return set(ids), final, told, waiting
 
     async def _process_alone(
         self, item: inbox_store.Claimed, event: Event | None, failed: Exception | None = None

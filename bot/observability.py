@@ -43,6 +43,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Acknowledgement targets are tens of milliseconds; WeCom gives up after 5 s.
 _ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# From an event's arrival to the commit of its processing: tens of milliseconds when the inbox keeps
+# pace, seconds to minutes behind a backlog or while an attachment is retried.
+_PROCESSING_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 
 @dataclass
@@ -60,6 +63,11 @@ class Metrics:
         self.ack_latency = Histogram(
             "pacebot_ack_latency_seconds", "Time from request to acknowledgement of an accepted callback",
             ["platform"], buckets=_ACK_BUCKETS, registry=r,
+        )
+        self.processing_latency = Histogram(
+            "pacebot_inbox_processing_latency_seconds",
+            "Time from an inbox item's arrival (stored, or redriven) to the commit that finished it",
+            ["platform"], buckets=_PROCESSING_BUCKETS, registry=r,
         )
         self.token_refreshes = Counter(
             "pacebot_token_refreshes", "Platform access tokens fetched", ["platform"], registry=r

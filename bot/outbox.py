@@ -60,7 +60,8 @@ class OutboxWorker:
         self._report_due = True
         self._next_report: float | None = None
         self._report_lock = asyncio.Lock()
-        self.poller = BatchPoller("outbox", self.deliver_due, loops=config.workers, poll_seconds=config.poll_seconds)
+        self.poller = BatchPoller("outbox", self.deliver_due, loops=config.workers, poll_seconds=config.poll_seconds,
+                                  batch_size=config.batch_size)
 
     def wake(self) -> None:
         self.poller.wake()
@@ -155,9 +156,17 @@ class OutboxWorker:
         async with transaction(self.sessions) as session:
             sent = [(o.id, receipt) for o, (ok, receipt, _) in zip(outgoing, outcomes, strict=True) if ok]
             await outbox_store.mark_sent_many(session, sent, self.clock.now())
+            done = [o for o, (ok, _, _) in zip(outgoing, outcomes, strict=True) if ok]
             for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
                 if not ok and failure is not None:
-                    await self._record_failure(session, o, *failure, queued_at=queued_at[o.id])
+                    if await self._record_failure(session, o, *failure, queued_at=queued_at[o.id]):
+                        done.append(o)
+            # Those recipients' next messages are due now: the loop goes on only then.
+            waiting = await outbox_store.any_unsent(
+                session, sorted({(platforms[o.id], o.target) for o in done})
+            )
+        if waiting:
+            self.poller.wake()
         return len(items)
 
     async def _send(
@@ -178,23 +187,28 @@ class OutboxWorker:
         """Claimed items whose target's budget is spent, with when to try again.
 
         Counted from what was actually sent (stored ``sent_at``), so every replica sees one budget;
-        one query per platform and window for the whole batch.
+        one query per platform and kind of target for the whole batch, every window at once.
         """
         deferred: dict[int, dt.datetime] = {}
         groups: dict[tuple[str, str], list[outbox_store.ClaimedSend]] = {}
         for item in items:
             groups.setdefault((item.platform, item.target_kind), []).append(item)
         for (name, target_kind), group in groups.items():
-            for limit in self.platforms[name].rate_limits(target_kind):
-                window = dt.timedelta(seconds=limit.per_seconds)
-                waiting = [item for item in group if item.id not in deferred]
-                counts = await outbox_store.sent_counts_since(
-                    session, name, sorted({item.target for item in waiting}), now - window
-                )
-                for item in waiting:
-                    if counts.get(item.target, 0) >= limit.count:
+            limits = self.platforms[name].rate_limits(target_kind)
+            if not limits:
+                continue
+            windows = [dt.timedelta(seconds=limit.per_seconds) for limit in limits]
+            # Every window counted in one statement.
+            counts = await outbox_store.sent_counts_within(
+                session, name, sorted({item.target for item in group}), [now - window for window in windows]
+            )
+            for item in group:
+                sent = counts.get(item.target) or [0] * len(limits)
+                for limit, window, n in zip(limits, windows, sent, strict=True):
+                    if n >= limit.count:
                         # Try again after a slice of the window rather than all of it.
                         deferred[item.id] = now + window / max(1, limit.count) + dt.timedelta(seconds=1)
+                        break
         return deferred
 
     async def deliver(self, item_id: int) -> None:
@@ -254,7 +268,8 @@ class OutboxWorker:
     async def _record_failure(
         self, session: AsyncSession, item: Outgoing, error: str, retryable: bool, retry_after: float | None,
         *, queued_at: dt.datetime | None,
-    ) -> None:
+    ) -> bool:
+        """Record a failed send: True when the item was given up (a dead letter), False when retried."""
         now = self.clock.now()
         period = dt.timedelta(hours=self.config.retry_period_hours)
         expired = queued_at is not None and now - queued_at >= period
@@ -263,7 +278,7 @@ class OutboxWorker:
             log.error("outbox item %s dead-lettered after %s attempts: %s", item.id, item.attempts, error)
             await outbox_store.mark_dead(session, item.id, item.attempts, error, now)
             self._report_due = True
-            return
+            return True
         # Exponential back-off, never sooner than the platform asked (45009 asks for a minute each time).
         delay = max(retry_after or 0.0, self._backoff(item.attempts))
         log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
@@ -272,6 +287,7 @@ class OutboxWorker:
             # The last try falls at the end of the period, not well past it.
             retry_at = max(now, min(retry_at, queued_at + period))
         await outbox_store.mark_retry(session, item.id, item.attempts, retry_at, error)
+        return False
 
     def _backoff(self, attempts: int) -> float:
         base = self.config.backoff_base_seconds * 2.0 ** max(0, attempts - 1)

@@ -22,13 +22,19 @@ class BatchPoller:
 
     ``run_batch`` claims what it will do (so concurrent loops, here or on other replicas, never
     take the same items) and returns how many items it claimed; a loop that found nothing sleeps
-    until woken or until ``poll_seconds`` have passed. A loop that found work goes straight on: a
-    busy queue is never left idle for a poll interval.
+    until woken or until ``poll_seconds`` have passed. A loop that claimed a full batch goes straight
+    on: a busy queue is never left idle for a poll interval. A smaller batch took everything that was
+    claimable, so the loop waits for a wake instead of paying for a claim that finds nothing; whoever
+    makes more work claimable (a new item accepted, the next item of a conversation becoming its head
+    when the one before it is finished) wakes it.
     """
 
-    def __init__(self, name: str, run_batch: RunBatch, *, loops: int, poll_seconds: float) -> None:
+    def __init__(
+        self, name: str, run_batch: RunBatch, *, loops: int, poll_seconds: float, batch_size: int = 1
+    ) -> None:
         self.name = name
         self._run_batch = run_batch
+        self._batch_size = max(1, batch_size)
         self._loops = loops
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -72,7 +78,7 @@ class BatchPoller:
             except Exception:
                 log.exception("%s: a batch failed", self.name)
                 claimed = 0
-            if claimed or self._stopping:
+            if claimed >= self._batch_size or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from storage import sqlite_driver
+from storage.sqlite_conn import async_creator
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,10 @@ def create_engine(
     # SQLite has one writer at a time. Queuing on a single pooled connection inside the process is
     # far cheaper than letting several connections spin in SQLite's sleeping busy handler.
     # hide_parameters: an error's message and traceback never carry the user text bound to a query.
-    # module: one trip to aiosqlite's thread per statement instead of four (storage.sqlite_driver).
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60,
-                                 hide_parameters=True, module=sqlite_driver.dbapi())
+    # Statements of a transaction that holds the write lock run on the event loop's thread rather
+    # than being handed to aiosqlite's thread one call at a time (see storage.sqlite_conn).
+    engine = create_async_engine(url, echo=echo, async_creator=async_creator(database or ":memory:", timeout_seconds=30),
+                                 pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True)
     _make_sqlite_transactional(engine, sqlite_synchronous.upper(), sqlite_autocheckpoint)
     return engine
 

@@ -67,12 +67,9 @@ async def store_incoming_many(
         }
         for index in first.values()
     ]
-    inserted = await session.execute(
-        dialect_insert(session)(InboxItem)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["platform", "platform_msg_id"])
-        .returning(InboxItem.id, InboxItem.platform, InboxItem.platform_msg_id)
-    )
+    # One statement whatever the number of rows (SQLAlchemy's "insertmanyvalues"), compiled once
+    # and cached: a statement built with ``.values(rows)`` was compiled anew for every batch.
+    inserted = await session.execute(_insert_incoming(session), rows)
     ids = {(row.platform, row.platform_msg_id): row.id for row in inserted}
     new = set(ids)
     stored_before = [key for key in first if key not in ids]
@@ -80,6 +77,14 @@ async def store_incoming_many(
         ids.update(await _find_many(session, stored_before))
     keys = [(item.platform, item.platform_msg_id) for item in items]
     return [(ids[key], key in new and first[key] == index) for index, key in enumerate(keys)]
+
+
+def _insert_incoming(session: AsyncSession) -> Any:
+    return (
+        dialect_insert(session)(_INBOX)
+        .on_conflict_do_nothing(index_elements=["platform", "platform_msg_id"])
+        .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.platform_msg_id)
+    )
 
 
 async def _find_many(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -301,3 +306,17 @@ async def finish_many(session: AsyncSession, ids: Sequence[int], now: dt.datetim
         .returning(_INBOX.c.id)
     )
     return {row.id for row in rows}
+
+
+async def any_pending(session: AsyncSession, conversation_keys: Sequence[str]) -> bool:
+    """Whether any of these conversations has an item waiting (pending, whatever its lease)."""
+    if not conversation_keys:
+        return False
+    row = (
+        await session.execute(
+            select(_INBOX.c.id)
+            .where(_INBOX.c.status == InboxStatus.PENDING, _INBOX.c.conversation_key.in_(conversation_keys))
+            .limit(1)
+        )
+    ).first()
+    return row is not None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import OutboxStatus
@@ -242,6 +242,22 @@ async def sent_counts_since(
     return {target: count for target, count in rows}
 
 
+async def sent_counts_within(
+    session: AsyncSession, platform: str, targets: Sequence[str], sinces: Sequence[dt.datetime]
+) -> dict[str, list[int]]:
+    """Messages sent to each target since each of ``sinces`` (one count per window), in one
+    statement; a target with nothing sent in the widest window is absent."""
+    if not targets or not sinces:
+        return {}
+    counts = [func.sum(case((_OUTBOX.c.sent_at >= since, 1), else_=0)) for since in sinces]
+    rows = await session.execute(
+        select(_OUTBOX.c.target, *counts)
+        .where(_OUTBOX.c.platform == platform, _OUTBOX.c.target.in_(targets), _OUTBOX.c.sent_at >= min(sinces))
+        .group_by(_OUTBOX.c.target)
+    )
+    return {row[0]: [int(n or 0) for n in row[1:]] for row in rows}
+
+
 async def mark_sent_many(session: AsyncSession, receipts: Sequence[tuple[int, str | None]], now: dt.datetime) -> None:
     """``mark_sent`` for several items in one statement: (item id, receipt) each."""
     if not receipts:
@@ -293,3 +309,26 @@ async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *,
         insert(_OUTBOX),
         [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now} for row in rows],
     )
+
+
+async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]]) -> bool:
+    """Whether any of these (platform, target) recipients has a message not yet sent."""
+    if not recipients:
+        return False
+    by_platform: dict[str, list[str]] = {}
+    for platform, target in recipients:
+        by_platform.setdefault(platform, []).append(target)
+    row = (
+        await session.execute(
+            select(_OUTBOX.c.id)
+            .where(
+                _OUTBOX.c.status.in_(_UNSENT),
+                or_(*(
+                    (_OUTBOX.c.platform == platform) & _OUTBOX.c.target.in_(targets)
+                    for platform, targets in by_platform.items()
+                )),
+            )
+            .limit(1)
+        )
+    ).first()
+    return row is not None

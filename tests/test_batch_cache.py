@@ -1,5 +1,5 @@
 """Reads remembered for one transaction (storage.batch_cache) are never stale, and the SQLite
-adapter (storage.sqlite_driver) gives what the driver gives; on SQLite always, and on PostgreSQL
+connection (storage.sqlite_conn) gives what the driver gives; on SQLite always, and on PostgreSQL
 when PACEBOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
