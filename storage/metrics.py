@@ -18,9 +18,10 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,8 +43,10 @@ from sqlalchemy import (
     select,
     values,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import aliased
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
@@ -157,12 +160,23 @@ async def compute_figures(
     team_ids: Collection[int] | None = None,
     details: bool = True,
     compare_with: dt.datetime | None = None,
+    parallel: bool = False,
+    on_details: Callable[[m.Figures], None] | None = None,
 ) -> m.Figures:
     """Every metric as of ``as_of`` for the teams ``team_ids`` (all teams when None).
 
     ``details=False`` computes only the three health metrics. ``compare_with`` adds those three as
     of an earlier instant (``Figures.previous``, the digest's "change since the previous week"),
     sharing the scan of the touches.
+
+    ``parallel=True`` runs the independent statements at once, each group on its own read-only
+    connection (the database works on them in parallel: SQLite and asyncpg release the GIL). Use it
+    only when this session has written nothing the figures should see: the other connections see
+    committed data only. On an in-memory SQLite database the statements run one after another.
+
+    ``on_details`` is called as soon as the stage distribution and the completion trend are known,
+    with figures holding only those (the digest draws its charts meanwhile); the health metrics may
+    still be being computed then.
     """
     teams = list(await session.scalars(select(Team).order_by(Team.key)))
     if team_ids is not None:
@@ -179,21 +193,86 @@ async def compute_figures(
     scope = None if all_teams else [team.id for team in teams]
     instants = [as_of] + ([compare_with] if compare_with is not None else [])
     owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
-    await _touch_depth(session, instants, scope, owned_at, people, names=details)
-    await _crossing(session, instants, scope, owned_at)
-    for instant, owned in zip(instants, owned_at, strict=True):
-        await _resolution(session, instant, scope, owned, people)
     days = m.trend_days(as_of.astimezone(tz).date())
     extra = _Details(days=days)
-    if details:
-        extra.completion = await _action_completion(session, as_of, tz, days, scope)
-        extra.overdue = await _overdue(session, as_of, tz, scope, people)
-        extra.stages = await _stage_distribution(session, scope)
+
+    async def depth(s: AsyncSession) -> None:
+        await _touch_depth(s, instants, scope, owned_at, people, names=details)
+
+    async def crossing(s: AsyncSession) -> None:
+        await _crossing(s, instants, scope, owned_at)
+
+    async def resolution(s: AsyncSession) -> None:
+        for instant, owned in zip(instants, owned_at, strict=True):
+            await _resolution(s, instant, scope, owned, people)
+
+    pending = {"completion", "stages"}
+
+    def known(part: str) -> None:
+        pending.discard(part)
+        if not pending and on_details is not None:
+            on_details(_assemble(as_of, teams, people, {}, extra, whole_org=team_ids is None))
+
+    async def completion(s: AsyncSession) -> None:
+        extra.completion = await _action_completion(s, as_of, tz, days, scope)
+        known("completion")
+
+    async def overdue(s: AsyncSession) -> None:
+        extra.overdue = await _overdue(s, as_of, tz, scope, people)
+
+    async def stages(s: AsyncSession) -> None:
+        extra.stages = await _stage_distribution(s, scope)
+        known("stages")
+
+    # Three lanes of about equal cost; each adds to its own figures (``owned_at`` entries are added
+    # to per owner, never replaced), so the order within and across lanes does not matter.
+    lanes: list[list[Callable[[AsyncSession], Awaitable[None]]]] = (
+        [[depth], [completion, resolution], [stages, crossing, overdue]] if details
+        else [[depth], [crossing, resolution]]
+    )
+    await _run_lanes(session, lanes, parallel)
     previous = None
     if compare_with is not None:
         previous = _assemble(compare_with, teams, people, owned_at[1], None, whole_org=team_ids is None)
     figures = _assemble(as_of, teams, people, owned_at[0], extra if details else None, whole_org=team_ids is None)
     return replace(figures, previous=previous)
+
+
+_READERS: dict[URL, AsyncEngine] = {}
+
+
+def _readers(session: AsyncSession) -> async_sessionmaker[AsyncSession] | None:
+    """Sessions on connections of their own to the session's database; None for in-memory SQLite.
+
+    SQLite's engine keeps one pooled connection (held by the caller's transaction) and PostgreSQL's
+    pool is the service's: these come from an engine without a pool, one per database, so a
+    connection lives only as long as its lane.
+    """
+    url = session.get_bind().engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    engine = _READERS.get(url)
+    if engine is None:
+        engine = _READERS[url] = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def _run_lanes(
+    session: AsyncSession, lanes: list[list[Callable[[AsyncSession], Awaitable[None]]]], parallel: bool
+) -> None:
+    readers = _readers(session) if parallel else None
+    if readers is None:
+        for lane in lanes:
+            for step in lane:
+                await step(session)
+        return
+
+    async def run(lane: list[Callable[[AsyncSession], Awaitable[None]]]) -> None:
+        async with readers() as reader:
+            for step in lane:
+                await step(reader)
+
+    await asyncio.gather(*(run(lane) for lane in lanes))
 
 
 @dataclass
