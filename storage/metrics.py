@@ -5,9 +5,11 @@ customer's owner), never a loop over customers; ``domain.metrics`` turns the sum
 
 Decisions worth knowing:
 
-* **Ownership.** Every figure belongs to the customer's owner and that owner's team. The schema
-  keeps no ownership history, so the owner is the current one: a customer moved to another team
-  takes its touches, stage history and requests with it (also for an ``as_of`` in the past).
+* **Ownership.** Every figure belongs to the customer's owner at the as-of instant (``customer_owners``,
+  written with every change of owner; a customer with no rows there has had one owner) and that
+  owner's team — the owner's current team: team moves are not recorded. A customer moved to another
+  rep takes its touches, stage history and requests with it from the move on: before it they count
+  for the old owner. The stage distribution is today's stages, per the owner at as-of.
 * **Undone touches** count when they were undone after ``as_of`` (they existed then).
 * **Local days** (action completion, days overdue) are the organisation's time zone ``tz``; the
   windows of the other figures are spans of instants and need no zone.
@@ -23,7 +25,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -47,7 +49,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql import operators
+from sqlalchemy.sql import Select, Subquery, operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from domain import metrics as m
@@ -56,6 +58,7 @@ from storage.db import dialect_insert
 from storage.models import (
     Alert,
     Customer,
+    CustomerOwner,
     JobRun,
     Member,
     Pipeline,
@@ -192,19 +195,20 @@ async def compute_figures(
     all_teams = team_ids is None or len(teams) == await session.scalar(select(func.count()).select_from(Team))
     scope = None if all_teams else [team.id for team in teams]
     instants = [as_of] + ([compare_with] if compare_with is not None else [])
+    owners = await _owners(session, instants)
     owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
     days = m.trend_days(as_of.astimezone(tz).date())
     extra = _Details(days=days)
 
     async def depth(s: AsyncSession) -> None:
-        await _touch_depth(s, instants, scope, owned_at, people, names=details)
+        await _touch_depth(s, instants, scope, owners, owned_at, people, names=details)
 
     async def crossing(s: AsyncSession) -> None:
-        await _crossing(s, instants, scope, owned_at)
+        await _crossing(s, instants, scope, owners, owned_at)
 
     async def resolution(s: AsyncSession) -> None:
         for instant, owned in zip(instants, owned_at, strict=True):
-            await _resolution(s, instant, scope, owned, people)
+            await _resolution(s, instant, scope, owners, owned, people)
 
     pending = {"completion", "stages"}
 
@@ -214,14 +218,14 @@ async def compute_figures(
             on_details(_assemble(as_of, teams, people, {}, extra, whole_org=team_ids is None))
 
     async def completion(s: AsyncSession) -> None:
-        extra.completion = await _action_completion(s, as_of, tz, days, scope)
+        extra.completion = await _action_completion(s, as_of, tz, days, scope, owners)
         known("completion")
 
     async def overdue(s: AsyncSession) -> None:
-        extra.overdue = await _overdue(s, as_of, tz, scope, people)
+        extra.overdue = await _overdue(s, as_of, tz, scope, owners, people)
 
     async def stages(s: AsyncSession) -> None:
-        extra.stages = await _stage_distribution(s, scope)
+        extra.stages = await _stage_distribution(s, as_of, scope, owners)
         known("stages")
 
     # Three lanes of about equal cost; each adds to its own figures (``owned_at`` entries are added
@@ -365,16 +369,64 @@ def _merge_stages(stages: dict[int | None, list[m.StageCount]]) -> list[m.StageC
     return [m.StageCount(p, s, totals[(p, s)]) for p, s in sorted(totals, key=lambda k: order[k])]
 
 
-def _owner_scope(scope: list[int] | None) -> ColumnElement[bool]:
-    """Customers whose owner is in one of the teams (all customers when None)."""
-    if scope is None:
-        return literal(True)
-    return Customer.owner_id.in_(select(Member.id).where(Member.team_id.in_(scope)))
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+@dataclass(frozen=True)
+class _Owners:
+    """Each customer's owner at each instant: its current owner unless the owner changed after it.
+
+    ``moved[instant]`` lists (customer, owner then) for the customers whose owner changed after the
+    instant — none at all in the usual case, when no statement needs the extra join.
+    """
+
+    moved: dict[dt.datetime, Subquery | None]
+
+    def at(self, instant: dt.datetime) -> ColumnElement[Any]:
+        moved = self.moved.get(instant)
+        return Customer.owner_id.expression if moved is None else func.coalesce(moved.c.owner_id, Customer.owner_id)
+
+    def join(self, query: _Query, *instants: dt.datetime) -> _Query:
+        """``query`` (which reads ``Customer``) with what the owners at ``instants`` need."""
+        for instant in instants:
+            moved = self.moved.get(instant)
+            if moved is not None:
+                query = query.outerjoin(moved, moved.c.customer_id == Customer.id)
+        return query
+
+    def scope(self, scope: list[int] | None, *instants: dt.datetime) -> ColumnElement[bool]:
+        """Customers whose owner at one of ``instants`` is in one of the teams (all when None)."""
+        if scope is None:
+            return literal(True)
+        members = select(Member.id).where(Member.team_id.in_(scope))
+        return or_(*(self.at(instant).in_(members) for instant in instants))
+
+
+async def _owners(session: AsyncSession, instants: list[dt.datetime]) -> _Owners:
+    changed = await session.scalar(select(exists().where(CustomerOwner.since > _instant(min(instants)))))
+    if not changed:
+        return _Owners(dict.fromkeys(instants))
+    moved: dict[dt.datetime, Subquery | None] = {}
+    for i, instant in enumerate(instants):
+        row = aliased(CustomerOwner)
+        before = row.since <= _instant(instant)
+        # The latest row at or before the instant; with none, the first row (the owner from creation).
+        rank = func.row_number().over(
+            partition_by=row.customer_id,
+            order_by=(case((before, 0), else_=1), case((before, row.since), else_=None).desc(), row.since,
+                      case((before, -row.id), else_=row.id)),
+        )
+        later = select(CustomerOwner.customer_id).where(CustomerOwner.since > _instant(instant))
+        ranked = select(row.customer_id, row.owner_id, rank.label("rank")).where(row.customer_id.in_(later)).subquery()
+        moved[instant] = (
+            select(ranked.c.customer_id, ranked.c.owner_id).where(ranked.c.rank == 1).subquery(f"owner_at_{i}")
+        )
+    return _Owners(moved)
 
 
 async def _touch_depth(
-    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]],
-    people: dict[int, _Person], *, names: bool = True,
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owners: _Owners,
+    owned_at: list[dict[int, _Owned]], people: dict[int, _Person], *, names: bool = True,
 ) -> None:
     """Touch depth as of each of ``instants`` in one scan of the touches (names: the first one's below 2).
 
@@ -402,33 +454,33 @@ async def _touch_depth(
         per_window += [func.sum(case((and_(used == 1, depth_channel), 1), else_=0)).label(f"channels_{i}"),
                        func.max(used).label(f"touched_{i}")]
     per_customer = select(per_channel.c.customer_id, *per_window).group_by(per_channel.c.customer_id).subquery()
-    # One pass: customers grouped by owner and channel counts; those under 2 one by one (named).
-    keys: list[Any] = [Customer.owner_id]
-    for i in range(len(windows)):
-        keys += [per_customer.c[f"channels_{i}"], per_customer.c[f"touched_{i}"]]
+    # One pass: customers grouped by owner (at each instant) and channel counts; those under 2 named.
+    keys: list[Any] = []
+    for i, instant in enumerate(instants):
+        keys += [owners.at(instant), per_customer.c[f"channels_{i}"], per_customer.c[f"touched_{i}"]]
     if names:
         below = and_(per_customer.c.touched_0 == 1, per_customer.c.channels_0 < 2)
         keys.append(case((below, Customer.name), else_=None))
+    query = select(*keys, func.count()).join(per_customer, per_customer.c.customer_id == Customer.id)
     rows = await session.execute(
-        select(*keys, func.count())
-        .join(per_customer, per_customer.c.customer_id == Customer.id)
-        .where(_owner_scope(scope))
-        .group_by(*keys)
+        owners.join(query, *instants).where(owners.scope(scope, *instants)).group_by(*keys)
     )
     for row in rows:
-        owner_id, count = row[0], int(row[-1])
+        count = int(row[-1])
         for i, owned in enumerate(owned_at):
-            if row[2 + 2 * i]:
-                owned[owner_id].depth_channels += int(row[1 + 2 * i]) * count
+            owner_id, channels, touched = row[3 * i], row[3 * i + 1], row[3 * i + 2]
+            if touched:
+                owned[owner_id].depth_channels += int(channels) * count
                 owned[owner_id].depth_customers += count
-        customer = row[1 + 2 * len(windows)] if names else None
+        customer = row[3 * len(instants)] if names else None
         if customer is not None:
-            owner = people.get(owner_id)
-            owned_at[0][owner_id].below_2.append((customer, owner.name if owner else ""))
+            owner = people.get(row[0])
+            owned_at[0][row[0]].below_2.append((customer, owner.name if owner else ""))
 
 
 async def _crossing(
-    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]]
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owners: _Owners,
+    owned_at: list[dict[int, _Owned]],
 ) -> None:
     """Stage crossing as of each of ``instants`` in one statement: first entries are found once, and
     each cohort member's "crossed" is decided once, then counted in every cohort window it falls in."""
@@ -440,7 +492,7 @@ async def _crossing(
         .join(Customer, Customer.id == StageHistory.customer_id)
         .join(Pipeline, Pipeline.id == Customer.pipeline_id)
         .where(from_stage.pipeline_id == Customer.pipeline_id, from_stage.name == Pipeline.crossing_from,
-               Pipeline.crossing_to.is_not(None), _owner_scope(scope))
+               Pipeline.crossing_to.is_not(None))
         .group_by(StageHistory.customer_id)
         .subquery()
     )
@@ -465,63 +517,69 @@ async def _crossing(
             later.entered_at <= _plus(session, first_entry.c.entered, m.CROSSING_WITHIN),
         )
     )
-    cohorts = (
-        select(Customer.owner_id.label("owner_id"), first_entry.c.entered.label("entered"),
-               case((crossed, 1), else_=0).label("crossed"))
-        .join(first_entry, first_entry.c.customer_id == Customer.id)
-        .where(first_entry.c.entered > _instant(min(w[0] for w in windows)),
-               first_entry.c.entered <= _instant(max(w[1] for w in windows)))
-        .subquery()
-    )
+    cohorts = owners.join(
+        select(*(owners.at(instant).label(f"owner_{i}") for i, instant in enumerate(instants)),
+               first_entry.c.entered.label("entered"), case((crossed, 1), else_=0).label("crossed"))
+        .join(first_entry, first_entry.c.customer_id == Customer.id),
+        *instants,
+    ).where(first_entry.c.entered > _instant(min(w[0] for w in windows)),
+            first_entry.c.entered <= _instant(max(w[1] for w in windows)),
+            owners.scope(scope, *instants)).subquery()
     per_window = []
     for start, end in windows:
         inside = and_(cohorts.c.entered > _instant(start), cohorts.c.entered <= _instant(end))
         per_window += [func.sum(case((inside, 1), else_=0)), func.sum(case((inside, cohorts.c.crossed), else_=0))]
-    rows = await session.execute(select(cohorts.c.owner_id, *per_window).group_by(cohorts.c.owner_id))
+    owner_columns = [cohorts.c[f"owner_{i}"] for i in range(len(instants))]
+    rows = await session.execute(select(*owner_columns, *per_window).group_by(*owner_columns))
     for row in rows:
         for i, owned in enumerate(owned_at):
-            cohort, crossed_count = int(row[1 + 2 * i] or 0), int(row[2 + 2 * i] or 0)
+            owner_id = row[i]
+            cohort, crossed_count = int(row[len(instants) + 2 * i] or 0), int(row[len(instants) + 2 * i + 1] or 0)
             if cohort:
-                owned[row[0]].cohort += cohort
-                owned[row[0]].crossed += crossed_count
+                owned[owner_id].cohort += cohort
+                owned[owner_id].crossed += crossed_count
 
 
 async def _resolution(
-    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned],
+    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owners: _Owners, owned: dict[int, _Owned],
     people: dict[int, _Person],
 ) -> None:
     start, end = m.resolution_window(as_of)
+    owner = owners.at(as_of)
     rows = await session.execute(
-        select(Customer.owner_id, func.sum(_seconds_between(session, SupportRequest.requested_at,
-                                                            SupportRequest.first_reply_at)), func.count())
-        .join(Customer, Customer.id == SupportRequest.customer_id)
+        owners.join(
+            select(owner, func.sum(_seconds_between(session, SupportRequest.requested_at,
+                                                    SupportRequest.first_reply_at)), func.count())
+            .join(Customer, Customer.id == SupportRequest.customer_id), as_of)
         .where(SupportRequest.first_reply_at > _instant(start), SupportRequest.first_reply_at <= _instant(end),
-               _owner_scope(scope))
-        .group_by(Customer.owner_id)
+               owners.scope(scope, as_of))
+        .group_by(owner)
     )
     for owner_id, seconds, count in rows:
         owned[owner_id].seconds += int(seconds or 0)
         owned[owner_id].resolved += int(count)
     waiting = await session.execute(
-        select(Customer.owner_id, Customer.name, SupportRequest.requested_at)
-        .join(Customer, Customer.id == SupportRequest.customer_id)
+        owners.join(
+            select(owner, Customer.name, SupportRequest.requested_at)
+            .join(Customer, Customer.id == SupportRequest.customer_id), as_of)
         .where(
             or_(SupportRequest.first_reply_at.is_(None), SupportRequest.first_reply_at > _instant(as_of)),
             SupportRequest.requested_at < _instant(as_of - m.OPEN_TOO_LONG),
-            _owner_scope(scope),
+            owners.scope(scope, as_of),
         )
     )
     for owner_id, name, requested_at in waiting:
-        owner = people.get(owner_id)
+        person = people.get(owner_id)
         owned[owner_id].open_requests.append(
-            m.OpenRequest(name, owner.name if owner else "", requested_at, m.hours_between(requested_at, as_of))
+            m.OpenRequest(name, person.name if person else "", requested_at, m.hours_between(requested_at, as_of))
         )
 
 
 async def _action_completion(
-    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, days: list[dt.date], scope: list[int] | None
+    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, days: list[dt.date], scope: list[int] | None,
+    owners: _Owners,
 ) -> dict[int | None, dict[dt.date, tuple[int, int]]]:
-    """Per team (the customer's owner's) and local day: next actions due, and those done on time."""
+    """Per team (the customer's owner's at as_of) and local day: next actions due, and those done on time."""
     day_table = values(column("day", Date), column("ends", Timestamp()), name="trend_days").data(
         [(day, local_midnight(day + dt.timedelta(days=1), tz)) for day in days]
     ).cte("trend_days")
@@ -534,12 +592,15 @@ async def _action_completion(
             _existed(later, as_of),
         )
     )
-    rows = await session.execute(
+    query = (
         select(Member.team_id, Touch.next_due, func.count(), func.sum(case((done, 1), else_=0)))
         .join(day_table, day_table.c.day == Touch.next_due)
         .join(Customer, Customer.id == Touch.customer_id)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(_existed(Touch, as_of), _owner_scope(scope))
+    )
+    rows = await session.execute(
+        owners.join(query, as_of)
+        .join(Member, Member.id == owners.at(as_of))
+        .where(_existed(Touch, as_of), owners.scope(scope, as_of))
         .group_by(Member.team_id, Touch.next_due)
     )
     out: dict[int | None, dict[dt.date, tuple[int, int]]] = defaultdict(dict)
@@ -549,7 +610,8 @@ async def _action_completion(
 
 
 async def _overdue(
-    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, scope: list[int] | None, people: dict[int, _Person]
+    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, scope: list[int] | None, owners: _Owners,
+    people: dict[int, _Person],
 ) -> dict[int | None, list[m.Overdue]]:
     """Per team: the customers most overdue (the latest next action past due, no touch since)."""
     today = as_of.astimezone(tz).date()
@@ -563,12 +625,14 @@ async def _overdue(
         .correlate(Customer)
         .scalar_subquery()
     )
+    owner_then = owners.at(as_of)
     latest = (
-        select(Member.team_id.label("team_id"), Customer.name.label("customer"), Customer.owner_id.label("owner_id"),
-               Customer.id.label("customer_id"), latest_due.label("due"))
-        .select_from(Customer)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+        owners.join(
+            select(Member.team_id.label("team_id"), Customer.name.label("customer"), owner_then.label("owner_id"),
+                   Customer.id.label("customer_id"), latest_due.label("due"))
+            .select_from(Customer), as_of)
+        .join(Member, Member.id == owner_then)
+        .where(Customer.status != CustomerStatus.CLOSED, owners.scope(scope, as_of))
         .subquery()
     )
     candidates = (
@@ -593,15 +657,20 @@ async def _overdue(
     return out
 
 
-async def _stage_distribution(session: AsyncSession, scope: list[int] | None) -> dict[int | None, list[m.StageCount]]:
-    """Per team: live customers per stage, stages in pipeline order."""
-    rows = await session.execute(
+async def _stage_distribution(
+    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owners: _Owners
+) -> dict[int | None, list[m.StageCount]]:
+    """Per team (the owner's at as_of): live customers per stage, stages in pipeline order."""
+    query = (
         select(Member.team_id, Pipeline.name, Stage.name, func.count())
         .select_from(Customer)
         .join(Stage, Stage.id == Customer.stage_id)
         .join(Pipeline, Pipeline.id == Stage.pipeline_id)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+    )
+    rows = await session.execute(
+        owners.join(query, as_of)
+        .join(Member, Member.id == owners.at(as_of))
+        .where(Customer.status != CustomerStatus.CLOSED, owners.scope(scope, as_of))
         .group_by(Member.team_id, Pipeline.id, Pipeline.name, Stage.position, Stage.name)
         .order_by(Member.team_id, Pipeline.id, Stage.position)
     )
