@@ -22,14 +22,20 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
+
+from bot.app import create_app
+from bot.clock import FrozenClock, ShiftableClock
 from domain import metrics as m
 from domain.enums import Channel
 from storage import admin as admin_store
 from storage import members as member_store
 from storage.metrics import compute_figures
-from tests.conftest import Console
+from tests.conftest import START, Console, make_config
 from tests.metrics_support import SHANGHAI, OrgBuilder, local
+from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 
 BEFORE = local("2026-11-16")
 AFTER = local("2026-11-25")
@@ -104,3 +110,23 @@ async def test_one_teams_figures_follow_the_owner_at_as_of(console: Console) -> 
         east_after = await compute_figures(session, as_of=AFTER, tz=SHANGHAI, team_ids=[teams["east"]])
     assert owned(east_before.teams[0]) == HAS_IT
     assert owned(east_after.teams[0]) == NONE
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_REASON)
+async def test_the_owner_at_as_of_on_postgresql(aiohttp_client, tmp_path: Path) -> None:
+    async with scratch_database() as url:
+        config = make_config(tmp_path, storage={"url": url, "data_dir": str(tmp_path / "data")})
+        console = Console(await aiohttp_client(create_app(config, clock=ShiftableClock(base=FrozenClock(START)))))
+        await build(console)
+        for parallel in (False, True):
+            async with console.runtime.sessions() as session:
+                figures = await compute_figures(session, as_of=AFTER, tz=SHANGHAI, compare_with=BEFORE,
+                                                parallel=parallel)
+            assert figures.previous is not None
+            east, south = figures.previous.team("east"), figures.team("south")
+            assert east is not None and south is not None
+            assert owned(south) == HAS_IT
+            assert (east.touch_depth.value, east.stage_crossing.cohort, east.obstacle_resolution.resolved) == (
+                Decimal("2.00"), 1, 1)
+        await console.client.close()
