@@ -130,3 +130,29 @@ async def test_the_owner_at_as_of_on_postgresql(aiohttp_client, tmp_path: Path) 
             assert (east.touch_depth.value, east.stage_crossing.cohort, east.obstacle_resolution.resolved) == (
                 Decimal("2.00"), 1, 1)
         await console.client.close()
+
+
+async def test_moving_every_customer_of_a_rep_keeps_the_earlier_figures_with_that_rep(console: Console) -> None:
+    # 转交 of all of rep.li's customers (one INSERT … SELECT for all of them) on 11-18, as in build().
+    async with console.runtime.sessions() as session, session.begin():
+        org = OrgBuilder(session, local("2026-10-01"))
+        for name in ("客户B", "客户C"):
+            customer = await org.customer("rep.li", name)
+            await org.touch(customer, local("2026-11-10"), Channel.PHONE)
+            await org.touch(customer, local("2026-11-11"), Channel.WECHAT)
+        li = await member_store.member_by_code(session, "rep.li")
+        sun = await member_store.member_by_code(session, "rep.sun")
+        admin = await member_store.member_by_code(session, "admin.he")
+        assert li is not None and sun is not None and admin is not None
+        assert await admin_store.transfer_customers(session, li, sun, actor_id=admin.id, now=local("2026-11-18")) == 2
+    async with console.runtime.sessions() as session:
+        figures = await compute_figures(session, as_of=AFTER, tz=SHANGHAI, compare_with=BEFORE)
+    assert figures.previous is not None
+    east_then, south_then = figures.previous.team("east"), figures.previous.team("south")
+    east_now, south_now = figures.team("east"), figures.team("south")
+    assert east_then is not None and south_then is not None and east_now is not None and south_now is not None
+    # Each customer: {电话, 微信} = 2 channels.
+    assert (east_then.touch_depth.value, east_then.touch_depth.customers, south_then.touch_depth.customers) == (
+        Decimal("2.00"), 2, 0)
+    assert (south_now.touch_depth.value, south_now.touch_depth.customers, east_now.touch_depth.customers) == (
+        Decimal("2.00"), 2, 0)
