@@ -28,6 +28,7 @@ async def set_role(session: AsyncSession, member: Member, role: Role, *, actor_i
 async def move_team(session: AsyncSession, member: Member, team: Team, *, actor_id: int, now: dt.datetime) -> str | None:
     """Move a member to another team; returns the old team's key."""
     old = await session.get(Team, member.team_id) if member.team_id is not None else None
+    await ownership.record_team_change(session, member, team.id, now=now)
     member.team_id = team.id
     await audit.record(session, member_id=actor_id, action="member.team", subject=member.code,
                        before={"team": old.key if old else None}, after={"team": team.key}, now=now)

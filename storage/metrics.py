@@ -7,9 +7,10 @@ Decisions worth knowing:
 
 * **Ownership.** Every figure belongs to the customer's owner at the as-of instant (``customer_owners``,
   written with every change of owner; a customer with no rows there has had one owner) and that
-  owner's team — the owner's current team: team moves are not recorded. A customer moved to another
-  rep takes its touches, stage history and requests with it from the move on: before it they count
-  for the old owner. The stage distribution is today's stages, per the owner at as-of.
+  owner's team at that instant (``member_teams``). A customer moved to another rep takes its touches,
+  stage history and requests with it from the move on: before it they count for the old owner; a rep
+  moved to another team takes their customers' figures along from the move on. The stage
+  distribution is today's stages, per the owner and team at as-of.
 * **Undone touches** count when they were undone after ``as_of`` (they existed then).
 * **Local days** (action completion, days overdue) are the organisation's time zone ``tz``; the
   windows of the other figures are spans of instants and need no zone.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -41,6 +43,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     values,
@@ -61,6 +64,7 @@ from storage.models import (
     CustomerOwner,
     JobRun,
     Member,
+    MemberTeam,
     Pipeline,
     Stage,
     StageHistory,
@@ -196,36 +200,44 @@ async def compute_figures(
     scope = None if all_teams else [team.id for team in teams]
     instants = [as_of] + ([compare_with] if compare_with is not None else [])
     owners = await _owners(session, instants)
+    moves = await _team_moves(session, instants)
+    people_at = {instant: _with_teams(people, moves[instant]) for instant in instants}
+    if scope is not None:
+        in_scope: list[int] | None = sorted({
+            person.id for instant in instants for person in people_at[instant].values() if person.team_id in scope
+        })
+    else:
+        in_scope = None
     owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
     days = m.trend_days(as_of.astimezone(tz).date())
     extra = _Details(days=days)
 
     async def depth(s: AsyncSession) -> None:
-        await _touch_depth(s, instants, scope, owners, owned_at, people, names=details)
+        await _touch_depth(s, instants, in_scope, owners, owned_at, people, names=details)
 
     async def crossing(s: AsyncSession) -> None:
-        await _crossing(s, instants, scope, owners, owned_at)
+        await _crossing(s, instants, in_scope, owners, owned_at)
 
     async def resolution(s: AsyncSession) -> None:
         for instant, owned in zip(instants, owned_at, strict=True):
-            await _resolution(s, instant, scope, owners, owned, people)
+            await _resolution(s, instant, in_scope, owners, owned, people)
 
     pending = {"completion", "stages"}
 
     def known(part: str) -> None:
         pending.discard(part)
         if not pending and on_details is not None:
-            on_details(_assemble(as_of, teams, people, {}, extra, whole_org=team_ids is None))
+            on_details(_assemble(as_of, teams, people_at[as_of], {}, extra, whole_org=team_ids is None))
 
     async def completion(s: AsyncSession) -> None:
-        extra.completion = await _action_completion(s, as_of, tz, days, scope, owners)
+        extra.completion = await _action_completion(s, as_of, tz, days, in_scope, owners, moves[as_of])
         known("completion")
 
     async def overdue(s: AsyncSession) -> None:
-        extra.overdue = await _overdue(s, as_of, tz, scope, owners, people)
+        extra.overdue = await _overdue(s, as_of, tz, in_scope, owners, moves[as_of], people)
 
     async def stages(s: AsyncSession) -> None:
-        extra.stages = await _stage_distribution(s, as_of, scope, owners)
+        extra.stages = await _stage_distribution(s, as_of, in_scope, owners, moves[as_of])
         known("stages")
 
     # Three lanes of about equal cost; each adds to its own figures (``owned_at`` entries are added
@@ -237,8 +249,8 @@ async def compute_figures(
     await _run_lanes(session, lanes, parallel)
     previous = None
     if compare_with is not None:
-        previous = _assemble(compare_with, teams, people, owned_at[1], None, whole_org=team_ids is None)
-    figures = _assemble(as_of, teams, people, owned_at[0], extra if details else None, whole_org=team_ids is None)
+        previous = _assemble(compare_with, teams, people_at[compare_with], owned_at[1], None, whole_org=team_ids is None)
+    figures = _assemble(as_of, teams, people_at[as_of], owned_at[0], extra if details else None, whole_org=team_ids is None)
     return replace(figures, previous=previous)
 
 
@@ -394,12 +406,62 @@ class _Owners:
                 query = query.outerjoin(moved, moved.c.customer_id == Customer.id)
         return query
 
-    def scope(self, scope: list[int] | None, *instants: dt.datetime) -> ColumnElement[bool]:
-        """Customers whose owner at one of ``instants`` is in one of the teams (all when None)."""
-        if scope is None:
+    def scope(self, members: list[int] | None, *instants: dt.datetime) -> ColumnElement[bool]:
+        """Customers whose owner at one of ``instants`` is one of ``members`` (all when None)."""
+        if members is None:
             return literal(True)
-        members = select(Member.id).where(Member.team_id.in_(scope))
         return or_(*(self.at(instant).in_(members) for instant in instants))
+
+
+async def _team_moves(session: AsyncSession, instants: list[dt.datetime]) -> dict[dt.datetime, dict[int, int | None]]:
+    """Per instant, the team then of each member whose team changed after it (others: the current team)."""
+    moved = select(MemberTeam.member_id).where(MemberTeam.since > _instant(min(instants)))
+    history: dict[int, list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
+    for member_id, since, row_id, team_id in await session.execute(
+        select(MemberTeam.member_id, MemberTeam.since, MemberTeam.id, MemberTeam.team_id)
+        .where(MemberTeam.member_id.in_(moved))
+        .order_by(MemberTeam.member_id, MemberTeam.since, MemberTeam.id)
+    ):
+        history[member_id].append((since, row_id, team_id))
+    out: dict[dt.datetime, dict[int, int | None]] = {}
+    for instant in instants:
+        out[instant] = {}
+        for member_id, rows in history.items():
+            if rows[-1][0] > instant:
+                before = [row for row in rows if row[0] <= instant]
+                out[instant][member_id] = (before[-1] if before else rows[0])[2]
+    return out
+
+
+def _with_teams(people: dict[int, _Person], moves: dict[int, int | None]) -> dict[int, _Person]:
+    if not moves:
+        return people
+    return {key: replace(person, team_id=moves[key]) if key in moves else person for key, person in people.items()}
+
+
+@dataclass(frozen=True)
+class _TeamsThen:
+    """Each member's team at an instant: the current one unless it changed after the instant."""
+
+    moves: dict[int, int | None]
+
+    @functools.cached_property
+    def _then(self) -> Any:
+        return values(column("member_id", Integer), column("team_id", Integer), name="teams_then").data(
+            [(member_id, team_id or 0) for member_id, team_id in sorted(self.moves.items())]  # 0: no team then
+        ).cte("teams_then")
+
+    @functools.cached_property
+    def team(self) -> ColumnElement[Any]:
+        if not self.moves:
+            return Member.team_id.expression
+        no_team: ColumnElement[int] = literal_column("0", Integer())  # not a bound parameter: GROUP BY repeats the expression as is
+        return case((self._then.c.member_id.is_not(None), func.nullif(self._then.c.team_id, no_team)),
+                    else_=Member.team_id)
+
+    def join(self, query: _Query) -> _Query:
+        """``query`` (which joins ``Member``) with what ``team`` needs."""
+        return query if not self.moves else query.outerjoin(self._then, self._then.c.member_id == Member.id)
 
 
 async def _owners(session: AsyncSession, instants: list[dt.datetime]) -> _Owners:
@@ -577,7 +639,7 @@ async def _resolution(
 
 async def _action_completion(
     session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, days: list[dt.date], scope: list[int] | None,
-    owners: _Owners,
+    owners: _Owners, moves: dict[int, int | None],
 ) -> dict[int | None, dict[dt.date, tuple[int, int]]]:
     """Per team (the customer's owner's at as_of) and local day: next actions due, and those done on time."""
     day_table = values(column("day", Date), column("ends", Timestamp()), name="trend_days").data(
@@ -592,16 +654,16 @@ async def _action_completion(
             _existed(later, as_of),
         )
     )
+    then = _TeamsThen(moves)
     query = (
-        select(Member.team_id, Touch.next_due, func.count(), func.sum(case((done, 1), else_=0)))
+        select(then.team, Touch.next_due, func.count(), func.sum(case((done, 1), else_=0)))
         .join(day_table, day_table.c.day == Touch.next_due)
         .join(Customer, Customer.id == Touch.customer_id)
     )
     rows = await session.execute(
-        owners.join(query, as_of)
-        .join(Member, Member.id == owners.at(as_of))
+        then.join(owners.join(query, as_of).join(Member, Member.id == owners.at(as_of)))
         .where(_existed(Touch, as_of), owners.scope(scope, as_of))
-        .group_by(Member.team_id, Touch.next_due)
+        .group_by(then.team, Touch.next_due)
     )
     out: dict[int | None, dict[dt.date, tuple[int, int]]] = defaultdict(dict)
     for team_id, day, due, done_count in rows:
@@ -611,7 +673,7 @@ async def _action_completion(
 
 async def _overdue(
     session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, scope: list[int] | None, owners: _Owners,
-    people: dict[int, _Person],
+    moves: dict[int, int | None], people: dict[int, _Person],
 ) -> dict[int | None, list[m.Overdue]]:
     """Per team: the customers most overdue (the latest next action past due, no touch since)."""
     today = as_of.astimezone(tz).date()
@@ -626,12 +688,13 @@ async def _overdue(
         .scalar_subquery()
     )
     owner_then = owners.at(as_of)
+    then = _TeamsThen(moves)
     latest = (
-        owners.join(
-            select(Member.team_id.label("team_id"), Customer.name.label("customer"), owner_then.label("owner_id"),
+        then.join(owners.join(
+            select(then.team.label("team_id"), Customer.name.label("customer"), owner_then.label("owner_id"),
                    Customer.id.label("customer_id"), latest_due.label("due"))
             .select_from(Customer), as_of)
-        .join(Member, Member.id == owner_then)
+            .join(Member, Member.id == owner_then))
         .where(Customer.status != CustomerStatus.CLOSED, owners.scope(scope, as_of))
         .subquery()
     )
@@ -658,21 +721,21 @@ async def _overdue(
 
 
 async def _stage_distribution(
-    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owners: _Owners
+    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owners: _Owners, moves: dict[int, int | None]
 ) -> dict[int | None, list[m.StageCount]]:
     """Per team (the owner's at as_of): live customers per stage, stages in pipeline order."""
+    then = _TeamsThen(moves)
     query = (
-        select(Member.team_id, Pipeline.name, Stage.name, func.count())
+        select(then.team, Pipeline.name, Stage.name, func.count())
         .select_from(Customer)
         .join(Stage, Stage.id == Customer.stage_id)
         .join(Pipeline, Pipeline.id == Stage.pipeline_id)
     )
     rows = await session.execute(
-        owners.join(query, as_of)
-        .join(Member, Member.id == owners.at(as_of))
+        then.join(owners.join(query, as_of).join(Member, Member.id == owners.at(as_of)))
         .where(Customer.status != CustomerStatus.CLOSED, owners.scope(scope, as_of))
-        .group_by(Member.team_id, Pipeline.id, Pipeline.name, Stage.position, Stage.name)
-        .order_by(Member.team_id, Pipeline.id, Stage.position)
+        .group_by(then.team, Pipeline.id, Pipeline.name, Stage.position, Stage.name)
+        .order_by(then.team, Pipeline.id, Stage.position)
     )
     out: dict[int | None, list[m.StageCount]] = defaultdict(list)
     for team_id, pipeline, stage, count in rows:

@@ -190,6 +190,19 @@ class CustomerOwner(Base):
     since: Mapped[dt.datetime]
 
 
+class MemberTeam(Base):
+    """Which team a member was in from when: a member's figures go to the team at the as-of instant.
+    Written with every change of ``members.team_id`` (the first change also records the team before
+    it, from the member's creation); a member with no rows has been in one team, the current one."""
+
+    __tablename__ = "member_teams"
+    __table_args__ = (Index("ix_member_teams_member_since", "member_id", "since"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    since: Mapped[dt.datetime]
+
+
 class StageHistory(Base):
     """Each stay of a customer in a stage: entered, left."""
 

@@ -156,3 +156,42 @@ async def test_moving_every_customer_of_a_rep_keeps_the_earlier_figures_with_tha
         Decimal("2.00"), 2, 0)
     assert (south_now.touch_depth.value, south_now.touch_depth.customers, east_now.touch_depth.customers) == (
         Decimal("2.00"), 2, 0)
+
+
+async def test_a_rep_moved_to_another_team_counts_for_the_team_of_each_as_of(console: Console) -> None:
+    # rep.sun (south) owns 客户D: phone 11-10 (due 11-12), WeChat 11-11 (due 11-14); moved to east on 11-18.
+    # As of 11-16: south has depth 2.00 over 1, 11-12: 1 due 1 done, 11-14: 1 due 0 done, 客户D overdue
+    # (due 11-14, 2 days), one stage count; east none of it. As of 11-25 (days 11-11…11-24) it is all east's
+    # (客户D then 11 days overdue).
+    async with console.runtime.sessions() as session, session.begin():
+        org = OrgBuilder(session, local("2026-10-01"))
+        customer = await org.customer("rep.sun", "客户D")
+        await org.touch(customer, local("2026-11-10"), Channel.PHONE, due=dt.date(2026, 11, 12))
+        await org.touch(customer, local("2026-11-11"), Channel.WECHAT, due=dt.date(2026, 11, 14))
+        sun = await member_store.member_by_code(session, "rep.sun")
+        admin = await member_store.member_by_code(session, "admin.he")
+        east = await admin_store.team_by_key_or_name(session, "east")
+        assert sun is not None and admin is not None and east is not None
+        assert await admin_store.move_team(session, sun, east, actor_id=admin.id, now=local("2026-11-18")) == "south"
+    expected = (Decimal("2.00"), 1, 0, 0, None, 0, {"2026-11-12": (1, 1), "2026-11-14": (1, 0)})
+    async with console.runtime.sessions() as session:
+        teams = {team.key: team.id for team in await member_store.all_teams(session)}
+        before = await compute_figures(session, as_of=BEFORE, tz=SHANGHAI, compare_with=BEFORE - dt.timedelta(days=1))
+        after = await compute_figures(session, as_of=AFTER, tz=SHANGHAI, compare_with=BEFORE, parallel=True)
+        east_only_before = await compute_figures(session, as_of=BEFORE, tz=SHANGHAI, team_ids=[teams["east"]])
+        south_only_before = await compute_figures(session, as_of=BEFORE, tz=SHANGHAI, team_ids=[teams["south"]])
+    south_then, east_then = before.team("south"), before.team("east")
+    assert south_then is not None and east_then is not None
+    assert owned(south_then) == expected and owned(east_then) == NONE
+    assert [(o.customer, o.days) for o in south_then.overdue_top5] == [("客户D", 2)] and east_then.overdue_top5 == ()
+    assert sum(s.customers for s in south_then.stages) == 1 and "rep.sun" in [r.code for r in south_then.reps]
+    assert "rep.sun" not in [r.code for r in east_then.reps]
+    east_now, south_now = after.team("east"), after.team("south")
+    assert east_now is not None and south_now is not None
+    assert owned(east_now) == (*expected[:6], {"2026-11-12": (1, 1), "2026-11-14": (1, 0)})
+    assert owned(south_now) == NONE and [(o.customer, o.days) for o in east_now.overdue_top5] == [("客户D", 11)]
+    assert "rep.sun" in [r.code for r in east_now.reps] and "rep.sun" not in [r.code for r in south_now.reps]
+    assert after.previous is not None
+    previous_south = after.previous.team("south")
+    assert previous_south is not None and previous_south.touch_depth.customers == 1
+    assert owned(south_only_before.teams[0]) == expected and owned(east_only_before.teams[0]) == NONE
