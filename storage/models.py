@@ -183,7 +183,10 @@ class CustomerOwner(Base):
     no rows has had one owner, the current one."""
 
     __tablename__ = "customer_owners"
-    __table_args__ = (Index("ix_customer_owners_customer_since", "customer_id", "since"),)
+    __table_args__ = (
+        Index("ix_customer_owners_customer_since", "customer_id", "since"),
+        Index("ix_customer_owners_since", "since"),  # "did any owner change after the as-of?", one probe
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))

@@ -30,6 +30,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_owners", schema=None) as batch_op:
         batch_op.create_index("ix_customer_owners_customer_since", ["customer_id", "since"], unique=False)
+        batch_op.create_index("ix_customer_owners_since", ["since"], unique=False)
     # Every existing customer has had its current owner since it was created (nothing older is known).
     op.execute("INSERT INTO customer_owners (customer_id, owner_id, since) SELECT id, owner_id, created_at FROM customers")
     op.create_table(
@@ -54,5 +55,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_member_teams_member_since")
     op.drop_table("member_teams")
     with op.batch_alter_table("customer_owners", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_owners_since")
         batch_op.drop_index("ix_customer_owners_customer_since")
     op.drop_table("customer_owners")
