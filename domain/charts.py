@@ -7,6 +7,7 @@ caller loads the font). Chinese labels need a CJK font: ``ChartFont.load`` takes
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 from collections.abc import Sequence
@@ -73,6 +74,28 @@ def _runs(text: str) -> list[tuple[bool, str]]:
     return runs
 
 
+MAX_CACHED_RUNS = 4096
+# (font, run, fractional x, fractional y) → the run's glyph mask and its offset from the pen position.
+_RUNS: dict[tuple[object, str, float, float], tuple[Image.Image, tuple[int, int]]] = {}
+
+
+def _run_mask(font: ImageFont.FreeTypeFont, run: str, start: tuple[float, float]) -> tuple[Image.Image, tuple[int, int]]:
+    """The run's glyphs as an "L" mask, rasterised once per font, text and sub-pixel start.
+
+    Every chart draws the same section titles, axis labels, day labels and stage names: FreeType
+    renders each once and later charts paste the mask (the pixels ``ImageDraw.text`` would draw).
+    """
+    key = (font, run, start[0], start[1])
+    found = _RUNS.get(key)
+    if found is None:
+        core, offset = font.getmask2(run, "L", anchor="ls", start=start)
+        found = (Image.frombytes("L", core.size, bytes(core)), offset)
+        if len(_RUNS) >= MAX_CACHED_RUNS:
+            _RUNS.clear()
+        _RUNS[key] = found
+    return found
+
+
 def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, face: Face,
               fill: tuple[int, int, int]) -> float:
     """Draw ``text`` with its top-left near ``xy`` (runs share one baseline); returns its width."""
@@ -81,7 +104,12 @@ def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fac
     start = x
     for cjk, run in _runs(text):
         font = face.cjk if cjk else face.latin
-        draw.text((x, baseline), run, font=font, fill=fill, anchor="ls")
+        if isinstance(font, ImageFont.FreeTypeFont) and draw.fontmode == "L":
+            fx, fy = math.modf(x)[0], math.modf(baseline)[0]
+            mask, (dx, dy) = _run_mask(font, run, (fx, fy))
+            draw.bitmap((int(x) + dx, int(baseline) + dy), mask, fill=fill)
+        else:
+            draw.text((x, baseline), run, font=font, fill=fill, anchor="ls")
         x += draw.textlength(run, font=font)
     return x - start
 
@@ -124,7 +152,11 @@ def encode_png(image: Image.Image) -> bytes:
     width, height = image.size
     raw = memoryview(image.tobytes())
     stride = width * 3
-    rows = b"".join(b"\x00" + raw[y * stride:(y + 1) * stride] for y in range(height))
+    rows = bytearray(height * (stride + 1))  # zeros: each row's filter-type byte stays 0
+    into = memoryview(rows)
+    for y in range(height):
+        at = y * (stride + 1) + 1
+        into[at:at + stride] = raw[y * stride:(y + 1) * stride]
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour, deflate, no interlace
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, 1)) + _chunk(b"IEND", b"")
 

@@ -100,28 +100,45 @@ async def build_digests(
     ctx: Ctx, *, as_of: dt.datetime, team_ids: Sequence[int], to_group: bool = True
 ) -> dict[int, list[Reply]]:
     """Each team's digest replies (markdown, then the chart); teams with nothing to report get none."""
-    figures = await metric_store.compute_figures(ctx.session, as_of=as_of, tz=ctx.tz, team_ids=team_ids,
-                                                 compare_with=as_of - WEEK)
-    previous = figures.previous or m.Figures(as_of - WEEK)
     teams = {team.id: team for team in await member_store.all_teams(ctx.session)}
     by_key = {team.key: team.id for team in teams.values()}
-    wanted: list[tuple[int, m.TeamFigures]] = [
-        (by_key[team.key], team) for team in figures.teams if team.has_anything and team.key in by_key
-    ]
-    dates = {team_id: as_of.astimezone(team_zone(teams[team_id].timezone, ctx.tz)).date() for team_id, _ in wanted}
-    charts = await render_charts([
-        (texts.CHART_TITLE.format(team=team.name, date=dates[team_id].isoformat()), chart_stages(team), chart_trend(team))
-        for team_id, team in wanted
-    ])
-    drawn = [png for png in charts if png is not None]
+
+    def local_date(team_id: int) -> dt.date:
+        return as_of.astimezone(team_zone(teams[team_id].timezone, ctx.tz)).date()
+
+    def reporting(figures: m.Figures) -> list[tuple[int, m.TeamFigures]]:
+        return [(by_key[team.key], team) for team in figures.teams if team.has_anything and team.key in by_key]
+
+    # The chart shows the stages and the completion trend only: it is drawn while the health metrics
+    # are still being computed (``on_details``), in a worker thread, as the database works on the rest.
+    drawing: list[tuple[list[int], asyncio.Future[list[bytes | None]]]] = []
+
+    def draw(early: m.Figures) -> None:
+        teams_drawn = reporting(early)
+        specs = [(texts.CHART_TITLE.format(team=team.name, date=local_date(team_id).isoformat()),
+                  chart_stages(team), chart_trend(team)) for team_id, team in teams_drawn]
+        drawing.append(([team_id for team_id, _ in teams_drawn], asyncio.ensure_future(render_charts(specs))))
+
+    try:
+        figures = await metric_store.compute_figures(ctx.session, as_of=as_of, tz=ctx.tz, team_ids=team_ids,
+                                                     compare_with=as_of - WEEK, parallel=True, on_details=draw)
+    except BaseException:
+        for _, future in drawing:
+            future.cancel()
+        raise
+    charts: dict[int, bytes | None] = {}
+    for drawn_for, future in drawing:
+        charts.update(zip(drawn_for, await future, strict=True))
+    previous = figures.previous or m.Figures(as_of - WEEK)
+    wanted = reporting(figures)
+    drawn = [png for team_id, _ in wanted if (png := charts.get(team_id)) is not None]
     stored = iter(await asyncio.to_thread(lambda: [ctx.media.store_generated(png, "png") for png in drawn]))
     out: dict[int, list[Reply]] = {}
-    for (team_id, team), png in zip(wanted, charts, strict=True):
+    for team_id, team in wanted:
         to = ToGroup(team_id) if to_group else None
-        local_date = dates[team_id]
-        text = digest_markdown(team, previous.team(team.key), local_date)
+        text = digest_markdown(team, previous.team(team.key), local_date(team_id))
         replies: list[Reply] = [Markdown(texts.DIGEST_TITLE.format(team=team.name), text, to=to)]
-        if png is not None:
+        if charts.get(team_id) is not None:
             sha = next(stored)
             # No caption: robots would send it as a separate text message; the chart carries its title.
             replies.append(Image(sha, to=to, path=f"generated/{sha}.png"))

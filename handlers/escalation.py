@@ -39,7 +39,7 @@ from handlers.format import evidence_kind_name, month_day
 from handlers.sent_cards import close_sent_card
 from storage import customers as customer_store
 from storage import escalations as store
-from storage import libraries
+from storage import libraries, ownership
 from storage import members as member_store
 from storage import pipelines as pipeline_store
 from storage.models import Customer, Escalation, Member, Touch
@@ -488,6 +488,7 @@ async def transfer(ctx: Ctx, payload: TransferTo) -> list[Reply]:
     if await store.owner_has_customer_named(ctx.session, new_owner.id, customer.name):
         raise UserError(texts.TRANSFER_NAME_TAKEN.format(rep=new_owner.name, customer=customer.name))
     old_owner = case.owner
+    await ownership.record_new_owner(ctx.session, customer.id, new_owner.id, now=ctx.now())
     customer.owner_id = new_owner.id  # stage, history, touches and evidence stay with the customer
     store.close_escalation(case.escalation, customer, status=EscalationStatus.TRANSFERRED, by=ctx.acting.id, now=ctx.now())
     stage = (await pipeline_store.stage_names(ctx.session)).get(customer.stage_id, "")

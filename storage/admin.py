@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
-from storage import audit
+from storage import audit, ownership
 from storage import settings as settings_store
 from storage.models import Alert, Customer, Member, Team
 
@@ -28,6 +28,7 @@ async def set_role(session: AsyncSession, member: Member, role: Role, *, actor_i
 async def move_team(session: AsyncSession, member: Member, team: Team, *, actor_id: int, now: dt.datetime) -> str | None:
     """Move a member to another team; returns the old team's key."""
     old = await session.get(Team, member.team_id) if member.team_id is not None else None
+    await ownership.record_team_change(session, member, team.id, now=now)
     member.team_id = team.id
     await audit.record(session, member_id=actor_id, action="member.team", subject=member.code,
                        before={"team": old.key if old else None}, after={"team": team.key}, now=now)
@@ -57,6 +58,7 @@ async def transfer_customers(
         .where(Alert.customer_id.in_(ids), Alert.open_key.is_not(None), Alert.member_id == source.id)
         .values(member_id=target.id)
     )
+    await ownership.record_owner_change(session, ids, target.id, now=now)
     await session.execute(update(Customer).where(Customer.owner_id == source.id).values(owner_id=target.id))
     await audit.record(session, member_id=actor_id, action="member.transfer", subject=f"{source.code}→{target.code}",
                        before={"owner": source.code, "customers": count}, after={"owner": target.code}, now=now)
@@ -73,6 +75,7 @@ async def transfer_customer(
         .where(Alert.customer_id == customer.id, Alert.open_key.is_not(None), Alert.member_id == before)
         .values(member_id=target.id)
     )
+    await ownership.record_new_owner(session, customer.id, target.id, now=now)
     customer.owner_id = target.id
     await audit.record(session, member_id=actor_id, action=reason, subject=customer.name,
                        before={"owner": source.code if source else before}, after={"owner": target.code}, now=now)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.directory import DirectoryDepartment, DirectoryUser
 from domain.enums import Role
 from storage import members as member_store
+from storage import ownership
 from storage.models import Member, Team
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ async def apply_directory(
             report.members_updated += 1
         member.name = (user.name or user.userid)[:64]
         if user.department_id in team_by_department:
+            await ownership.record_team_change(session, member, team_by_department[user.department_id].id, now=now)
             member.team_id = team_by_department[user.department_id].id
         member.active = user.active
         report.inactive += not member.active

@@ -5,9 +5,12 @@ customer's owner), never a loop over customers; ``domain.metrics`` turns the sum
 
 Decisions worth knowing:
 
-* **Ownership.** Every figure belongs to the customer's owner and that owner's team. The schema
-  keeps no ownership history, so the owner is the current one: a customer moved to another team
-  takes its touches, stage history and requests with it (also for an ``as_of`` in the past).
+* **Ownership.** Every figure belongs to the customer's owner at the as-of instant (``customer_owners``,
+  written with every change of owner; a customer with no rows there has had one owner) and that
+  owner's team at that instant (``member_teams``). A customer moved to another rep takes its touches,
+  stage history and requests with it from the move on: before it they count for the old owner; a rep
+  moved to another team takes their customers' figures along from the move on. The stage
+  distribution is today's stages, per the owner and team at as-of.
 * **Undone touches** count when they were undone after ``as_of`` (they existed then).
 * **Local days** (action completion, days overdue) are the organisation's time zone ``tz``; the
   windows of the other figures are spans of instants and need no zone.
@@ -18,11 +21,13 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -38,13 +43,16 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     values,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import operators
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Select, Subquery, operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from domain import metrics as m
@@ -53,8 +61,10 @@ from storage.db import dialect_insert
 from storage.models import (
     Alert,
     Customer,
+    CustomerOwner,
     JobRun,
     Member,
+    MemberTeam,
     Pipeline,
     Stage,
     StageHistory,
@@ -157,12 +167,23 @@ async def compute_figures(
     team_ids: Collection[int] | None = None,
     details: bool = True,
     compare_with: dt.datetime | None = None,
+    parallel: bool = False,
+    on_details: Callable[[m.Figures], None] | None = None,
 ) -> m.Figures:
     """Every metric as of ``as_of`` for the teams ``team_ids`` (all teams when None).
 
     ``details=False`` computes only the three health metrics. ``compare_with`` adds those three as
     of an earlier instant (``Figures.previous``, the digest's "change since the previous week"),
     sharing the scan of the touches.
+
+    ``parallel=True`` runs the independent statements at once, each group on its own read-only
+    connection (the database works on them in parallel: SQLite and asyncpg release the GIL). Use it
+    only when this session has written nothing the figures should see: the other connections see
+    committed data only. On an in-memory SQLite database the statements run one after another.
+
+    ``on_details`` is called as soon as the stage distribution and the completion trend are known,
+    with figures holding only those (the digest draws its charts meanwhile); the health metrics may
+    still be being computed then.
     """
     teams = list(await session.scalars(select(Team).order_by(Team.key)))
     if team_ids is not None:
@@ -178,22 +199,96 @@ async def compute_figures(
     all_teams = team_ids is None or len(teams) == await session.scalar(select(func.count()).select_from(Team))
     scope = None if all_teams else [team.id for team in teams]
     instants = [as_of] + ([compare_with] if compare_with is not None else [])
+    owners = await _owners(session, instants)
+    moves = await _team_moves(session, instants)
+    people_at = {instant: _with_teams(people, moves[instant]) for instant in instants}
+    if scope is not None:
+        in_scope: list[int] | None = sorted({
+            person.id for instant in instants for person in people_at[instant].values() if person.team_id in scope
+        })
+    else:
+        in_scope = None
     owned_at: list[dict[int, _Owned]] = [defaultdict(_Owned) for _ in instants]
-    await _touch_depth(session, instants, scope, owned_at, people, names=details)
-    await _crossing(session, instants, scope, owned_at)
-    for instant, owned in zip(instants, owned_at, strict=True):
-        await _resolution(session, instant, scope, owned, people)
     days = m.trend_days(as_of.astimezone(tz).date())
     extra = _Details(days=days)
-    if details:
-        extra.completion = await _action_completion(session, as_of, tz, days, scope)
-        extra.overdue = await _overdue(session, as_of, tz, scope, people)
-        extra.stages = await _stage_distribution(session, scope)
+
+    async def depth(s: AsyncSession) -> None:
+        await _touch_depth(s, instants, in_scope, owners, owned_at, people, names=details)
+
+    async def crossing(s: AsyncSession) -> None:
+        await _crossing(s, instants, in_scope, owners, owned_at)
+
+    async def resolution(s: AsyncSession) -> None:
+        for instant, owned in zip(instants, owned_at, strict=True):
+            await _resolution(s, instant, in_scope, owners, owned, people)
+
+    pending = {"completion", "stages"}
+
+    def known(part: str) -> None:
+        pending.discard(part)
+        if not pending and on_details is not None:
+            on_details(_assemble(as_of, teams, people_at[as_of], {}, extra, whole_org=team_ids is None))
+
+    async def completion(s: AsyncSession) -> None:
+        extra.completion = await _action_completion(s, as_of, tz, days, in_scope, owners, moves[as_of])
+        known("completion")
+
+    async def overdue(s: AsyncSession) -> None:
+        extra.overdue = await _overdue(s, as_of, tz, in_scope, owners, moves[as_of], people)
+
+    async def stages(s: AsyncSession) -> None:
+        extra.stages = await _stage_distribution(s, as_of, in_scope, owners, moves[as_of])
+        known("stages")
+
+    # Three lanes of about equal cost; each adds to its own figures (``owned_at`` entries are added
+    # to per owner, never replaced), so the order within and across lanes does not matter.
+    lanes: list[list[Callable[[AsyncSession], Awaitable[None]]]] = (
+        [[depth], [completion, resolution], [stages, crossing, overdue]] if details
+        else [[depth], [crossing, resolution]]
+    )
+    await _run_lanes(session, lanes, parallel)
     previous = None
     if compare_with is not None:
-        previous = _assemble(compare_with, teams, people, owned_at[1], None, whole_org=team_ids is None)
-    figures = _assemble(as_of, teams, people, owned_at[0], extra if details else None, whole_org=team_ids is None)
+        previous = _assemble(compare_with, teams, people_at[compare_with], owned_at[1], None, whole_org=team_ids is None)
+    figures = _assemble(as_of, teams, people_at[as_of], owned_at[0], extra if details else None, whole_org=team_ids is None)
     return replace(figures, previous=previous)
+
+
+_READERS: dict[URL, AsyncEngine] = {}
+
+
+def _readers(session: AsyncSession) -> async_sessionmaker[AsyncSession] | None:
+    """Sessions on connections of their own to the session's database; None for in-memory SQLite.
+
+    SQLite's engine keeps one pooled connection (held by the caller's transaction) and PostgreSQL's
+    pool is the service's: these come from an engine without a pool, one per database, so a
+    connection lives only as long as its lane.
+    """
+    url = session.get_bind().engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    engine = _READERS.get(url)
+    if engine is None:
+        engine = _READERS[url] = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def _run_lanes(
+    session: AsyncSession, lanes: list[list[Callable[[AsyncSession], Awaitable[None]]]], parallel: bool
+) -> None:
+    readers = _readers(session) if parallel else None
+    if readers is None:
+        for lane in lanes:
+            for step in lane:
+                await step(session)
+        return
+
+    async def run(lane: list[Callable[[AsyncSession], Awaitable[None]]]) -> None:
+        async with readers() as reader:
+            for step in lane:
+                await step(reader)
+
+    await asyncio.gather(*(run(lane) for lane in lanes))
 
 
 @dataclass
@@ -286,16 +381,114 @@ def _merge_stages(stages: dict[int | None, list[m.StageCount]]) -> list[m.StageC
     return [m.StageCount(p, s, totals[(p, s)]) for p, s in sorted(totals, key=lambda k: order[k])]
 
 
-def _owner_scope(scope: list[int] | None) -> ColumnElement[bool]:
-    """Customers whose owner is in one of the teams (all customers when None)."""
-    if scope is None:
-        return literal(True)
-    return Customer.owner_id.in_(select(Member.id).where(Member.team_id.in_(scope)))
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+@dataclass(frozen=True)
+class _Owners:
+    """Each customer's owner at each instant: its current owner unless the owner changed after it.
+
+    ``moved[instant]`` lists (customer, owner then) for the customers whose owner changed after the
+    instant — none at all in the usual case, when no statement needs the extra join.
+    """
+
+    moved: dict[dt.datetime, Subquery | None]
+
+    def at(self, instant: dt.datetime) -> ColumnElement[Any]:
+        moved = self.moved.get(instant)
+        return Customer.owner_id.expression if moved is None else func.coalesce(moved.c.owner_id, Customer.owner_id)
+
+    def join(self, query: _Query, *instants: dt.datetime) -> _Query:
+        """``query`` (which reads ``Customer``) with what the owners at ``instants`` need."""
+        for instant in instants:
+            moved = self.moved.get(instant)
+            if moved is not None:
+                query = query.outerjoin(moved, moved.c.customer_id == Customer.id)
+        return query
+
+    def scope(self, members: list[int] | None, *instants: dt.datetime) -> ColumnElement[bool]:
+        """Customers whose owner at one of ``instants`` is one of ``members`` (all when None)."""
+        if members is None:
+            return literal(True)
+        return or_(*(self.at(instant).in_(members) for instant in instants))
+
+
+async def _team_moves(session: AsyncSession, instants: list[dt.datetime]) -> dict[dt.datetime, dict[int, int | None]]:
+    """Per instant, the team then of each member whose team changed after it (others: the current team)."""
+    moved = select(MemberTeam.member_id).where(MemberTeam.since > _instant(min(instants)))
+    history: dict[int, list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
+    for member_id, since, row_id, team_id in await session.execute(
+        select(MemberTeam.member_id, MemberTeam.since, MemberTeam.id, MemberTeam.team_id)
+        .where(MemberTeam.member_id.in_(moved))
+        .order_by(MemberTeam.member_id, MemberTeam.since, MemberTeam.id)
+    ):
+        history[member_id].append((since, row_id, team_id))
+    out: dict[dt.datetime, dict[int, int | None]] = {}
+    for instant in instants:
+        out[instant] = {}
+        for member_id, rows in history.items():
+            if rows[-1][0] > instant:
+                before = [row for row in rows if row[0] <= instant]
+                out[instant][member_id] = (before[-1] if before else rows[0])[2]
+    return out
+
+
+def _with_teams(people: dict[int, _Person], moves: dict[int, int | None]) -> dict[int, _Person]:
+    if not moves:
+        return people
+    return {key: replace(person, team_id=moves[key]) if key in moves else person for key, person in people.items()}
+
+
+@dataclass(frozen=True)
+class _TeamsThen:
+    """Each member's team at an instant: the current one unless it changed after the instant."""
+
+    moves: dict[int, int | None]
+
+    @functools.cached_property
+    def _then(self) -> Any:
+        return values(column("member_id", Integer), column("team_id", Integer), name="teams_then").data(
+            [(member_id, team_id or 0) for member_id, team_id in sorted(self.moves.items())]  # 0: no team then
+        ).cte("teams_then")
+
+    @functools.cached_property
+    def team(self) -> ColumnElement[Any]:
+        if not self.moves:
+            return Member.team_id.expression
+        no_team: ColumnElement[int] = literal_column("0", Integer())  # not a bound parameter: GROUP BY repeats the expression as is
+        return case((self._then.c.member_id.is_not(None), func.nullif(self._then.c.team_id, no_team)),
+                    else_=Member.team_id)
+
+    def join(self, query: _Query) -> _Query:
+        """``query`` (which joins ``Member``) with what ``team`` needs."""
+        return query if not self.moves else query.outerjoin(self._then, self._then.c.member_id == Member.id)
+
+
+async def _owners(session: AsyncSession, instants: list[dt.datetime]) -> _Owners:
+    changed = await session.scalar(select(exists().where(CustomerOwner.since > _instant(min(instants)))))
+    if not changed:
+        return _Owners(dict.fromkeys(instants))
+    moved: dict[dt.datetime, Subquery | None] = {}
+    for i, instant in enumerate(instants):
+        row = aliased(CustomerOwner)
+        before = row.since <= _instant(instant)
+        # The latest row at or before the instant; with none, the first row (the owner from creation).
+        rank = func.row_number().over(
+            partition_by=row.customer_id,
+            order_by=(case((before, 0), else_=1), case((before, row.since), else_=None).desc(), row.since,
+                      case((before, -row.id), else_=row.id)),
+        )
+        later = select(CustomerOwner.customer_id).where(CustomerOwner.since > _instant(instant))
+        ranked = select(row.customer_id, row.owner_id, rank.label("rank")).where(row.customer_id.in_(later)).subquery()
+        moved[instant] = (
+            select(ranked.c.customer_id, ranked.c.owner_id).where(ranked.c.rank == 1).subquery(f"owner_at_{i}")
+        )
+    return _Owners(moved)
 
 
 async def _touch_depth(
-    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]],
-    people: dict[int, _Person], *, names: bool = True,
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owners: _Owners,
+    owned_at: list[dict[int, _Owned]], people: dict[int, _Person], *, names: bool = True,
 ) -> None:
     """Touch depth as of each of ``instants`` in one scan of the touches (names: the first one's below 2).
 
@@ -323,33 +516,33 @@ async def _touch_depth(
         per_window += [func.sum(case((and_(used == 1, depth_channel), 1), else_=0)).label(f"channels_{i}"),
                        func.max(used).label(f"touched_{i}")]
     per_customer = select(per_channel.c.customer_id, *per_window).group_by(per_channel.c.customer_id).subquery()
-    # One pass: customers grouped by owner and channel counts; those under 2 one by one (named).
-    keys: list[Any] = [Customer.owner_id]
-    for i in range(len(windows)):
-        keys += [per_customer.c[f"channels_{i}"], per_customer.c[f"touched_{i}"]]
+    # One pass: customers grouped by owner (at each instant) and channel counts; those under 2 named.
+    keys: list[Any] = []
+    for i, instant in enumerate(instants):
+        keys += [owners.at(instant), per_customer.c[f"channels_{i}"], per_customer.c[f"touched_{i}"]]
     if names:
         below = and_(per_customer.c.touched_0 == 1, per_customer.c.channels_0 < 2)
         keys.append(case((below, Customer.name), else_=None))
+    query = select(*keys, func.count()).join(per_customer, per_customer.c.customer_id == Customer.id)
     rows = await session.execute(
-        select(*keys, func.count())
-        .join(per_customer, per_customer.c.customer_id == Customer.id)
-        .where(_owner_scope(scope))
-        .group_by(*keys)
+        owners.join(query, *instants).where(owners.scope(scope, *instants)).group_by(*keys)
     )
     for row in rows:
-        owner_id, count = row[0], int(row[-1])
+        count = int(row[-1])
         for i, owned in enumerate(owned_at):
-            if row[2 + 2 * i]:
-                owned[owner_id].depth_channels += int(row[1 + 2 * i]) * count
+            owner_id, channels, touched = row[3 * i], row[3 * i + 1], row[3 * i + 2]
+            if touched:
+                owned[owner_id].depth_channels += int(channels) * count
                 owned[owner_id].depth_customers += count
-        customer = row[1 + 2 * len(windows)] if names else None
+        customer = row[3 * len(instants)] if names else None
         if customer is not None:
-            owner = people.get(owner_id)
-            owned_at[0][owner_id].below_2.append((customer, owner.name if owner else ""))
+            owner = people.get(row[0])
+            owned_at[0][row[0]].below_2.append((customer, owner.name if owner else ""))
 
 
 async def _crossing(
-    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owned_at: list[dict[int, _Owned]]
+    session: AsyncSession, instants: list[dt.datetime], scope: list[int] | None, owners: _Owners,
+    owned_at: list[dict[int, _Owned]],
 ) -> None:
     """Stage crossing as of each of ``instants`` in one statement: first entries are found once, and
     each cohort member's "crossed" is decided once, then counted in every cohort window it falls in."""
@@ -361,7 +554,7 @@ async def _crossing(
         .join(Customer, Customer.id == StageHistory.customer_id)
         .join(Pipeline, Pipeline.id == Customer.pipeline_id)
         .where(from_stage.pipeline_id == Customer.pipeline_id, from_stage.name == Pipeline.crossing_from,
-               Pipeline.crossing_to.is_not(None), _owner_scope(scope))
+               Pipeline.crossing_to.is_not(None))
         .group_by(StageHistory.customer_id)
         .subquery()
     )
@@ -386,63 +579,69 @@ async def _crossing(
             later.entered_at <= _plus(session, first_entry.c.entered, m.CROSSING_WITHIN),
         )
     )
-    cohorts = (
-        select(Customer.owner_id.label("owner_id"), first_entry.c.entered.label("entered"),
-               case((crossed, 1), else_=0).label("crossed"))
-        .join(first_entry, first_entry.c.customer_id == Customer.id)
-        .where(first_entry.c.entered > _instant(min(w[0] for w in windows)),
-               first_entry.c.entered <= _instant(max(w[1] for w in windows)))
-        .subquery()
-    )
+    cohorts = owners.join(
+        select(*(owners.at(instant).label(f"owner_{i}") for i, instant in enumerate(instants)),
+               first_entry.c.entered.label("entered"), case((crossed, 1), else_=0).label("crossed"))
+        .join(first_entry, first_entry.c.customer_id == Customer.id),
+        *instants,
+    ).where(first_entry.c.entered > _instant(min(w[0] for w in windows)),
+            first_entry.c.entered <= _instant(max(w[1] for w in windows)),
+            owners.scope(scope, *instants)).subquery()
     per_window = []
     for start, end in windows:
         inside = and_(cohorts.c.entered > _instant(start), cohorts.c.entered <= _instant(end))
         per_window += [func.sum(case((inside, 1), else_=0)), func.sum(case((inside, cohorts.c.crossed), else_=0))]
-    rows = await session.execute(select(cohorts.c.owner_id, *per_window).group_by(cohorts.c.owner_id))
+    owner_columns = [cohorts.c[f"owner_{i}"] for i in range(len(instants))]
+    rows = await session.execute(select(*owner_columns, *per_window).group_by(*owner_columns))
     for row in rows:
         for i, owned in enumerate(owned_at):
-            cohort, crossed_count = int(row[1 + 2 * i] or 0), int(row[2 + 2 * i] or 0)
+            owner_id = row[i]
+            cohort, crossed_count = int(row[len(instants) + 2 * i] or 0), int(row[len(instants) + 2 * i + 1] or 0)
             if cohort:
-                owned[row[0]].cohort += cohort
-                owned[row[0]].crossed += crossed_count
+                owned[owner_id].cohort += cohort
+                owned[owner_id].crossed += crossed_count
 
 
 async def _resolution(
-    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owned: dict[int, _Owned],
+    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owners: _Owners, owned: dict[int, _Owned],
     people: dict[int, _Person],
 ) -> None:
     start, end = m.resolution_window(as_of)
+    owner = owners.at(as_of)
     rows = await session.execute(
-        select(Customer.owner_id, func.sum(_seconds_between(session, SupportRequest.requested_at,
-                                                            SupportRequest.first_reply_at)), func.count())
-        .join(Customer, Customer.id == SupportRequest.customer_id)
+        owners.join(
+            select(owner, func.sum(_seconds_between(session, SupportRequest.requested_at,
+                                                    SupportRequest.first_reply_at)), func.count())
+            .join(Customer, Customer.id == SupportRequest.customer_id), as_of)
         .where(SupportRequest.first_reply_at > _instant(start), SupportRequest.first_reply_at <= _instant(end),
-               _owner_scope(scope))
-        .group_by(Customer.owner_id)
+               owners.scope(scope, as_of))
+        .group_by(owner)
     )
     for owner_id, seconds, count in rows:
         owned[owner_id].seconds += int(seconds or 0)
         owned[owner_id].resolved += int(count)
     waiting = await session.execute(
-        select(Customer.owner_id, Customer.name, SupportRequest.requested_at)
-        .join(Customer, Customer.id == SupportRequest.customer_id)
+        owners.join(
+            select(owner, Customer.name, SupportRequest.requested_at)
+            .join(Customer, Customer.id == SupportRequest.customer_id), as_of)
         .where(
             or_(SupportRequest.first_reply_at.is_(None), SupportRequest.first_reply_at > _instant(as_of)),
             SupportRequest.requested_at < _instant(as_of - m.OPEN_TOO_LONG),
-            _owner_scope(scope),
+            owners.scope(scope, as_of),
         )
     )
     for owner_id, name, requested_at in waiting:
-        owner = people.get(owner_id)
+        person = people.get(owner_id)
         owned[owner_id].open_requests.append(
-            m.OpenRequest(name, owner.name if owner else "", requested_at, m.hours_between(requested_at, as_of))
+            m.OpenRequest(name, person.name if person else "", requested_at, m.hours_between(requested_at, as_of))
         )
 
 
 async def _action_completion(
-    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, days: list[dt.date], scope: list[int] | None
+    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, days: list[dt.date], scope: list[int] | None,
+    owners: _Owners, moves: dict[int, int | None],
 ) -> dict[int | None, dict[dt.date, tuple[int, int]]]:
-    """Per team (the customer's owner's) and local day: next actions due, and those done on time."""
+    """Per team (the customer's owner's at as_of) and local day: next actions due, and those done on time."""
     day_table = values(column("day", Date), column("ends", Timestamp()), name="trend_days").data(
         [(day, local_midnight(day + dt.timedelta(days=1), tz)) for day in days]
     ).cte("trend_days")
@@ -455,13 +654,16 @@ async def _action_completion(
             _existed(later, as_of),
         )
     )
-    rows = await session.execute(
-        select(Member.team_id, Touch.next_due, func.count(), func.sum(case((done, 1), else_=0)))
+    then = _TeamsThen(moves)
+    query = (
+        select(then.team, Touch.next_due, func.count(), func.sum(case((done, 1), else_=0)))
         .join(day_table, day_table.c.day == Touch.next_due)
         .join(Customer, Customer.id == Touch.customer_id)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(_existed(Touch, as_of), _owner_scope(scope))
-        .group_by(Member.team_id, Touch.next_due)
+    )
+    rows = await session.execute(
+        then.join(owners.join(query, as_of).join(Member, Member.id == owners.at(as_of)))
+        .where(_existed(Touch, as_of), owners.scope(scope, as_of))
+        .group_by(then.team, Touch.next_due)
     )
     out: dict[int | None, dict[dt.date, tuple[int, int]]] = defaultdict(dict)
     for team_id, day, due, done_count in rows:
@@ -470,7 +672,8 @@ async def _action_completion(
 
 
 async def _overdue(
-    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, scope: list[int] | None, people: dict[int, _Person]
+    session: AsyncSession, as_of: dt.datetime, tz: ZoneInfo, scope: list[int] | None, owners: _Owners,
+    moves: dict[int, int | None], people: dict[int, _Person],
 ) -> dict[int | None, list[m.Overdue]]:
     """Per team: the customers most overdue (the latest next action past due, no touch since)."""
     today = as_of.astimezone(tz).date()
@@ -484,12 +687,15 @@ async def _overdue(
         .correlate(Customer)
         .scalar_subquery()
     )
+    owner_then = owners.at(as_of)
+    then = _TeamsThen(moves)
     latest = (
-        select(Member.team_id.label("team_id"), Customer.name.label("customer"), Customer.owner_id.label("owner_id"),
-               Customer.id.label("customer_id"), latest_due.label("due"))
-        .select_from(Customer)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
+        then.join(owners.join(
+            select(then.team.label("team_id"), Customer.name.label("customer"), owner_then.label("owner_id"),
+                   Customer.id.label("customer_id"), latest_due.label("due"))
+            .select_from(Customer), as_of)
+            .join(Member, Member.id == owner_then))
+        .where(Customer.status != CustomerStatus.CLOSED, owners.scope(scope, as_of))
         .subquery()
     )
     candidates = (
@@ -514,17 +720,22 @@ async def _overdue(
     return out
 
 
-async def _stage_distribution(session: AsyncSession, scope: list[int] | None) -> dict[int | None, list[m.StageCount]]:
-    """Per team: live customers per stage, stages in pipeline order."""
-    rows = await session.execute(
-        select(Member.team_id, Pipeline.name, Stage.name, func.count())
+async def _stage_distribution(
+    session: AsyncSession, as_of: dt.datetime, scope: list[int] | None, owners: _Owners, moves: dict[int, int | None]
+) -> dict[int | None, list[m.StageCount]]:
+    """Per team (the owner's at as_of): live customers per stage, stages in pipeline order."""
+    then = _TeamsThen(moves)
+    query = (
+        select(then.team, Pipeline.name, Stage.name, func.count())
         .select_from(Customer)
         .join(Stage, Stage.id == Customer.stage_id)
         .join(Pipeline, Pipeline.id == Stage.pipeline_id)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(Customer.status != CustomerStatus.CLOSED, _owner_scope(scope))
-        .group_by(Member.team_id, Pipeline.id, Pipeline.name, Stage.position, Stage.name)
-        .order_by(Member.team_id, Pipeline.id, Stage.position)
+    )
+    rows = await session.execute(
+        then.join(owners.join(query, as_of).join(Member, Member.id == owners.at(as_of)))
+        .where(Customer.status != CustomerStatus.CLOSED, owners.scope(scope, as_of))
+        .group_by(then.team, Pipeline.id, Pipeline.name, Stage.position, Stage.name)
+        .order_by(then.team, Pipeline.id, Stage.position)
     )
     out: dict[int | None, list[m.StageCount]] = defaultdict(list)
     for team_id, pipeline, stage, count in rows:

@@ -176,6 +176,36 @@ class Customer(Base):
     flags: Mapped[list[Any]] = mapped_column(default=list)
 
 
+class CustomerOwner(Base):
+    """Who owned a customer from when: the process metrics count a customer for its owner at their
+    as-of instant (SPEC §8.2). A row is written with every change of ``customers.owner_id`` (the
+    first change also records the owner before it, from the customer's creation); a customer with
+    no rows has had one owner, the current one."""
+
+    __tablename__ = "customer_owners"
+    __table_args__ = (
+        Index("ix_customer_owners_customer_since", "customer_id", "since"),
+        Index("ix_customer_owners_since", "since"),  # "did any owner change after the as-of?", one probe
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    since: Mapped[dt.datetime]
+
+
+class MemberTeam(Base):
+    """Which team a member was in from when: a member's figures go to the team at the as-of instant.
+    Written with every change of ``members.team_id`` (the first change also records the team before
+    it, from the member's creation); a member with no rows has been in one team, the current one."""
+
+    __tablename__ = "member_teams"
+    __table_args__ = (Index("ix_member_teams_member_since", "member_id", "since"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    since: Mapped[dt.datetime]
+
+
 class StageHistory(Base):
     """Each stay of a customer in a stage: entered, left."""
 

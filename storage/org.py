@@ -43,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
+from storage import ownership
 from storage.models import Member, Team
 from storage.pipelines import ensure_templates, pipeline_by_key, upsert_pipeline
 
@@ -210,7 +211,9 @@ async def load_directory(session: AsyncSession, raw: dict[str, Any], *, now: dt.
         member_row.name = member["name"]
         if not member_row.role_locked or member_row.role is None:
             member_row.role = Role(member.get("role", "rep"))
-        member_row.team_id = team_rows[member["team"]].id if member.get("team") else None
+        team_id = team_rows[member["team"]].id if member.get("team") else None
+        await ownership.record_team_change(session, member_row, team_id, now=now)
+        member_row.team_id = team_id
         member_row.wecom_userid = member.get("wecom_userid") or None
         member_row.dingtalk_staff_id = member.get("dingtalk_staff_id") or None
         member_row.active = bool(member.get("active", True))
