@@ -36,9 +36,11 @@ from tests.fakes import wecom as fakes
 PACEBOT = Path(sys.executable).with_name("pacebot")
 CALLBACK = "/wecom/callback"
 
-# Four reps with WeCom accounts, each owning one customer; a manager and an admin.
+# Eight reps with WeCom accounts, each owning one customer; a manager and an admin. (At most one
+# message per recipient is in flight, so more recipients make a shorter test of the same load.)
 REPS = {"rep.a": ("RepA", "华东建材"), "rep.b": ("RepB", "南方电气"), "rep.c": ("RepC", "北辰科技"),
-        "rep.d": ("RepD", "西部医疗")}
+        "rep.d": ("RepD", "西部医疗"), "rep.e": ("RepE", "东海物流"), "rep.f": ("RepF", "中原粮油"),
+        "rep.g": ("RepG", "江城教育"), "rep.h": ("RepH", "海天食品")}
 ROBOT_KEY = "east-robot-faults"
 DIRECTORY = f"""
 [[teams]]
@@ -120,9 +122,11 @@ class Cluster:
             "org": {"directory": str(self.tmp / "org.toml"), "timezone": "Asia/Shanghai"},
             "console": {"enabled": False},
             "log": {"level": "WARNING"},
-            "inbox": {"workers": 2, "lease_seconds": 5, "poll_seconds": 0.2},
-            "outbox": {"workers": 1, "lease_seconds": 5, "poll_seconds": 0.1, "backoff_base_seconds": 0.5,
-                       "backoff_max_seconds": 4.0},
+            # Short leases, so a killed replica's work is taken over within seconds; polling only as
+            # often as the tests need (a replica wakes its own workers when it stores something).
+            "inbox": {"workers": 2, "lease_seconds": 5, "poll_seconds": 0.5},
+            "outbox": {"workers": 1, "lease_seconds": 5, "poll_seconds": 0.5, "backoff_base_seconds": 0.5,
+                       "backoff_max_seconds": 2.0},
             "scheduler": {"enabled": False},
             "wecom": {**fakes.wecom_config(self.fake.base_url), "member_per_minute": 10_000,
                       "member_per_hour": 100_000, "request_timeout_seconds": 2.0},
@@ -204,9 +208,10 @@ class Cluster:
                                  timeout=aiohttp.ClientTimeout(total=5)) as resp:
                 await resp.read()
                 return resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return 0
 
 
 def callback(sender: str, text: str, msg_id: str) -> tuple[dict[str, str], bytes]:
     return fakes.encrypted_callback(fakes.default_crypto(), fakes.text_xml(sender, text, msg_id))
+

@@ -28,8 +28,8 @@ import base64
 import hashlib
 import itertools
 import json
-import re
 import random
+import re
 import secrets
 import time
 from collections import defaultdict, deque
