@@ -223,11 +223,13 @@ async def test_a_flaky_platform_gets_everything_once_with_back_off_and_permanent
             assert {"-1", "45009", "502", "timeout", "40014"} <= set(labels)
             assert sum(labels.values()) - labels[""] >= 0.2 * len(sent)
             # Back-off (base 0.5 s, doubling, ±20% jitter): the pause before a message's third try is
-            # about twice the pause before its second.
+            # longer than the pause before its second.
             firsts, seconds = backoff_gaps(fake, [m for m in delivered if m["touser"] == "RepC"])
             assert len(seconds) == len(callbacks) // len(REPS), (firsts, seconds)
             assert min(firsts) >= 0.35 and min(seconds) >= 0.7, (firsts, seconds)
-            assert statistics.median(seconds) > 1.5 * statistics.median(firsts), (firsts, seconds)
+            # Compared by difference: what else delays a retry (the batch's slowest send, polling, a
+            # loaded machine) adds to both pauses alike; the back-off itself adds 0.5 s more to the second.
+            assert statistics.median(seconds) - statistics.median(firsts) >= 0.25, (firsts, seconds)
         finally:
             await cluster.stop()
             await fake.close()
@@ -267,8 +269,8 @@ async def test_the_scheduling_replica_killed_at_0859_and_the_0900_digest_still_g
                           overrides={"scheduler": {"enabled": True, "digest_time": "09:00"}})
         try:
             await cluster.seed(nine - dt.timedelta(days=1))
-            # Both replicas' clocks read 08:59:40 at launch: time enough to start, not much more.
-            offset = cluster.clock_offset = (nine - dt.timedelta(seconds=20)) - dt.datetime.now(dt.UTC)
+            # Both replicas' clocks read 08:59:35 at launch: time enough to start, not much more.
+            offset = cluster.clock_offset = (nine - dt.timedelta(seconds=25)) - dt.datetime.now(dt.UTC)
 
             def clock() -> dt.datetime:
                 return dt.datetime.now(dt.UTC) + offset

@@ -9,10 +9,11 @@ uniqueness, single-use response codes valid 72 hours, 20 robot messages a minute
 
 Faults can be injected per API: an errcode (e.g. -1, 45009), an HTTP status (5xx) or a delay; and
 all tokens can be expired at once (the next call gets 42001). ``chaos`` fails a share of an API's
-calls at random — reproducibly: whether the n-th attempt of a given message fails, and how, depends
-only on the seed, the message and n, not on the order requests arrive in — and every attempt's
-(monotonic) time and fault is kept in ``attempts`` per message, to check the sender's back-off. Time is the fake's own: ``advance``
-moves it (token expiry, response code validity, duplicate-check windows, robot rate windows).
+calls at random, reproducibly: whether the n-th attempt of a given message fails depends only on the
+seed, the message and n, not on the order requests arrive in (the kinds of fault take turns). Every
+attempt's (monotonic) time and fault is kept in ``attempts`` per message, to check the sender's
+back-off. Time is the fake's own: ``advance`` moves it (token expiry, response code validity,
+duplicate-check windows, robot rate windows).
 
 Where WeCom's documentation names no errcode for a refusal (a reused task id, an unusable response
 code), the fake uses the constants below; the adapter does not depend on their values.
@@ -108,6 +109,7 @@ class Chaos:
     seed: int
     faults: tuple[tuple[str, int | None, int | None, float], ...]
     fail_first: dict[str, int]  # touser → the first this many attempts of each message fail (-1)
+    injected: int = 0
 
 
 @dataclass
@@ -291,7 +293,9 @@ class FakeWeCom:
             label, errcode, status, delay = CHAOS_FAULTS[0]
             fault = Fault(api, errcode, status, delay)
         elif draw.random() < rule.rate:
-            label, errcode, status, delay = draw.choice(rule.faults)
+            # The kinds take turns, so that every kind occurs in any run with a few faults.
+            label, errcode, status, delay = rule.faults[rule.injected % len(rule.faults)]
+            rule.injected += 1
             fault = Fault(api, errcode, status, delay)
         attempts.append(Attempt(time.monotonic(), label))
         return fault
