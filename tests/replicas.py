@@ -124,8 +124,8 @@ class Cluster:
             "log": {"level": "WARNING"},
             # Short leases, so a killed replica's work is taken over within seconds; polling only as
             # often as the tests need (a replica wakes its own workers when it stores something).
-            "inbox": {"workers": 2, "lease_seconds": 5, "poll_seconds": 0.5},
-            "outbox": {"workers": 1, "lease_seconds": 5, "poll_seconds": 0.5, "backoff_base_seconds": 0.5,
+            "inbox": {"workers": 1, "lease_seconds": 5, "poll_seconds": 1.0},
+            "outbox": {"workers": 1, "lease_seconds": 5, "poll_seconds": 1.0, "backoff_base_seconds": 0.5,
                        "backoff_max_seconds": 2.0},
             "scheduler": {"enabled": False},
             "wecom": {**fakes.wecom_config(self.fake.base_url), "member_per_minute": 10_000,
