@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.addressing import ReplyRouter
-from bot.clock import Clock, ShiftableClock
+from bot.clock import Clock, process_clock
 from bot.config import Config, ConfigError
 from bot.dispatcher import build_dispatcher
 from bot.inbox import Inbox
@@ -21,7 +21,7 @@ from storage.org import DirectoryError, load_directory_file
 async def build_runtime(
     config: Config, *, clock: Clock | None = None, extra_platforms: dict[str, Platform] | None = None
 ) -> Runtime:
-    clock = clock or ShiftableClock()
+    clock = clock or process_clock()
     # On SQLite the service checkpoints the WAL itself, off the request path (see WalCheckpointer).
     checkpointer = WalCheckpointer(config.storage.url) if WalCheckpointer.wanted(config.storage.url) else None
     engine = create_engine(

@@ -110,6 +110,9 @@ class OutboxConfig:
     # --- dead letters: retryable platform faults are retried with back-off for this long after the
     # message was queued (max_attempts is only a safety cap), then it becomes a dead letter.
     retry_period_hours: float = 6.0
+    # A sender that dies mid-send holds its messages this long; then another sender resends them
+    # (WeCom's duplicate check absorbs a message that had already gone out).
+    lease_seconds: int = 120
 
 
 # The [rules] section is the domain's threshold value type, so storage can take it as an argument.
@@ -393,6 +396,7 @@ def _validate(config: Config) -> None:
         ("outbox.batch_size", config.outbox.batch_size),
         ("inbox.retry_period_minutes", config.inbox.retry_period_minutes),
         ("outbox.retry_period_hours", config.outbox.retry_period_hours),
+        ("outbox.lease_seconds", config.outbox.lease_seconds),
         # APScheduler refuses anything else when the first job is added, long after start-up checks.
         ("scheduler.misfire_grace_seconds", config.scheduler.misfire_grace_seconds),
     ):

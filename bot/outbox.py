@@ -33,7 +33,6 @@ from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
-SEND_LEASE = dt.timedelta(seconds=120)
 # How often (real seconds, not the business clock) a worker looks for failures recorded elsewhere
 # (another replica, the inbox, before a restart).
 REPORT_EVERY_SECONDS = 60.0
@@ -88,7 +87,8 @@ class OutboxWorker:
                 if not letters:
                     return 0
                 admins = await member_store.admins(session)
-                text = dead_letter_texts.notice_text(letters, self.tz)
+                total = len(await dead_store.dead_letters(session))
+                text = dead_letter_texts.notice_text(letters, self.tz, total)
                 await self.replies.enqueue(
                     session, [Text(text, to=ToMember(admin.id)) for admin in admins],
                     event=None, sender=None, inbox_id=None, now=self.clock.now(),
@@ -127,7 +127,8 @@ class OutboxWorker:
         now = self.clock.now()
         await self._sweep_if_due()
         async with transaction(self.sessions) as session:
-            items = await outbox_store.claim_heads(session, list(self.platforms), now, SEND_LEASE, self.config.batch_size)
+            lease = dt.timedelta(seconds=self.config.lease_seconds)
+            items = await outbox_store.claim_heads(session, list(self.platforms), now, lease, self.config.batch_size)
             if not items:
                 return 0
             deferred = await self._over_rate_limit(session, items, now)
@@ -214,7 +215,7 @@ class OutboxWorker:
     async def deliver(self, item_id: int) -> None:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
-            item = await outbox_store.claim(session, item_id, now, SEND_LEASE)
+            item = await outbox_store.claim(session, item_id, now, dt.timedelta(seconds=self.config.lease_seconds))
             if item is None:
                 return
             platform = self.platforms[item.platform]
@@ -280,7 +281,7 @@ class OutboxWorker:
             self._report_due = True
             return True
         # Exponential back-off, never sooner than the platform asked (45009 asks for a minute each time).
-        delay = max(retry_after or 0.0, self._backoff(item.attempts))
+        delay = min(max(retry_after or 0.0, self._backoff(item.attempts)), self.config.backoff_max_seconds)
         log.warning("outbox item %s attempt %s failed (%s); retry in %.1fs", item.id, item.attempts, error, delay)
         retry_at = now + dt.timedelta(seconds=delay)
         if queued_at is not None:

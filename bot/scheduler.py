@@ -37,7 +37,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.clock import Clock, timer_offset
 from bot.config import Config
 from bot.events import Event, EventKind
 from bot.inbox import Accepted, Inbox
@@ -185,6 +185,22 @@ class TeamDaily:
         return f"daily {self.at:%H:%M} team time"
 
 
+class ShiftedTrigger(BaseTrigger):  # type: ignore[misc]
+    """``inner``'s fire times on a clock ``offset`` ahead of the wall clock (the test-only offset clock)."""
+
+    def __init__(self, inner: BaseTrigger, offset: dt.timedelta) -> None:
+        self.inner = inner
+        self.offset = offset
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        previous = previous_fire_time + self.offset if previous_fire_time is not None else None
+        fire = self.inner.get_next_fire_time(previous, now + self.offset)
+        return fire - self.offset if fire is not None else None
+
+    def __str__(self) -> str:
+        return f"{self.inner} shifted by {self.offset}"
+
+
 @dataclass(frozen=True)
 class JobSpec:
     name: str
@@ -308,10 +324,12 @@ class JobScheduler:
                 "misfire_grace_time": config.scheduler.misfire_grace_seconds,
             },
         )
+        offset = timer_offset(self.runtime.clock)
         for spec in self.jobs:
+            trigger = spec.schedule(config).trigger(config.tz)
             self._scheduler.add_job(
                 fire,
-                spec.schedule(config).trigger(config.tz),
+                ShiftedTrigger(trigger, offset) if offset else trigger,
                 args=[spec.name, self.key],
                 id=spec.name,
                 name=spec.name,

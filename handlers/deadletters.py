@@ -84,9 +84,10 @@ def describe(n: int, letter: dead_store.DeadLetter, tz: dt.tzinfo | None = None)
     )
 
 
-def notice_text(letters: Sequence[dead_store.DeadLetter], tz: dt.tzinfo | None = None) -> str:
-    """The one message an admin gets for what newly failed since the last sweep."""
-    lines = [texts.NOTICE_TITLE.format(count=len(letters))]
+def notice_text(letters: Sequence[dead_store.DeadLetter], tz: dt.tzinfo | None = None, total: int | None = None) -> str:
+    """The one message an admin gets for what newly failed since the last sweep (and how many are listed)."""
+    title = texts.NOTICE_TITLE if total is None else texts.NOTICE_TITLE_TOTAL
+    lines = [title.format(count=len(letters), total=total)]
     lines += [describe(n, letter, tz) for n, letter in enumerate(letters[:NOTICE_LISTED], start=1)]
     if len(letters) > NOTICE_LISTED:
         lines.append(texts.MORE.format(count=len(letters) - NOTICE_LISTED))

@@ -21,4 +21,7 @@ NUMBER_BAD = "请给出死信序号,例如:/死信 重发 1"
 # The notice one admin receives per sweep, listing what newly failed (never one per failure).
 NOTICE_HEADER = "【死信提醒】"
 NOTICE_TITLE = NOTICE_HEADER + "新增 {count} 条未能处理或送达的消息:"
+# With the running total, two notices never read the same: WeCom's duplicate check would otherwise
+# deliver only the first of two identical notices sent to an admin within its window.
+NOTICE_TITLE_TOTAL = NOTICE_HEADER + "新增 {count} 条未能处理或送达的消息(死信共 {total} 条):"
 NOTICE_FOOTER = "发送 /死信 查看全部及原因,「/死信 重发 序号」重新发送。"

@@ -8,8 +8,12 @@ uniqueness, single-use response codes valid 72 hours, 20 robot messages a minute
 ``enable_duplicate_check``, and records every request.
 
 Faults can be injected per API: an errcode (e.g. -1, 45009), an HTTP status (5xx) or a delay; and
-all tokens can be expired at once (the next call gets 42001). Time is the fake's own: ``advance``
-moves it (token expiry, response code validity, duplicate-check windows, robot rate windows).
+all tokens can be expired at once (the next call gets 42001). ``chaos`` fails a share of an API's
+calls at random, reproducibly: whether the n-th attempt of a given message fails depends only on the
+seed, the message and n, not on the order requests arrive in (the kinds of fault take turns). Every
+attempt's (monotonic) time and fault is kept in ``attempts`` per message, to check the sender's
+back-off. Time is the fake's own: ``advance`` moves it (token expiry, response code validity,
+duplicate-check windows, robot rate windows).
 
 Where WeCom's documentation names no errcode for a refusal (a reused task id, an unusable response
 code), the fake uses the constants below; the adapter does not depend on their values.
@@ -25,6 +29,7 @@ import base64
 import hashlib
 import itertools
 import json
+import random
 import re
 import secrets
 import time
@@ -86,6 +91,33 @@ class Fault:
     times: int = 1
 
 
+# What ``chaos`` injects: (label, errcode, HTTP status, delay). A "timeout" answers late — after the
+# client gave up — and is then handled normally, as WeCom may well have delivered the message.
+CHAOS_FAULTS: tuple[tuple[str, int | None, int | None, float], ...] = (
+    ("-1", -1, None, 0.0),
+    ("45009", FREQUENCY_LIMIT, None, 0.0),
+    ("502", None, 502, 0.0),
+    ("timeout", None, None, 1.0),
+    ("40014", INVALID_TOKEN, None, 0.0),
+)
+
+
+@dataclass
+class Chaos:
+    api: str
+    rate: float
+    seed: int
+    faults: tuple[tuple[str, int | None, int | None, float], ...]
+    fail_first: dict[str, int]  # touser → the first this many attempts of each message fail (-1)
+    injected: int = 0
+
+
+@dataclass
+class Attempt:
+    at: float  # time.monotonic()
+    fault: str  # a CHAOS_FAULTS label, or "" when the call went through
+
+
 @dataclass
 class ResponseCode:
     userid: str
@@ -126,6 +158,8 @@ class FakeWeCom:
         self.response_codes: dict[str, ResponseCode] = {}
         self.task_ids: set[str] = set()
         self.faults: list[Fault] = []
+        self.chaos_rules: list[Chaos] = []
+        self.attempts: dict[str, list[Attempt]] = defaultdict(list)  # message fingerprint → its attempts
         self._offset = 0.0
         self._robot_sent: dict[str, deque[float]] = defaultdict(deque)
         self._ids = itertools.count(1)
@@ -143,6 +177,17 @@ class FakeWeCom:
     def inject(self, api: str, *, errcode: int | None = None, status: int | None = None,
                delay: float = 0.0, times: int = 1) -> None:
         self.faults.append(Fault(api, errcode, status, delay, times))
+
+    def chaos(self, api: str = "message/send", *, rate: float = 0.3, seed: int = 1,
+              faults: tuple[tuple[str, int | None, int | None, float], ...] = CHAOS_FAULTS,
+              fail_first: dict[str, int] | None = None) -> None:
+        """Fail ``rate`` of ``api``'s calls with one of ``faults`` (reproducibly, see the module doc);
+        and the first ``fail_first[touser]`` attempts of every message to ``touser`` with -1."""
+        self.chaos_rules.append(Chaos(api, rate, seed, faults, dict(fail_first or {})))
+
+    def attempts_of(self, message: dict[str, Any]) -> list[Attempt]:
+        """Every attempt to send ``message`` (a delivered body from ``messages``), in order."""
+        return self.attempts[_fingerprint(message)]
 
     def expire_tokens(self) -> None:
         for token in self.tokens:
@@ -191,7 +236,7 @@ class FakeWeCom:
             except ValueError:
                 return _json({"errcode": 47001, "errmsg": "data format error"})
         self.requests.append(Recorded(request.method, api, dict(request.query), body, self.now()))
-        fault = self._take_fault(api)
+        fault = self._take_fault(api) or self._chaos_fault(api, body)
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -232,6 +277,28 @@ class FakeWeCom:
                     self.faults.remove(fault)
                 return fault
         return None
+
+    def _chaos_fault(self, api: str, body: Any) -> Fault | None:
+        rules = [rule for rule in self.chaos_rules if rule.api == api]
+        if not rules:
+            return None
+        key = _fingerprint(body) if isinstance(body, dict) else api
+        attempts = self.attempts[key]
+        rule = rules[0]
+        draw = random.Random(f"{rule.seed}:{key}:{len(attempts)}")
+        label = ""
+        fault = None
+        forced = isinstance(body, dict) and len(attempts) < rule.fail_first.get(str(body.get("touser")), 0)
+        if forced:
+            label, errcode, status, delay = CHAOS_FAULTS[0]
+            fault = Fault(api, errcode, status, delay)
+        elif draw.random() < rule.rate:
+            # The kinds take turns, so that every kind occurs in any run with a few faults.
+            label, errcode, status, delay = rule.faults[rule.injected % len(rule.faults)]
+            rule.injected += 1
+            fault = Fault(api, errcode, status, delay)
+        attempts.append(Attempt(time.monotonic(), label))
+        return fault
 
     def _check_token(self, token: str | None) -> dict[str, Any] | None:
         if not token:
