@@ -196,6 +196,7 @@ async def test_jobs_run_while_the_service_runs_runs_each_period_once_as_of_now(l
     assert live.process is not None and live.process.poll() is None
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the hand-over is the same on PostgreSQL
 async def test_a_run_held_by_another_process_is_reported_still_queued_and_the_service_runs_it_as_of_now(
     live: Live,
 ) -> None:
