@@ -89,6 +89,9 @@ class Inbox:
         self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # Heads claimed by the transaction that finished the batch before them (their lease and
+        # attempt committed with it), for the next ``process_due``: no claim transaction of their own.
+        self._claimed_next: list[inbox_store.Claimed] = []
         # SQLite has one writer and the engine one connection: more than one batch loop would only
         # queue for it, ahead of the acknowledgements and the outbox.
         sqlite = is_sqlite(config.storage.url)
@@ -208,11 +211,13 @@ class Inbox:
 
         The worker loops call this; tests call it to process deterministically.
         """
-        lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
-        async with transaction(self.sessions) as session:
-            items = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
+        items, self._claimed_next = self._claimed_next, []
+        if not items:
+            lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+            async with transaction(self.sessions) as session:
+                items = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
         if items:
-            await self._process_claimed(items)
+            await self._process_claimed(items, claim_next=True)
         return len(items)
 
     async def process(self, inbox_id: int) -> None:
@@ -223,7 +228,7 @@ class Inbox:
         if item is not None:
             await self._process_claimed([item])
 
-    async def _process_claimed(self, items: list[inbox_store.Claimed]) -> None:
+    async def _process_claimed(self, items: list[inbox_store.Claimed], *, claim_next: bool = False) -> None:
         """Process claimed items in one transaction: one commit for the whole batch.
 
         Each item's changes, its replies and its "done" mark are committed together or not at
@@ -232,6 +237,11 @@ class Inbox:
         batch runs again without it (handlers only change the database, so running one again
         after a rollback is safe). A crash before the commit leaves every item of the batch
         pending, to be retried after its lease.
+
+        With ``claim_next``, the transaction that finishes the batch also claims the next heads
+        (``self._claimed_next``, for the next ``process_due``): their lease and attempt are
+        committed before any of them is handled, exactly as by a claim transaction of their own, so
+        an item that brings the process down still uses up its attempts.
         """
         pending: list[tuple[inbox_store.Claimed, Event]] = []
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]] = []
@@ -256,7 +266,7 @@ class Inbox:
         more = False  # the next item of a finished conversation is waiting
         while pending or failures:
             try:
-                handled, final, told, waiting = await self._commit_batch(pending, failures)
+                handled, final, told, waiting = await self._commit_batch(pending, failures, claim_next=claim_next)
             except _ItemFailed as failed:
                 log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
                           failed.item.attempts, exc_info=failed.cause)
@@ -313,13 +323,17 @@ class Inbox:
         self,
         pending: list[tuple[inbox_store.Claimed, Event]],
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
+        *,
+        claim_next: bool = False,
     ) -> tuple[set[int], set[int], bool, bool]:
         """Handle the first items of ``pending`` and record ``failures`` in one transaction:
         (ids handled, ids failed for good, sender told, another item of those conversations waits).
 
         On SQLite a transaction holds the one connection, which the callbacks' acknowledgements and
         the outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least
-        one item), and the rest of the batch goes on in the next one.
+        one item), and the rest of the batch goes on in the next one. With ``claim_next``, the
+        transaction that finishes the last item claims the next heads (``_claimed_next``) instead
+        of only looking whether there are any.
         """
         final: set[int] = set()
         told = False
@@ -343,11 +357,21 @@ class Inbox:
                 told |= notified
                 if gave_up:
                     final.add(failed_item.id)
-            # Their conversations' next items are claimable now: the batch loop goes on only then.
-            done = set(ids) | final
-            keys = {item.conversation_key for item, _ in pending if item.id in done}
-            keys |= {item.conversation_key for item, _, _ in failures if item.id in done}
-            waiting = await inbox_store.any_pending(session, sorted(keys))
+            claimed: list[inbox_store.Claimed] = []
+            if claim_next and len(ids) == len(pending):
+                # The batch ends here: the next heads (these conversations' next items among them)
+                # are claimed in this transaction, and the loop goes on with them.
+                lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+                claimed = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
+                waiting = bool(claimed)
+            else:
+                # Their conversations' next items are claimable now: the batch loop goes on only then.
+                done = set(ids) | final
+                keys = {item.conversation_key for item, _ in pending if item.id in done}
+                keys |= {item.conversation_key for item, _, _ in failures if item.id in done}
+                waiting = await inbox_store.any_pending(session, sorted(keys))
+        # Only once committed: a rolled-back claim leaves them to the next claim.
+        self._claimed_next.extend(claimed)
         return set(ids), final, told, waiting
 
     async def _process_alone(
@@ -383,9 +407,20 @@ class Inbox:
                 return False, False
 
     async def drain(self) -> None:
-        """Finish pending accepts and bookkeeping before the database goes away."""
+        """Finish pending accepts and bookkeeping before the database goes away.
+
+        Heads claimed for a next batch that will not run (the loops have stopped) are given back:
+        claimable at once again, their attempt not counted.
+        """
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        held, self._claimed_next = self._claimed_next, []
+        if held:
+            try:
+                async with transaction(self.sessions) as session:
+                    await inbox_store.release_many(session, [(item.id, item.attempts) for item in held])
+            except Exception:
+                log.exception("%s claimed inbox item(s) could not be given back; retried after their lease", len(held))
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
