@@ -148,6 +148,8 @@ class Dispatcher:
 
     async def _live_dialogue(self, ctx: Ctx) -> Dialogue | None:
         """The member's dialogue in this conversation (row-locked); an expired one is ended."""
+        if ctx.dialogue_stored is False:
+            return None  # looked for with the sender, in this transaction
         key = dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
         dialogue = await dialogues.load_dialogue(ctx.session, key)
         if dialogue is not None and dialogue.expires_at <= ctx.now():

@@ -462,7 +462,9 @@ class Inbox:
         return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
 
     async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True) -> None:
-        member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+        member, dialogue_stored = await member_store.sender_and_dialogue(
+            session, event.platform, event.sender, event.conversation
+        )
         ctx = Ctx(
             session=session,
             clock=self.clock,
@@ -471,6 +473,7 @@ class Inbox:
             member=member,
             media=self.media,
             inbox_id=inbox_id,
+            dialogue_stored=dialogue_stored,
         )
         # Every line logged while the event is handled names it (JSON logs carry these as fields).
         with log_fields(event_id=inbox_id, member=member.code if member else None, platform=event.platform):
