@@ -97,6 +97,9 @@ class Ctx:
     # this conversation (same transaction, nothing written since): None when not known. The
     # dispatcher then needs no statement of its own to find that there is none.
     dialogue_stored: bool | None = None
+    # Set by the inbox: the handler runs without a savepoint of its own, and a ``UserError``
+    # reaches the inbox, which rolls the whole transaction back (see ``Dispatcher.dispatch``).
+    no_savepoint: bool = False
     # Set by the dispatcher for card actions: the clicked card (checked: it exists, is the
     # member's and is still open) and the options chosen on it (choice cards).
     card: Card | None = None

@@ -30,6 +30,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
+from bot.errors import UserError
 from bot.events import Event, EventKind
 from bot.observability import METRICS, log_fields
 from bot.platforms.base import MediaUnavailable, Platform
@@ -260,13 +261,21 @@ class Inbox:
                 failures.append((item, event, exc))
                 continue
             pending.append((item, event))
+        # Handlers run without a savepoint each: an item whose handler refused it (``UserError``)
+        # rolls the batch back, and in the batch's next run it only gets its refusal, and the
+        # others their savepoints (at most one run more per batch for refusals).
+        refused: dict[int, UserError] = {}
         finished: set[int] = set()
         queued = False
         gave_up = False
         more = False  # the next item of a finished conversation is waiting
         while pending or failures:
             try:
-                handled, final, told, waiting = await self._commit_batch(pending, failures, claim_next=claim_next)
+                handled, final, told, waiting = await self._commit_batch(pending, failures, refused,
+                                                                         claim_next=claim_next)
+            except _ItemRefused as refusal:
+                refused[refusal.item_id] = refusal.error
+                continue
             except _ItemFailed as failed:
                 log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
                           failed.item.attempts, exc_info=failed.cause)
@@ -323,6 +332,7 @@ class Inbox:
         self,
         pending: list[tuple[inbox_store.Claimed, Event]],
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
+        refused: dict[int, UserError] | None = None,
         *,
         claim_next: bool = False,
     ) -> tuple[set[int], set[int], bool, bool]:
@@ -334,6 +344,10 @@ class Inbox:
         one item), and the rest of the batch goes on in the next one. With ``claim_next``, the
         transaction that finishes the last item claims the next heads (``_claimed_next``) instead
         of only looking whether there are any.
+
+        Until an item of the batch was refused (``refused`` is empty), handlers run without
+        savepoints: a refusal raises ``_ItemRefused`` and rolls everything back. Afterwards the
+        refused items get their refusal alone and the others their savepoints.
         """
         final: set[int] = set()
         told = False
@@ -345,7 +359,10 @@ class Inbox:
                 if ids and loop.time() - started > self._commit_budget:
                     break
                 try:
-                    await self._handle_in(session, item.id, event, finish=False)
+                    await self._handle_in(session, item.id, event, finish=False, savepoint=bool(refused),
+                                          refused=(refused or {}).get(item.id))
+                except _Refused as refusal:
+                    raise _ItemRefused(item.id, refusal.error) from refusal.error
                 except Exception as exc:
                     raise _ItemFailed(item, event, exc) from exc
                 ids.append(item.id)
@@ -461,7 +478,15 @@ class Inbox:
             return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", size=len(data)))
         return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
 
-    async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True) -> None:
+    async def _handle_in(
+        self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True, savepoint: bool = True,
+        refused: UserError | None = None,
+    ) -> None:
+        """Handle one event in ``session``'s transaction and queue its replies.
+
+        ``savepoint=False``: a refusal raises ``_Refused`` (the caller rolls back); ``refused``:
+        the handler refused this event in a run rolled back since, and only its refusal is queued.
+        """
         member, dialogue_stored = await member_store.sender_and_dialogue(
             session, event.platform, event.sender, event.conversation
         )
@@ -474,10 +499,19 @@ class Inbox:
             media=self.media,
             inbox_id=inbox_id,
             dialogue_stored=dialogue_stored,
+            no_savepoint=not savepoint,
         )
         # Every line logged while the event is handled names it (JSON logs carry these as fields).
         with log_fields(event_id=inbox_id, member=member.code if member else None, platform=event.platform):
-            replies = await self.dispatcher.dispatch(ctx)
+            if refused is not None:
+                replies = self.dispatcher.refusal(ctx, refused)
+            else:
+                try:
+                    replies = await self.dispatcher.dispatch(ctx)
+                except UserError as exc:
+                    if savepoint:
+                        raise  # not a refusal: dispatch answers those itself
+                    raise _Refused(exc) from exc
         await self.replies.enqueue(
             session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
         )
@@ -566,6 +600,23 @@ class _ItemFailed(Exception):
         self.item = item
         self.event = event
         self.cause = cause
+
+
+class _Refused(Exception):
+    """A handler run without a savepoint refused its event (``UserError``): roll back."""
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _ItemRefused(Exception):
+    """One item's handler refused it in a batch run without savepoints; the batch was rolled back."""
+
+    def __init__(self, item_id: int, error: UserError) -> None:
+        super().__init__(f"inbox item {item_id} refused")
+        self.item_id = item_id
+        self.error = error
 
 
 class _PlatformOutage(Exception):

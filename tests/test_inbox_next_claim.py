@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.app import create_app
+from bot.errors import UserError
 from bot.events import Event, EventKind
 from domain.enums import InboxStatus
 from storage import members as member_store
 from storage.db import transaction
-from storage.models import Dialogue, InboxItem
+from storage.models import Dialogue, InboxItem, OutboxItem, Setting
 from tests.conftest import Console, make_config
 
 
@@ -77,3 +78,36 @@ async def test_the_sender_lookup_says_whether_a_dialogue_is_stored_in_that_conve
     async with transaction(runtime.sessions) as session:
         assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "elsewhere"))[1] is False
         assert await member_store.sender_and_dialogue(session, "console", "nobody", "nobody") == (None, None)
+
+
+async def test_a_refusal_in_a_batch_undoes_only_that_items_changes_and_is_its_reply(aiohttp_client, tmp_path, clock,
+                                                                                     monkeypatch):
+    runtime = Console(await aiohttp_client(
+        create_app(make_config(tmp_path, inbox={"batch_size": 4}), clock=clock, workers=False)
+    )).runtime
+    ids = [(await runtime.inbox.accept(text_event(member, f"r-{member}"))).inbox_id
+           for member in ("rep.li", "rep.zhao", "rep.sun")]
+    real = runtime.dispatcher._route
+    runs: list[str] = []
+
+    async def refuses_zhao(ctx):
+        runs.append(ctx.event.sender)
+        ctx.session.add(Setting(key=f"mark:{ctx.event.sender}", value={}))
+        await ctx.session.flush()
+        if ctx.event.sender == "rep.zhao":
+            raise UserError("不行", detail="refused in the test")
+        return await real(ctx)
+
+    monkeypatch.setattr(runtime.dispatcher, "_route", refuses_zhao)
+    assert await runtime.inbox.process_due() == 3
+
+    items = await rows(runtime, ids)
+    assert {item.status for item in items.values()} == {InboxStatus.DONE}
+    async with runtime.sessions() as session:
+        marks = set(await session.scalars(select(Setting.key).where(Setting.key.like("mark:%"))))
+        replies = {row.source_event_id: row.payload for row in await session.execute(
+            select(OutboxItem.source_event_id, OutboxItem.payload).where(OutboxItem.source_event_id.in_(ids)))}
+    assert marks == {"mark:rep.li", "mark:rep.sun"}  # the refused handler's write is undone, the others' kept
+    assert "不行" in str(replies[ids[1]]) and set(replies) == set(ids)
+    # The batch ran again after the refusal, without running the refused handler again.
+    assert runs == ["rep.li", "rep.zhao", "rep.li", "rep.sun"]
