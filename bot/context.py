@@ -93,6 +93,13 @@ class Ctx:
     # True once ``dialogue`` is known to be the member's dialogue as stored (the dispatcher loaded
     # it): ending a dialogue that is known not to exist then costs no statement.
     dialogue_loaded: bool = False
+    # Set by the inbox when it learnt, with the sender, whether the sender has a dialogue row in
+    # this conversation (same transaction, nothing written since): None when not known. The
+    # dispatcher then needs no statement of its own to find that there is none.
+    dialogue_stored: bool | None = None
+    # Set by the inbox: the handler runs without a savepoint of its own, and a ``UserError``
+    # reaches the inbox, which rolls the whole transaction back (see ``Dispatcher.dispatch``).
+    no_savepoint: bool = False
     # Set by the dispatcher for card actions: the clicked card (checked: it exists, is the
     # member's and is still open) and the options chosen on it (choice cards).
     card: Card | None = None

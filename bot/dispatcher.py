@@ -89,17 +89,29 @@ class Dispatcher:
         return sorted(self._jobs)
 
     async def dispatch(self, ctx: Ctx) -> list[Reply]:
-        """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply."""
+        """Run the matching handler; a ``UserError`` undoes its changes and becomes the reply.
+
+        The handler runs in a savepoint, rolled back on a ``UserError``. With
+        ``ctx.no_savepoint`` there is none and the ``UserError`` propagates: the caller must roll
+        back the whole transaction, and then answer with ``refusal`` instead of dispatching the
+        event again.
+        """
         ctx.hooks = self.hooks
         ctx.commands = self._command_infos
         # Thresholds admins set in chat (/规则 设置) apply to every event, jobs included.
         ctx.config = await effective_config(ctx.session, ctx.config)
+        if ctx.no_savepoint:
+            return await self._route(ctx)
         try:
             async with ctx.session.begin_nested():
                 return await self._route(ctx)
         except UserError as exc:
-            log.info("refused %s event %s: %s", ctx.event.platform, ctx.event.platform_msg_id, exc.detail)
-            return [Text(exc.message)]
+            return self.refusal(ctx, exc)
+
+    def refusal(self, ctx: Ctx, exc: UserError) -> list[Reply]:
+        """The reply to an event whose handler refused it (its changes undone)."""
+        log.info("refused %s event %s: %s", ctx.event.platform, ctx.event.platform_msg_id, exc.detail)
+        return [Text(exc.message)]
 
     async def _route(self, ctx: Ctx) -> list[Reply]:
         event = ctx.event
@@ -148,6 +160,8 @@ class Dispatcher:
 
     async def _live_dialogue(self, ctx: Ctx) -> Dialogue | None:
         """The member's dialogue in this conversation (row-locked); an expired one is ended."""
+        if ctx.dialogue_stored is False:
+            return None  # looked for with the sender, in this transaction
         key = dialogues.DialogueKey(ctx.event.platform, ctx.event.conversation, ctx.acting.id)
         dialogue = await dialogues.load_dialogue(ctx.session, key)
         if dialogue is not None and dialogue.expires_at <= ctx.now():

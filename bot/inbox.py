@@ -30,6 +30,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.context import Ctx
 from bot.dispatcher import Dispatcher
+from bot.errors import UserError
 from bot.events import Event, EventKind
 from bot.observability import METRICS, log_fields
 from bot.platforms.base import MediaUnavailable, Platform
@@ -89,6 +90,9 @@ class Inbox:
         self._accepting: list[tuple[Event, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # Heads claimed by the transaction that finished the batch before them (their lease and
+        # attempt committed with it), for the next ``process_due``: no claim transaction of their own.
+        self._claimed_next: list[inbox_store.Claimed] = []
         # SQLite has one writer and the engine one connection: more than one batch loop would only
         # queue for it, ahead of the acknowledgements and the outbox.
         sqlite = is_sqlite(config.storage.url)
@@ -208,11 +212,13 @@ class Inbox:
 
         The worker loops call this; tests call it to process deterministically.
         """
-        lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
-        async with transaction(self.sessions) as session:
-            items = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
+        items, self._claimed_next = self._claimed_next, []
+        if not items:
+            lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+            async with transaction(self.sessions) as session:
+                items = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
         if items:
-            await self._process_claimed(items)
+            await self._process_claimed(items, claim_next=True)
         return len(items)
 
     async def process(self, inbox_id: int) -> None:
@@ -223,7 +229,7 @@ class Inbox:
         if item is not None:
             await self._process_claimed([item])
 
-    async def _process_claimed(self, items: list[inbox_store.Claimed]) -> None:
+    async def _process_claimed(self, items: list[inbox_store.Claimed], *, claim_next: bool = False) -> None:
         """Process claimed items in one transaction: one commit for the whole batch.
 
         Each item's changes, its replies and its "done" mark are committed together or not at
@@ -232,6 +238,11 @@ class Inbox:
         batch runs again without it (handlers only change the database, so running one again
         after a rollback is safe). A crash before the commit leaves every item of the batch
         pending, to be retried after its lease.
+
+        With ``claim_next``, the transaction that finishes the batch also claims the next heads
+        (``self._claimed_next``, for the next ``process_due``): their lease and attempt are
+        committed before any of them is handled, exactly as by a claim transaction of their own, so
+        an item that brings the process down still uses up its attempts.
         """
         pending: list[tuple[inbox_store.Claimed, Event]] = []
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]] = []
@@ -250,13 +261,21 @@ class Inbox:
                 failures.append((item, event, exc))
                 continue
             pending.append((item, event))
+        # Handlers run without a savepoint each: an item whose handler refused it (``UserError``)
+        # rolls the batch back, and in the batch's next run it only gets its refusal, and the
+        # others their savepoints (at most one run more per batch for refusals).
+        refused: dict[int, UserError] = {}
         finished: set[int] = set()
         queued = False
         gave_up = False
         more = False  # the next item of a finished conversation is waiting
         while pending or failures:
             try:
-                handled, final, told, waiting = await self._commit_batch(pending, failures)
+                handled, final, told, waiting = await self._commit_batch(pending, failures, refused,
+                                                                         claim_next=claim_next)
+            except _ItemRefused as refusal:
+                refused[refusal.item_id] = refusal.error
+                continue
             except _ItemFailed as failed:
                 log.error("inbox item %s (%s) failed on attempt %s", failed.item.id, failed.item.platform,
                           failed.item.attempts, exc_info=failed.cause)
@@ -313,13 +332,22 @@ class Inbox:
         self,
         pending: list[tuple[inbox_store.Claimed, Event]],
         failures: list[tuple[inbox_store.Claimed, Event | None, Exception]],
+        refused: dict[int, UserError] | None = None,
+        *,
+        claim_next: bool = False,
     ) -> tuple[set[int], set[int], bool, bool]:
         """Handle the first items of ``pending`` and record ``failures`` in one transaction:
         (ids handled, ids failed for good, sender told, another item of those conversations waits).
 
         On SQLite a transaction holds the one connection, which the callbacks' acknowledgements and
         the outbox also need: it is committed after ``COMMIT_BUDGET_SECONDS`` of handling (at least
-        one item), and the rest of the batch goes on in the next one.
+        one item), and the rest of the batch goes on in the next one. With ``claim_next``, the
+        transaction that finishes the last item claims the next heads (``_claimed_next``) instead
+        of only looking whether there are any.
+
+        Until an item of the batch was refused (``refused`` is empty), handlers run without
+        savepoints: a refusal raises ``_ItemRefused`` and rolls everything back. Afterwards the
+        refused items get their refusal alone and the others their savepoints.
         """
         final: set[int] = set()
         told = False
@@ -331,7 +359,10 @@ class Inbox:
                 if ids and loop.time() - started > self._commit_budget:
                     break
                 try:
-                    await self._handle_in(session, item.id, event, finish=False)
+                    await self._handle_in(session, item.id, event, finish=False, savepoint=bool(refused),
+                                          refused=(refused or {}).get(item.id))
+                except _Refused as refusal:
+                    raise _ItemRefused(item.id, refusal.error) from refusal.error
                 except Exception as exc:
                     raise _ItemFailed(item, event, exc) from exc
                 ids.append(item.id)
@@ -343,11 +374,21 @@ class Inbox:
                 told |= notified
                 if gave_up:
                     final.add(failed_item.id)
-            # Their conversations' next items are claimable now: the batch loop goes on only then.
-            done = set(ids) | final
-            keys = {item.conversation_key for item, _ in pending if item.id in done}
-            keys |= {item.conversation_key for item, _, _ in failures if item.id in done}
-            waiting = await inbox_store.any_pending(session, sorted(keys))
+            claimed: list[inbox_store.Claimed] = []
+            if claim_next and len(ids) == len(pending):
+                # The batch ends here: the next heads (these conversations' next items among them)
+                # are claimed in this transaction, and the loop goes on with them.
+                lease = dt.timedelta(seconds=self.config.inbox.lease_seconds)
+                claimed = await inbox_store.claim_heads(session, self.clock.now(), lease, self.config.inbox.batch_size)
+                waiting = bool(claimed)
+            else:
+                # Their conversations' next items are claimable now: the batch loop goes on only then.
+                done = set(ids) | final
+                keys = {item.conversation_key for item, _ in pending if item.id in done}
+                keys |= {item.conversation_key for item, _, _ in failures if item.id in done}
+                waiting = await inbox_store.any_pending(session, sorted(keys))
+        # Only once committed: a rolled-back claim leaves them to the next claim.
+        self._claimed_next.extend(claimed)
         return set(ids), final, told, waiting
 
     async def _process_alone(
@@ -383,9 +424,20 @@ class Inbox:
                 return False, False
 
     async def drain(self) -> None:
-        """Finish pending accepts and bookkeeping before the database goes away."""
+        """Finish pending accepts and bookkeeping before the database goes away.
+
+        Heads claimed for a next batch that will not run (the loops have stopped) are given back:
+        claimable at once again, their attempt not counted.
+        """
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        held, self._claimed_next = self._claimed_next, []
+        if held:
+            try:
+                async with transaction(self.sessions) as session:
+                    await inbox_store.release_many(session, [(item.id, item.attempts) for item in held])
+            except Exception:
+                log.exception("%s claimed inbox item(s) could not be given back; retried after their lease", len(held))
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
@@ -426,8 +478,18 @@ class Inbox:
             return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256="", size=len(data)))
         return dataclasses.replace(event, media=dataclasses.replace(ref, staged_sha256=sha, size=len(data)))
 
-    async def _handle_in(self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True) -> None:
-        member = await member_store.member_by_platform_id(session, event.platform, event.sender)
+    async def _handle_in(
+        self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True, savepoint: bool = True,
+        refused: UserError | None = None,
+    ) -> None:
+        """Handle one event in ``session``'s transaction and queue its replies.
+
+        ``savepoint=False``: a refusal raises ``_Refused`` (the caller rolls back); ``refused``:
+        the handler refused this event in a run rolled back since, and only its refusal is queued.
+        """
+        member, dialogue_stored = await member_store.sender_and_dialogue(
+            session, event.platform, event.sender, event.conversation
+        )
         ctx = Ctx(
             session=session,
             clock=self.clock,
@@ -436,10 +498,20 @@ class Inbox:
             member=member,
             media=self.media,
             inbox_id=inbox_id,
+            dialogue_stored=dialogue_stored,
+            no_savepoint=not savepoint,
         )
         # Every line logged while the event is handled names it (JSON logs carry these as fields).
         with log_fields(event_id=inbox_id, member=member.code if member else None, platform=event.platform):
-            replies = await self.dispatcher.dispatch(ctx)
+            if refused is not None:
+                replies = self.dispatcher.refusal(ctx, refused)
+            else:
+                try:
+                    replies = await self.dispatcher.dispatch(ctx)
+                except UserError as exc:
+                    if savepoint:
+                        raise  # not a refusal: dispatch answers those itself
+                    raise _Refused(exc) from exc
         await self.replies.enqueue(
             session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
         )
@@ -528,6 +600,23 @@ class _ItemFailed(Exception):
         self.item = item
         self.event = event
         self.cause = cause
+
+
+class _Refused(Exception):
+    """A handler run without a savepoint refused its event (``UserError``): roll back."""
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _ItemRefused(Exception):
+    """One item's handler refused it in a batch run without savepoints; the batch was rolled back."""
+
+    def __init__(self, item_id: int, error: UserError) -> None:
+        super().__init__(f"inbox item {item_id} refused")
+        self.item_id = item_id
+        self.error = error
 
 
 class _PlatformOutage(Exception):

@@ -320,3 +320,17 @@ async def any_pending(session: AsyncSession, conversation_keys: Sequence[str]) -
         )
     ).first()
     return row is not None
+
+
+async def release_many(session: AsyncSession, claims: Sequence[tuple[int, int]]) -> None:
+    """Give back leases taken for items not handled after all: (id, attempts as claimed).
+
+    Each is claimable again at once and its attempt is given back, only while it is still pending
+    under that very claim (nobody claimed or finished it since).
+    """
+    for inbox_id, attempts in claims:
+        await session.execute(
+            update(_INBOX)
+            .where(_INBOX.c.id == inbox_id, _INBOX.c.status == InboxStatus.PENDING, _INBOX.c.attempts == attempts)
+            .values(lease_until=None, attempts=attempts - 1)
+        )

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
 from storage import batch_cache
-from storage.models import Member, Setting, Team
+from storage.models import Dialogue, Member, Setting, Team
 
 # Which column links a member to each platform's user id.
 _IDENTITY = {
@@ -45,6 +45,51 @@ async def member_by_platform_id(session: AsyncSession, platform: str, user_id: s
 
 
 _MEMBER_TABLES = (Member.__tablename__,)
+
+# Built once: the sender together with whether they have a dialogue in the conversation.
+_WITH_DIALOGUE = {
+    platform: select(Member, Dialogue.member_id)
+    .outerjoin(
+        Dialogue,
+        and_(
+            Dialogue.platform == bindparam("platform"),
+            Dialogue.conversation == bindparam("conversation"),
+            Dialogue.member_id == Member.id,
+        ),
+    )
+    .where(column == bindparam("user_id"), Member.active.is_(True))
+    for platform, column in _IDENTITY.items()
+}
+
+
+async def sender_and_dialogue(
+    session: AsyncSession, platform: str, user_id: str, conversation: str
+) -> tuple[Member | None, bool | None]:
+    """``member_by_platform_id``, and whether that member has a dialogue row in ``conversation``
+    (None: not looked at), in one statement where it can be.
+
+    Only on SQLite, which has no row locks to take (its writers are serialised): on PostgreSQL the
+    dialogue is read with ``FOR UPDATE``, which cannot lock the nullable side of an outer join, so
+    it is left to ``storage.dialogues.load_dialogue``. A sender remembered for the transaction is
+    not read again (and the dialogue is then not looked at).
+    """
+    column = _IDENTITY.get(platform)
+    if column is None or not user_id or session.get_bind().dialect.name != "sqlite":
+        return await member_by_platform_id(session, platform, user_id), None
+    key = ("member", platform, user_id)
+    remembered = batch_cache.lookup(session, key)
+    if isinstance(remembered, Member) and remembered.active and getattr(remembered, column.key) == user_id:
+        return remembered, None
+    row = (
+        await session.execute(
+            _WITH_DIALOGUE[platform], {"user_id": user_id, "platform": platform, "conversation": conversation}
+        )
+    ).first()
+    if row is None:
+        return None, None
+    member: Member = row[0]
+    batch_cache.remember(session, key, _MEMBER_TABLES, member)
+    return member, row[1] is not None
 
 
 async def member_by_code(session: AsyncSession, code: str) -> Member | None:
