@@ -128,7 +128,10 @@ class OutboxWorker:
         await self._sweep_if_due()
         async with transaction(self.sessions) as session:
             lease = dt.timedelta(seconds=self.config.lease_seconds)
+            self.poller.claiming()
             items = await outbox_store.claim_heads(session, list(self.platforms), now, lease, self.config.batch_size)
+            if self._report_due:
+                self.poller.wake()  # a failure reported meanwhile: the next batch sweeps
             if not items:
                 return 0
             deferred = await self._over_rate_limit(session, items, now)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from domain.enums import OutboxStatus
 from storage.db import rowcount
@@ -188,19 +189,12 @@ class ClaimedSend:
     created_at: dt.datetime | None = None  # when queued (or redriven): the retry period counts from it
 
 
-async def claim_heads(
-    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int
-) -> list[ClaimedSend]:
-    """Lease the oldest unsent item of up to ``limit`` targets, when it is due, in one statement.
-
-    Only a target's oldest unsent message can be claimed, so a person receives messages in the
-    order they were written and at most one is in flight per target across all replicas — which
-    is also what makes a per-target rate limit, counted from the ``sent_at`` of stored rows,
-    exact across replicas. Different targets' heads are claimed together and sent concurrently.
-    """
+def _build_claim_heads() -> Any:
+    # Built once: the construction and cache-key work cost about as much as running it.
+    now: BindParameter[dt.datetime] = bindparam("now")
     heads = (
         select(func.min(_OUTBOX.c.id))
-        .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform.in_(platforms))
+        .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform.in_(bindparam("platforms", expanding=True)))
         .group_by(_OUTBOX.c.platform, _OUTBOX.c.target)
     )
     due = or_(
@@ -211,21 +205,39 @@ async def claim_heads(
         select(_OUTBOX.c.id)
         .where(_OUTBOX.c.id.in_(heads), due)
         .order_by(_OUTBOX.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)  # PostgreSQL replicas skip each other's rows
     )
-    rows = await session.execute(
+    return (
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(candidates), due)
-        .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=_OUTBOX.c.attempts + 1)
+        .values(status=OutboxStatus.SENDING, lease_until=bindparam("lease_until"), attempts=_OUTBOX.c.attempts + 1)
         .returning(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.target_kind, _OUTBOX.c.target, _OUTBOX.c.kind,
                    _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.created_at)
     )
-    claimed = [
-        ClaimedSend(r.id, r.platform, r.target_kind, r.target, r.kind, r.payload, r.attempts, r.created_at)
-        for r in rows
-    ]
-    return sorted(claimed, key=lambda item: item.id)
+
+
+_CLAIM_HEADS = _build_claim_heads()
+
+
+async def claim_heads(
+    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[ClaimedSend]:
+    """Lease the oldest unsent item of up to ``limit`` targets, when it is due, in one statement.
+
+    Only a target's oldest unsent message can be claimed, so a person receives messages in the
+    order they were written and at most one is in flight per target across all replicas — which
+    is also what makes a per-target rate limit, counted from the ``sent_at`` of stored rows,
+    exact across replicas. Different targets' heads are claimed together and sent concurrently.
+    """
+    # Core on the session's connection: the ORM's execution path adds nothing for a table statement.
+    connection = await session.connection()
+    rows = await connection.execute(
+        _CLAIM_HEADS, {"platforms": list(platforms), "now": now, "lease_until": now + lease, "limit": limit}
+    )
+    claimed = [ClaimedSend(*row) for row in rows]
+    claimed.sort(key=lambda item: item.id)
+    return claimed
 
 
 async def sent_counts_since(
@@ -242,6 +254,24 @@ async def sent_counts_since(
     return {target: count for target, count in rows}
 
 
+_COUNTS_WITHIN: dict[int, Any] = {}
+
+
+def _counts_within(windows: int) -> Any:
+    """The statement counting ``windows`` windows at once, built once per number of windows."""
+    statement = _COUNTS_WITHIN.get(windows)
+    if statement is None:
+        counts = [func.sum(case((_OUTBOX.c.sent_at >= bindparam(f"since_{n}"), 1), else_=0)) for n in range(windows)]
+        statement = _COUNTS_WITHIN[windows] = (
+            select(_OUTBOX.c.target, *counts)
+            .where(_OUTBOX.c.platform == bindparam("platform"),
+                   _OUTBOX.c.target.in_(bindparam("targets", expanding=True)),
+                   _OUTBOX.c.sent_at >= bindparam("oldest"))
+            .group_by(_OUTBOX.c.target)
+        )
+    return statement
+
+
 async def sent_counts_within(
     session: AsyncSession, platform: str, targets: Sequence[str], sinces: Sequence[dt.datetime]
 ) -> dict[str, list[int]]:
@@ -249,26 +279,27 @@ async def sent_counts_within(
     statement; a target with nothing sent in the widest window is absent."""
     if not targets or not sinces:
         return {}
-    counts = [func.sum(case((_OUTBOX.c.sent_at >= since, 1), else_=0)) for since in sinces]
-    rows = await session.execute(
-        select(_OUTBOX.c.target, *counts)
-        .where(_OUTBOX.c.platform == platform, _OUTBOX.c.target.in_(targets), _OUTBOX.c.sent_at >= min(sinces))
-        .group_by(_OUTBOX.c.target)
-    )
+    params: dict[str, Any] = {"platform": platform, "targets": list(targets), "oldest": min(sinces)}
+    params.update((f"since_{n}", since) for n, since in enumerate(sinces))
+    connection = await session.connection()
+    rows = await connection.execute(_counts_within(len(sinces)), params)
     return {row[0]: [int(n or 0) for n in row[1:]] for row in rows}
+
+
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("item_id"))
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("now"), lease_until=None,
+            platform_receipt=bindparam("receipt"), last_error=None)
+)
 
 
 async def mark_sent_many(session: AsyncSession, receipts: Sequence[tuple[int, str | None]], now: dt.datetime) -> None:
     """``mark_sent`` for several items in one statement: (item id, receipt) each."""
     if not receipts:
         return
-    await session.execute(
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id == bindparam("item_id"))
-        .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, platform_receipt=bindparam("receipt"),
-                last_error=None),
-        [{"item_id": i, "receipt": r} for i, r in receipts],
-    )
+    connection = await session.connection()
+    await connection.execute(_MARK_SENT, [{"item_id": i, "receipt": r, "now": now} for i, r in receipts])
 
 
 async def defer_many(session: AsyncSession, deferrals: Sequence[tuple[int, dt.datetime]], reason: str) -> None:
@@ -311,6 +342,14 @@ async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *,
     )
 
 
+_ANY_UNSENT_ONE_PLATFORM = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform == bindparam("platform"),
+           _OUTBOX.c.target.in_(bindparam("targets", expanding=True)))
+    .limit(1)
+)
+
+
 async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]]) -> bool:
     """Whether any of these (platform, target) recipients has a message not yet sent."""
     if not recipients:
@@ -318,8 +357,13 @@ async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]
     by_platform: dict[str, list[str]] = {}
     for platform, target in recipients:
         by_platform.setdefault(platform, []).append(target)
-    row = (
-        await session.execute(
+    connection = await session.connection()
+    if len(by_platform) == 1:
+        [(platform, targets)] = by_platform.items()
+        statement: Any = _ANY_UNSENT_ONE_PLATFORM
+        params: dict[str, Any] = {"platform": platform, "targets": targets}
+    else:
+        statement = (
             select(_OUTBOX.c.id)
             .where(
                 _OUTBOX.c.status.in_(_UNSENT),
@@ -330,5 +374,5 @@ async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]
             )
             .limit(1)
         )
-    ).first()
-    return row is not None
+        params = {}
+    return (await connection.execute(statement, params)).first() is not None
