@@ -187,10 +187,12 @@ class ClaimedSend:
     payload: dict[str, Any]
     attempts: int
     created_at: dt.datetime | None = None  # when queued (or redriven): the retry period counts from it
+    sent_since: tuple[int, ...] = ()  # messages sent to the target since each ``count_since`` instant
 
 
-def _build_claim_heads() -> Any:
-    # Built once: the construction and cache-key work cost about as much as running it.
+def _build_claim_heads(windows: int) -> Any:
+    # Built once per number of rate-limit windows: the construction and cache-key work cost about
+    # as much as running it.
     now: BindParameter[dt.datetime] = bindparam("now")
     heads = (
         select(func.min(_OUTBOX.c.id))
@@ -208,20 +210,29 @@ def _build_claim_heads() -> Any:
         .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)  # PostgreSQL replicas skip each other's rows
     )
+    sent = _OUTBOX.alias("sent")
+    counts = [
+        select(func.count())
+        .where(sent.c.platform == _OUTBOX.c.platform, sent.c.target == _OUTBOX.c.target,
+               sent.c.sent_at >= bindparam(f"since_{n}"))
+        .scalar_subquery()
+        for n in range(windows)
+    ]
     return (
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(candidates), due)
         .values(status=OutboxStatus.SENDING, lease_until=bindparam("lease_until"), attempts=_OUTBOX.c.attempts + 1)
         .returning(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.target_kind, _OUTBOX.c.target, _OUTBOX.c.kind,
-                   _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.created_at)
+                   _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.created_at, *counts)
     )
 
 
-_CLAIM_HEADS = _build_claim_heads()
+_CLAIM_HEADS: dict[int, Any] = {}
 
 
 async def claim_heads(
-    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int
+    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int,
+    *, count_since: Sequence[dt.datetime] = (),
 ) -> list[ClaimedSend]:
     """Lease the oldest unsent item of up to ``limit`` targets, when it is due, in one statement.
 
@@ -229,13 +240,21 @@ async def claim_heads(
     order they were written and at most one is in flight per target across all replicas — which
     is also what makes a per-target rate limit, counted from the ``sent_at`` of stored rows,
     exact across replicas. Different targets' heads are claimed together and sent concurrently.
+    With ``count_since``, each claimed item carries how many messages went to its target since
+    each of those instants (``ClaimedSend.sent_since``), counted by the same statement.
     """
+    statement = _CLAIM_HEADS.get(len(count_since))
+    if statement is None:
+        statement = _CLAIM_HEADS[len(count_since)] = _build_claim_heads(len(count_since))
+    params: dict[str, Any] = {"platforms": list(platforms), "now": now, "lease_until": now + lease, "limit": limit}
+    params.update((f"since_{n}", since) for n, since in enumerate(count_since))
     # Core on the session's connection: the ORM's execution path adds nothing for a table statement.
     connection = await session.connection()
-    rows = await connection.execute(
-        _CLAIM_HEADS, {"platforms": list(platforms), "now": now, "lease_until": now + lease, "limit": limit}
-    )
-    claimed = [ClaimedSend(*row) for row in rows]
+    rows = await connection.execute(statement, params)
+    claimed = [
+        ClaimedSend(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tuple(int(n or 0) for n in row[8:]))
+        for row in rows
+    ]
     claimed.sort(key=lambda item: item.id)
     return claimed
 
