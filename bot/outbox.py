@@ -134,7 +134,7 @@ class OutboxWorker:
             windows = self._rate_windows()
             items = await outbox_store.claim_heads(session, list(self.platforms), now, lease, self.config.batch_size,
                                                    count_since=[now - window for window in windows])
-            if self._report_due:
+            if self._report_due and self.replies is not None:
                 self.poller.wake()  # a failure reported meanwhile: the next batch sweeps
             if not items:
                 return 0
@@ -163,16 +163,20 @@ class OutboxWorker:
         outcomes = await asyncio.gather(*(self._send(self.platforms[platforms[o.id]], o) for o in outgoing))
         async with transaction(self.sessions) as session:
             sent = [(o.id, receipt) for o, (ok, receipt, _) in zip(outgoing, outcomes, strict=True) if ok]
-            await outbox_store.mark_sent_many(session, sent, self.clock.now())
-            done = [o for o, (ok, _, _) in zip(outgoing, outcomes, strict=True) if ok]
-            for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
-                if not ok and failure is not None:
-                    if await self._record_failure(session, o, *failure, queued_at=queued_at[o.id]):
-                        done.append(o)
-            # Those recipients' next messages are due now: the loop goes on only then.
-            waiting = await outbox_store.any_unsent(
-                session, sorted({(platforms[o.id], o.target) for o in done})
-            )
+            if len(outgoing) == 1 and len(sent) == 1:
+                # The usual batch at low rates: the sent mark and the successor check in one statement.
+                waiting = await outbox_store.mark_sent_one(session, *sent[0], self.clock.now())
+            else:
+                await outbox_store.mark_sent_many(session, sent, self.clock.now())
+                done = [o for o, (ok, _, _) in zip(outgoing, outcomes, strict=True) if ok]
+                for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
+                    if not ok and failure is not None:
+                        if await self._record_failure(session, o, *failure, queued_at=queued_at[o.id]):
+                            done.append(o)
+                # Those recipients' next messages are due now: the loop goes on only then.
+                waiting = await outbox_store.any_unsent(
+                    session, sorted({(platforms[o.id], o.target) for o in done})
+                )
         if waiting:
             self.poller.wake()
         return len(items)

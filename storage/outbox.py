@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Integer, Table, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Table, bindparam, case, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -190,6 +190,12 @@ class ClaimedSend:
     sent_since: tuple[int, ...] = ()  # messages sent to the target since each ``count_since`` instant
 
 
+# The updated row's columns, named with their table, for subqueries of a RETURNING clause: SQLite's
+# compiler leaves RETURNING's columns unqualified, and inside a subquery of the same table an
+# unqualified name means the subquery's own row.
+_UPDATED: dict[str, ColumnElement[Any]] = {name: literal_column(f"{_OUTBOX.name}.{name}") for name in ("id", "platform", "target")}
+
+
 def _build_claim_heads(windows: int) -> Any:
     # Built once per number of rate-limit windows: the construction and cache-key work cost about
     # as much as running it.
@@ -213,7 +219,7 @@ def _build_claim_heads(windows: int) -> Any:
     sent = _OUTBOX.alias("sent")
     counts = [
         select(func.count())
-        .where(sent.c.platform == _OUTBOX.c.platform, sent.c.target == _OUTBOX.c.target,
+        .where(sent.c.platform == _UPDATED["platform"], sent.c.target == _UPDATED["target"],
                sent.c.sent_at >= bindparam(f"since_{n}"))
         .scalar_subquery()
         for n in range(windows)
@@ -319,6 +325,29 @@ async def mark_sent_many(session: AsyncSession, receipts: Sequence[tuple[int, st
         return
     connection = await session.connection()
     await connection.execute(_MARK_SENT, [{"item_id": i, "receipt": r, "now": now} for i, r in receipts])
+
+
+def _build_mark_sent_one() -> Any:
+    following = _OUTBOX.alias("following")
+    # Read in the same statement: another unsent message to the same recipient, now its head.
+    has_next = (
+        select(following.c.id)
+        .where(following.c.platform == _UPDATED["platform"], following.c.target == _UPDATED["target"],
+               following.c.status.in_(_UNSENT), following.c.id != _UPDATED["id"])
+        .exists()
+    )
+    return _MARK_SENT.returning(has_next)
+
+
+_MARK_SENT_ONE = _build_mark_sent_one()
+
+
+async def mark_sent_one(session: AsyncSession, item_id: int, receipt: str | None, now: dt.datetime) -> bool:
+    """``mark_sent`` for one item, and whether its recipient has another message not yet sent
+    (``any_unsent`` for that recipient) — one statement where the two took two."""
+    connection = await session.connection()
+    row = (await connection.execute(_MARK_SENT_ONE, {"item_id": item_id, "receipt": receipt, "now": now})).first()
+    return bool(row[0]) if row is not None else False
 
 
 async def defer_many(session: AsyncSession, deferrals: Sequence[tuple[int, dt.datetime]], reason: str) -> None:
