@@ -196,7 +196,7 @@ class ClaimedSend:
 _UPDATED: dict[str, ColumnElement[Any]] = {name: literal_column(f"{_OUTBOX.name}.{name}") for name in ("id", "platform", "target")}
 
 
-def _build_claim_heads(windows: int) -> Any:
+def _build_claim_heads(windows: int, *, once: bool) -> Any:
     # Built once per number of rate-limit windows: the construction and cache-key work cost about
     # as much as running it.
     now: BindParameter[dt.datetime] = bindparam("now")
@@ -216,6 +216,11 @@ def _build_claim_heads(windows: int) -> Any:
         .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)  # PostgreSQL replicas skip each other's rows
     )
+    if once:
+        # Evaluated once: as a subquery PostgreSQL may run it again per row, and SKIP LOCKED then
+        # skips the rows the first run locked and returns further heads (more than ``limit``).
+        # (SQLite, one writer and no row locks, runs the plain subquery once, and faster.)
+        candidates = select(candidates.cte("candidates").prefix_with("MATERIALIZED").c.id)
     sent = _OUTBOX.alias("sent")
     counts = [
         select(func.count())
@@ -233,7 +238,7 @@ def _build_claim_heads(windows: int) -> Any:
     )
 
 
-_CLAIM_HEADS: dict[int, Any] = {}
+_CLAIM_HEADS: dict[tuple[str, int], Any] = {}
 
 
 async def claim_heads(
@@ -249,9 +254,10 @@ async def claim_heads(
     With ``count_since``, each claimed item carries how many messages went to its target since
     each of those instants (``ClaimedSend.sent_since``), counted by the same statement.
     """
-    statement = _CLAIM_HEADS.get(len(count_since))
+    key = (session.get_bind().dialect.name, len(count_since))
+    statement = _CLAIM_HEADS.get(key)
     if statement is None:
-        statement = _CLAIM_HEADS[len(count_since)] = _build_claim_heads(len(count_since))
+        statement = _CLAIM_HEADS[key] = _build_claim_heads(len(count_since), once=key[0] == "postgresql")
     params: dict[str, Any] = {"platforms": list(platforms), "now": now, "lease_until": now + lease, "limit": limit}
     params.update((f"since_{n}", since) for n, since in enumerate(count_since))
     # Core on the session's connection: the ORM's execution path adds nothing for a table statement.

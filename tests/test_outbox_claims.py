@@ -100,3 +100,12 @@ async def test_a_running_worker_goes_on_to_a_targets_next_message_without_waitin
     finally:
         await worker.poller.stop()
     assert [item.payload["text"] for item in platform.delivered] == ["m0", "m1", "m2"]
+
+
+async def test_a_claim_takes_no_more_heads_than_the_batch_size(sessions):
+    platform = Recording()
+    worker = OutboxWorker(sessions=sessions, platforms={"fake": platform}, clock=FrozenClock(START),
+                          config=OutboxConfig(batch_size=2))
+    await enqueue(sessions, ["a", "a", "b", "c", "d"])
+    assert await worker.deliver_due() == 2
+    assert [item.target for item in platform.delivered] == ["a", "b"]
