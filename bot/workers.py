@@ -26,7 +26,8 @@ class BatchPoller:
     on: a busy queue is never left idle for a poll interval. A smaller batch took everything that was
     claimable, so the loop waits for a wake instead of paying for a claim that finds nothing; whoever
     makes more work claimable (a new item accepted, the next item of a conversation becoming its head
-    when the one before it is finished) wakes it.
+    when the one before it is finished) wakes it, after committing that work. A wake starts one
+    loop's claim, not every idle loop's (only one of them would find the work).
     """
 
     def __init__(
