@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # How often (real seconds, not the business clock) a worker looks for failures recorded elsewhere
 # (another replica, the inbox, before a restart).
 REPORT_EVERY_SECONDS = 60.0
+# Kinds of outbox target (``Outgoing.target_kind``), each with its platform's rate limits.
+TARGET_KINDS = ("member", "group")
 
 
 class OutboxWorker:
@@ -128,10 +130,15 @@ class OutboxWorker:
         await self._sweep_if_due()
         async with transaction(self.sessions) as session:
             lease = dt.timedelta(seconds=self.config.lease_seconds)
-            items = await outbox_store.claim_heads(session, list(self.platforms), now, lease, self.config.batch_size)
+            self.poller.claiming()
+            windows = self._rate_windows()
+            items = await outbox_store.claim_heads(session, list(self.platforms), now, lease, self.config.batch_size,
+                                                   count_since=[now - window for window in windows])
+            if self._report_due and self.replies is not None:
+                self.poller.wake()  # a failure reported meanwhile: the next batch sweeps
             if not items:
                 return 0
-            deferred = await self._over_rate_limit(session, items, now)
+            deferred = await self._over_rate_limit(session, items, now, windows)
             await outbox_store.defer_many(session, list(deferred.items()), "rate limit: waiting for the target's budget")
             sending = [item for item in items if item.id not in deferred]
             updates = [item.payload["card"]["task_id"] for item in sending if item.kind == "card_update"]
@@ -156,16 +163,20 @@ class OutboxWorker:
         outcomes = await asyncio.gather(*(self._send(self.platforms[platforms[o.id]], o) for o in outgoing))
         async with transaction(self.sessions) as session:
             sent = [(o.id, receipt) for o, (ok, receipt, _) in zip(outgoing, outcomes, strict=True) if ok]
-            await outbox_store.mark_sent_many(session, sent, self.clock.now())
-            done = [o for o, (ok, _, _) in zip(outgoing, outcomes, strict=True) if ok]
-            for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
-                if not ok and failure is not None:
-                    if await self._record_failure(session, o, *failure, queued_at=queued_at[o.id]):
-                        done.append(o)
-            # Those recipients' next messages are due now: the loop goes on only then.
-            waiting = await outbox_store.any_unsent(
-                session, sorted({(platforms[o.id], o.target) for o in done})
-            )
+            if len(outgoing) == 1 and len(sent) == 1:
+                # The usual batch at low rates: the sent mark and the successor check in one statement.
+                waiting = await outbox_store.mark_sent_one(session, *sent[0], self.clock.now())
+            else:
+                await outbox_store.mark_sent_many(session, sent, self.clock.now())
+                done = [o for o, (ok, _, _) in zip(outgoing, outcomes, strict=True) if ok]
+                for o, (ok, _, failure) in zip(outgoing, outcomes, strict=True):
+                    if not ok and failure is not None:
+                        if await self._record_failure(session, o, *failure, queued_at=queued_at[o.id]):
+                            done.append(o)
+                # Those recipients' next messages are due now: the loop goes on only then.
+                waiting = await outbox_store.any_unsent(
+                    session, sorted({(platforms[o.id], o.target) for o in done})
+                )
         if waiting:
             self.poller.wake()
         return len(items)
@@ -182,13 +193,23 @@ class OutboxWorker:
             log.exception("outbox item %s: unexpected delivery error", item.id)
             return False, None, (f"{type(exc).__name__}: {exc}", True, None)
 
+    def _rate_windows(self) -> list[dt.timedelta]:
+        """Every rate-limit window of every platform, which the claim counts for each item."""
+        seconds = {
+            limit.per_seconds
+            for platform in self.platforms.values() for kind in TARGET_KINDS for limit in platform.rate_limits(kind)
+        }
+        return [dt.timedelta(seconds=n) for n in sorted(seconds)]
+
     async def _over_rate_limit(
-        self, session: AsyncSession, items: list[outbox_store.ClaimedSend], now: dt.datetime
+        self, session: AsyncSession, items: list[outbox_store.ClaimedSend], now: dt.datetime,
+        counted: list[dt.timedelta] | None = None,
     ) -> dict[int, dt.datetime]:
         """Claimed items whose target's budget is spent, with when to try again.
 
-        Counted from what was actually sent (stored ``sent_at``), so every replica sees one budget;
-        one query per platform and kind of target for the whole batch, every window at once.
+        Counted from what was actually sent (stored ``sent_at``), so every replica sees one budget:
+        by the claim itself for the ``counted`` windows (``ClaimedSend.sent_since``), otherwise one
+        query per platform and kind of target for the whole batch, every window at once.
         """
         deferred: dict[int, dt.datetime] = {}
         groups: dict[tuple[str, str], list[outbox_store.ClaimedSend]] = {}
@@ -199,10 +220,15 @@ class OutboxWorker:
             if not limits:
                 continue
             windows = [dt.timedelta(seconds=limit.per_seconds) for limit in limits]
-            # Every window counted in one statement.
-            counts = await outbox_store.sent_counts_within(
-                session, name, sorted({item.target for item in group}), [now - window for window in windows]
-            )
+            counts: dict[str, list[int]]
+            if counted and all(window in counted for window in windows):
+                positions = [counted.index(window) for window in windows]
+                counts = {item.target: [item.sent_since[n] for n in positions] for item in group}
+            else:
+                # Every window counted in one statement.
+                counts = await outbox_store.sent_counts_within(
+                    session, name, sorted({item.target for item in group}), [now - window for window in windows]
+                )
             for item in group:
                 sent = counts.get(item.target) or [0] * len(limits)
                 for limit, window, n in zip(limits, windows, sent, strict=True):

@@ -26,7 +26,8 @@ class BatchPoller:
     on: a busy queue is never left idle for a poll interval. A smaller batch took everything that was
     claimable, so the loop waits for a wake instead of paying for a claim that finds nothing; whoever
     makes more work claimable (a new item accepted, the next item of a conversation becoming its head
-    when the one before it is finished) wakes it.
+    when the one before it is finished) wakes it, after committing that work. A wake starts one
+    loop's claim, not every idle loop's (only one of them would find the work).
     """
 
     def __init__(
@@ -43,6 +44,12 @@ class BatchPoller:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def claiming(self) -> None:
+        """A batch is about to read the queue for its claim: wakes given so far announced work
+        committed before this moment, which that claim sees, so they need not cause another claim
+        (which would find nothing). Whoever makes work claimable wakes only after committing it."""
+        self._wake.clear()
 
     @property
     def running(self) -> bool:
@@ -81,4 +88,15 @@ class BatchPoller:
             if claimed >= self._batch_size or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                await asyncio.wait_for(self._take_wake(), self._poll_seconds)
+
+    async def _take_wake(self) -> None:
+        # One wake releases every waiting loop; the first to run takes it and the others wait on,
+        # rather than all claiming at once for work that one claim gets.
+        while True:
+            await self._wake.wait()
+            if self._stopping:
+                return
+            if self._wake.is_set():
+                self._wake.clear()
+                return

@@ -69,7 +69,9 @@ async def store_incoming_many(
     ]
     # One statement whatever the number of rows (SQLAlchemy's "insertmanyvalues"), compiled once
     # and cached: a statement built with ``.values(rows)`` was compiled anew for every batch.
-    inserted = await session.execute(_insert_incoming(session), rows)
+    # Core on the session's connection: the ORM's execution path adds nothing for a table statement.
+    connection = await session.connection()
+    inserted = await connection.execute(_insert_incoming(session), rows)
     ids = {(row.platform, row.platform_msg_id): row.id for row in inserted}
     new = set(ids)
     stored_before = [key for key in first if key not in ids]
@@ -79,12 +81,20 @@ async def store_incoming_many(
     return [(ids[key], key in new and first[key] == index) for index, key in enumerate(keys)]
 
 
+_INSERT_INCOMING: dict[str, Any] = {}
+
+
 def _insert_incoming(session: AsyncSession) -> Any:
-    return (
-        dialect_insert(session)(_INBOX)
-        .on_conflict_do_nothing(index_elements=["platform", "platform_msg_id"])
-        .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.platform_msg_id)
-    )
+    """The accepting insert, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERT_INCOMING.get(dialect)
+    if statement is None:
+        statement = _INSERT_INCOMING[dialect] = (
+            dialect_insert(session)(_INBOX)
+            .on_conflict_do_nothing(index_elements=["platform", "platform_msg_id"])
+            .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.platform_msg_id)
+        )
+    return statement
 
 
 async def _find_many(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Table, bindparam, case, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from domain.enums import OutboxStatus
 from storage.db import rowcount
@@ -186,21 +187,22 @@ class ClaimedSend:
     payload: dict[str, Any]
     attempts: int
     created_at: dt.datetime | None = None  # when queued (or redriven): the retry period counts from it
+    sent_since: tuple[int, ...] = ()  # messages sent to the target since each ``count_since`` instant
 
 
-async def claim_heads(
-    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int
-) -> list[ClaimedSend]:
-    """Lease the oldest unsent item of up to ``limit`` targets, when it is due, in one statement.
+# The updated row's columns, named with their table, for subqueries of a RETURNING clause: SQLite's
+# compiler leaves RETURNING's columns unqualified, and inside a subquery of the same table an
+# unqualified name means the subquery's own row.
+_UPDATED: dict[str, ColumnElement[Any]] = {name: literal_column(f"{_OUTBOX.name}.{name}") for name in ("id", "platform", "target")}
 
-    Only a target's oldest unsent message can be claimed, so a person receives messages in the
-    order they were written and at most one is in flight per target across all replicas — which
-    is also what makes a per-target rate limit, counted from the ``sent_at`` of stored rows,
-    exact across replicas. Different targets' heads are claimed together and sent concurrently.
-    """
+
+def _build_claim_heads(windows: int, *, once: bool) -> Any:
+    # Built once per number of rate-limit windows: the construction and cache-key work cost about
+    # as much as running it.
+    now: BindParameter[dt.datetime] = bindparam("now")
     heads = (
         select(func.min(_OUTBOX.c.id))
-        .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform.in_(platforms))
+        .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform.in_(bindparam("platforms", expanding=True)))
         .group_by(_OUTBOX.c.platform, _OUTBOX.c.target)
     )
     due = or_(
@@ -211,21 +213,62 @@ async def claim_heads(
         select(_OUTBOX.c.id)
         .where(_OUTBOX.c.id.in_(heads), due)
         .order_by(_OUTBOX.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)  # PostgreSQL replicas skip each other's rows
     )
-    rows = await session.execute(
+    if once:
+        # Evaluated once: as a subquery PostgreSQL may run it again per row, and SKIP LOCKED then
+        # skips the rows the first run locked and returns further heads (more than ``limit``).
+        # (SQLite, one writer and no row locks, runs the plain subquery once, and faster.)
+        candidates = select(candidates.cte("candidates").prefix_with("MATERIALIZED").c.id)
+    sent = _OUTBOX.alias("sent")
+    counts = [
+        select(func.count())
+        .where(sent.c.platform == _UPDATED["platform"], sent.c.target == _UPDATED["target"],
+               sent.c.sent_at >= bindparam(f"since_{n}"))
+        .scalar_subquery()
+        for n in range(windows)
+    ]
+    return (
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(candidates), due)
-        .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=_OUTBOX.c.attempts + 1)
+        .values(status=OutboxStatus.SENDING, lease_until=bindparam("lease_until"), attempts=_OUTBOX.c.attempts + 1)
         .returning(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.target_kind, _OUTBOX.c.target, _OUTBOX.c.kind,
-                   _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.created_at)
+                   _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.created_at, *counts)
     )
+
+
+_CLAIM_HEADS: dict[tuple[str, int], Any] = {}
+
+
+async def claim_heads(
+    session: AsyncSession, platforms: Sequence[str], now: dt.datetime, lease: dt.timedelta, limit: int,
+    *, count_since: Sequence[dt.datetime] = (),
+) -> list[ClaimedSend]:
+    """Lease the oldest unsent item of up to ``limit`` targets, when it is due, in one statement.
+
+    Only a target's oldest unsent message can be claimed, so a person receives messages in the
+    order they were written and at most one is in flight per target across all replicas — which
+    is also what makes a per-target rate limit, counted from the ``sent_at`` of stored rows,
+    exact across replicas. Different targets' heads are claimed together and sent concurrently.
+    With ``count_since``, each claimed item carries how many messages went to its target since
+    each of those instants (``ClaimedSend.sent_since``), counted by the same statement.
+    """
+    key = (session.get_bind().dialect.name, len(count_since))
+    statement = _CLAIM_HEADS.get(key)
+    if statement is None:
+        statement = _CLAIM_HEADS[key] = _build_claim_heads(len(count_since), once=key[0] == "postgresql")
+    params: dict[str, Any] = {"platforms": list(platforms), "now": now, "lease_until": now + lease, "limit": limit}
+    params.update((f"since_{n}", since) for n, since in enumerate(count_since))
+    # Core on the session's connection: the ORM's execution path adds nothing for a table statement.
+    connection = await session.connection()
+    rows = await connection.execute(statement, params)
     claimed = [
-        ClaimedSend(r.id, r.platform, r.target_kind, r.target, r.kind, r.payload, r.attempts, r.created_at)
-        for r in rows
+        ClaimedSend(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tuple(int(n or 0) for n in row[8:]))
+        for row in rows
     ]
-    return sorted(claimed, key=lambda item: item.id)
+    claimed.sort(key=lambda item: item.id)
+    return claimed
 
 
 async def sent_counts_since(
@@ -242,6 +285,24 @@ async def sent_counts_since(
     return {target: count for target, count in rows}
 
 
+_COUNTS_WITHIN: dict[int, Any] = {}
+
+
+def _counts_within(windows: int) -> Any:
+    """The statement counting ``windows`` windows at once, built once per number of windows."""
+    statement = _COUNTS_WITHIN.get(windows)
+    if statement is None:
+        counts = [func.sum(case((_OUTBOX.c.sent_at >= bindparam(f"since_{n}"), 1), else_=0)) for n in range(windows)]
+        statement = _COUNTS_WITHIN[windows] = (
+            select(_OUTBOX.c.target, *counts)
+            .where(_OUTBOX.c.platform == bindparam("platform"),
+                   _OUTBOX.c.target.in_(bindparam("targets", expanding=True)),
+                   _OUTBOX.c.sent_at >= bindparam("oldest"))
+            .group_by(_OUTBOX.c.target)
+        )
+    return statement
+
+
 async def sent_counts_within(
     session: AsyncSession, platform: str, targets: Sequence[str], sinces: Sequence[dt.datetime]
 ) -> dict[str, list[int]]:
@@ -249,26 +310,50 @@ async def sent_counts_within(
     statement; a target with nothing sent in the widest window is absent."""
     if not targets or not sinces:
         return {}
-    counts = [func.sum(case((_OUTBOX.c.sent_at >= since, 1), else_=0)) for since in sinces]
-    rows = await session.execute(
-        select(_OUTBOX.c.target, *counts)
-        .where(_OUTBOX.c.platform == platform, _OUTBOX.c.target.in_(targets), _OUTBOX.c.sent_at >= min(sinces))
-        .group_by(_OUTBOX.c.target)
-    )
+    params: dict[str, Any] = {"platform": platform, "targets": list(targets), "oldest": min(sinces)}
+    params.update((f"since_{n}", since) for n, since in enumerate(sinces))
+    connection = await session.connection()
+    rows = await connection.execute(_counts_within(len(sinces)), params)
     return {row[0]: [int(n or 0) for n in row[1:]] for row in rows}
+
+
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("item_id"))
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("now"), lease_until=None,
+            platform_receipt=bindparam("receipt"), last_error=None)
+)
 
 
 async def mark_sent_many(session: AsyncSession, receipts: Sequence[tuple[int, str | None]], now: dt.datetime) -> None:
     """``mark_sent`` for several items in one statement: (item id, receipt) each."""
     if not receipts:
         return
-    await session.execute(
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id == bindparam("item_id"))
-        .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, platform_receipt=bindparam("receipt"),
-                last_error=None),
-        [{"item_id": i, "receipt": r} for i, r in receipts],
+    connection = await session.connection()
+    await connection.execute(_MARK_SENT, [{"item_id": i, "receipt": r, "now": now} for i, r in receipts])
+
+
+def _build_mark_sent_one() -> Any:
+    following = _OUTBOX.alias("following")
+    # Read in the same statement: another unsent message to the same recipient, now its head.
+    has_next = (
+        select(following.c.id)
+        .where(following.c.platform == _UPDATED["platform"], following.c.target == _UPDATED["target"],
+               following.c.status.in_(_UNSENT), following.c.id != _UPDATED["id"])
+        .exists()
     )
+    return _MARK_SENT.returning(has_next)
+
+
+_MARK_SENT_ONE = _build_mark_sent_one()
+
+
+async def mark_sent_one(session: AsyncSession, item_id: int, receipt: str | None, now: dt.datetime) -> bool:
+    """``mark_sent`` for one item, and whether its recipient has another message not yet sent
+    (``any_unsent`` for that recipient) — one statement where the two took two."""
+    connection = await session.connection()
+    row = (await connection.execute(_MARK_SENT_ONE, {"item_id": item_id, "receipt": receipt, "now": now})).first()
+    return bool(row[0]) if row is not None else False
 
 
 async def defer_many(session: AsyncSession, deferrals: Sequence[tuple[int, dt.datetime]], reason: str) -> None:
@@ -311,6 +396,14 @@ async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *,
     )
 
 
+_ANY_UNSENT_ONE_PLATFORM = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.status.in_(_UNSENT), _OUTBOX.c.platform == bindparam("platform"),
+           _OUTBOX.c.target.in_(bindparam("targets", expanding=True)))
+    .limit(1)
+)
+
+
 async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]]) -> bool:
     """Whether any of these (platform, target) recipients has a message not yet sent."""
     if not recipients:
@@ -318,8 +411,13 @@ async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]
     by_platform: dict[str, list[str]] = {}
     for platform, target in recipients:
         by_platform.setdefault(platform, []).append(target)
-    row = (
-        await session.execute(
+    connection = await session.connection()
+    if len(by_platform) == 1:
+        [(platform, targets)] = by_platform.items()
+        statement: Any = _ANY_UNSENT_ONE_PLATFORM
+        params: dict[str, Any] = {"platform": platform, "targets": targets}
+    else:
+        statement = (
             select(_OUTBOX.c.id)
             .where(
                 _OUTBOX.c.status.in_(_UNSENT),
@@ -330,5 +428,5 @@ async def any_unsent(session: AsyncSession, recipients: Sequence[tuple[str, str]
             )
             .limit(1)
         )
-    ).first()
-    return row is not None
+        params = {}
+    return (await connection.execute(statement, params)).first() is not None

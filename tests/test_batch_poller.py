@@ -1,0 +1,59 @@
+"""The worker loops' wake-ups: one wake, one claim, however many loops are idle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.workers import BatchPoller
+
+
+async def test_one_wake_starts_one_claim_when_several_loops_wait():
+    claims: list[int] = []
+    first_round = asyncio.Event()
+
+    async def run_batch() -> int:
+        claims.append(1)
+        if len(claims) == 3:  # each loop's first, unprompted claim
+            first_round.set()
+        return 0
+
+    poller = BatchPoller("test", run_batch, loops=3, poll_seconds=3600, batch_size=10)
+    poller.start()
+    try:
+        await asyncio.wait_for(first_round.wait(), 10)
+        while len(claims) < 3:
+            await asyncio.sleep(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(claims) == 3  # every loop claimed once, then waits
+        poller.wake()
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert len(claims) == 4  # one loop took the wake; the others wait on
+        poller.wake()
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert len(claims) == 5
+    finally:
+        await poller.stop()
+
+
+async def test_a_wake_given_before_a_claim_reads_the_queue_is_spent_by_it():
+    claims = 0
+    poller: BatchPoller
+
+    async def run_batch() -> int:
+        nonlocal claims
+        claims += 1
+        poller.wake()  # work committed before the claim looks: that claim sees it
+        poller.claiming()
+        return 0
+
+    poller = BatchPoller("test", run_batch, loops=1, poll_seconds=3600, batch_size=10)
+    poller.start()
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert claims == 1
+    finally:
+        await poller.stop()
