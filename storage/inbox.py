@@ -233,6 +233,10 @@ async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedel
         # queuing on their locks (SQLite has one writer and ignores this).
         .with_for_update(skip_locked=True)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Evaluated once: as a subquery PostgreSQL may run it again per row, and SKIP LOCKED then
+        # skips the rows the first run locked and returns further heads (more than ``limit``).
+        candidates = select(candidates.cte("candidates").prefix_with("MATERIALIZED").c.id)
     rows = await session.execute(
         update(_INBOX)
         .where(_INBOX.c.id.in_(candidates), _INBOX.c.status == InboxStatus.PENDING, free)

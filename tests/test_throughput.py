@@ -272,6 +272,20 @@ async def replica_sessions(request, tmp_path):
         await second.dispose()
 
 
+async def test_a_claim_takes_no_more_heads_than_its_limit(replica_sessions):
+    one, _ = replica_sessions
+    now = START.astimezone(dt.UTC)
+    async with transaction(one) as session:
+        await inbox_store.store_incoming_many(session, [
+            inbox_store.Incoming("console", f"m-{i}", f"console:rep{i}", {"kind": "text"}) for i in range(12)
+        ], now=now)
+    lease = dt.timedelta(seconds=120)
+    for expected in ([1, 2], [3, 4], [5, 6]):
+        async with transaction(one) as session:
+            claimed = await inbox_store.claim_heads(session, now, lease, limit=2)
+        assert [item.conversation_key for item in claimed] == [f"console:rep{n - 1}" for n in expected]
+
+
 async def test_replicas_claiming_at_once_never_share_an_item_nor_a_conversation(replica_sessions):
     one, two = replica_sessions
     now = START.astimezone(dt.UTC)
