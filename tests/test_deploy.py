@@ -35,6 +35,10 @@ from storage.models import InboxItem
 from tests.fakes import wecom as fakes
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 
+# Real processes that mostly wait: one xdist worker runs them one after another while the
+# others run the rest (scripts/test.sh starts one worker more than there are CPUs).
+pytestmark = pytest.mark.xdist_group("processes")
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PACEBOT = Path(sys.executable).with_name("pacebot")

@@ -26,6 +26,10 @@ from tests.fakes import wecom as fakes
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 from tests.replicas import REPS, ROBOT_KEY, Cluster, callback, touch_text, until
 
+# Real processes that mostly wait: one xdist worker runs them one after another while the
+# others run the rest (scripts/test.sh starts one worker more than there are CPUs).
+pytestmark = pytest.mark.xdist_group("processes")
+
 SENDERS = [(uid, customer) for uid, customer in REPS.values()]
 
 

@@ -38,6 +38,10 @@ from storage.models import Alert, InboxItem, JobRun, OutboxItem
 from tests.conftest import ORG_SMALL, SHANGHAI
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 
+# Real processes that mostly wait: one xdist worker runs them one after another while the
+# others run the rest (scripts/test.sh starts one worker more than there are CPUs).
+pytestmark = pytest.mark.xdist_group("processes")
+
 PACEBOT = Path(sys.executable).with_name("pacebot")
 DEADLINE_SECONDS = 60.0
 
