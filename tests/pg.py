@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -52,3 +53,16 @@ async def scratch_database() -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@asynccontextmanager
+async def database_on(store: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A new database's URL on ``store``: ``"sqlite"`` (a file in ``tmp_path``) or ``"postgresql"``
+    (a scratch database; the test is skipped without PACEBOT_TEST_POSTGRES_URL)."""
+    if store == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/pacebot.db"
+        return
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_REASON)
+    async with scratch_database() as url:
+        yield url

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from bot.app import RUNTIME, create_app
 from bot.clock import FrozenClock, ShiftableClock
-from bot.config import config_from_dict
 from bot.observability import METRICS, RefusalLog
 from bot.platforms.shared import refusals as refusal_module
 from bot.platforms.shared.refusals import SIGNED, Decision, HeldBudget, RefusalGuard
@@ -29,6 +28,7 @@ from tests.conftest import START, make_config
 from tests.dingtalk_support import app_config as dingtalk_app_config
 from tests.fakes import dingtalk as dingtalk_fakes
 from tests.fakes import wecom as fakes
+from tests.wecom_support import inbox_only_app
 
 PATH = "/wecom/callback"
 crypto = fakes.default_crypto()
@@ -151,14 +151,7 @@ def test_the_addresses_remembered_are_bounded():
 
 @pytest.fixture
 async def wecom_client(aiohttp_client: Any, tmp_path: Path) -> Any:
-    config = config_from_dict({
-        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path}/t.db", "data_dir": str(tmp_path / "data")},
-        "org": {"directory": str(Path(__file__).parent / "fixtures/org_small.toml")},
-        "scheduler": {"enabled": False},
-        "wecom": fakes.wecom_config("http://127.0.0.1:9"),
-    })
-    app = create_app(config, clock=ShiftableClock(base=FrozenClock(START)), workers=False)
-    return await aiohttp_client(app)
+    return await aiohttp_client(inbox_only_app(tmp_path))
 
 
 def route_guard(client: Any, path: str) -> RefusalGuard:

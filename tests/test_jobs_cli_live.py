@@ -36,7 +36,7 @@ from storage import members as member_store
 from storage.db import create_engine, session_factory
 from storage.models import Alert, InboxItem, JobRun, OutboxItem
 from tests.conftest import ORG_SMALL, SHANGHAI
-from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
+from tests.pg import database_on
 
 # Real processes that mostly wait: one xdist worker runs them one after another while the
 # others run the rest (scripts/test.sh starts one worker more than there are CPUs).
@@ -48,12 +48,7 @@ DEADLINE_SECONDS = 60.0
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/pacebot.db"
-        return
-    if not POSTGRES_URL:
-        pytest.skip(SKIP_REASON)
-    async with scratch_database() as url:
+    async with database_on(request.param, tmp_path) as url:
         yield url
 
 

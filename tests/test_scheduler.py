@@ -22,7 +22,7 @@ from storage import members as member_store
 from storage.db import create_engine, session_factory
 from storage.models import Alert, InboxItem, JobRun, OutboxItem
 from tests.conftest import ORG_SMALL, SHANGHAI, START, make_config
-from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
+from tests.pg import database_on
 
 CONFIG = config_from_dict({})
 
@@ -88,12 +88,7 @@ def test_a_schedule_event_is_keyed_by_job_and_period() -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def storage_url(request, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/pacebot.db"
-        return
-    if not POSTGRES_URL:
-        pytest.skip(SKIP_REASON)
-    async with scratch_database() as url:
+    async with database_on(request.param, tmp_path) as url:
         yield url
 
 

@@ -24,6 +24,7 @@ from tests.conftest import START, Console, make_config
 from tests.fakes import wecom as fakes
 from tests.pg import POSTGRES_URL, requires_postgres, scratch_database
 from tests.seed import add_customer
+from tests.wecom_support import inbox_only_app
 
 PATH = "/wecom/callback"
 crypto = fakes.default_crypto()
@@ -31,15 +32,7 @@ crypto = fakes.default_crypto()
 
 @pytest.fixture
 async def wecom_client(aiohttp_client: Any, tmp_path: Path) -> Any:
-    # The fake server is never contacted here: callbacks only go into the inbox (workers are off).
-    config = config_from_dict({
-        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path}/t.db", "data_dir": str(tmp_path / "data")},
-        "org": {"directory": str(Path(__file__).parent / "fixtures/org_small.toml")},
-        "scheduler": {"enabled": False},
-        "wecom": fakes.wecom_config("http://127.0.0.1:9"),
-    })
-    app = create_app(config, clock=ShiftableClock(base=FrozenClock(START)), workers=False)
-    return await aiohttp_client(app)
+    return await aiohttp_client(inbox_only_app(tmp_path))
 
 
 async def inbox_count(client: Any) -> int:
