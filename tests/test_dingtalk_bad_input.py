@@ -205,6 +205,7 @@ async def test_a_disconnect_in_the_middle_of_a_frame_reconnects_and_loses_nothin
 
 async def test_refused_tickets_are_retried_until_the_gateway_answers(stream, fake):
     client = stream.server.app[STREAM]
+    client.backoff_base = 0.05  # the back-off's doubling is tested on its own (backoff_delay)
     fake.refuse_tickets = 2
     await fake.drop()
     await until(lambda: client.connections == 2 and client.connected.is_set(), timeout=30)
