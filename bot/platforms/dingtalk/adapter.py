@@ -53,6 +53,7 @@ from bot.platforms.dingtalk.parse import GROUP_PREFIX
 from bot.platforms.dingtalk.usage import ApiUsage
 from bot.platforms.shared.limits import WindowLimiter
 from bot.platforms.shared.media import UploadedMedia, load_outgoing_media
+from bot.platforms.shared.parts import PartProgress, Send
 from cards.model import Card
 from storage import members as member_store
 from storage.media import MediaStore
@@ -64,9 +65,8 @@ IMAGE_LIMIT = 20 * 1024 * 1024
 FILE_LIMIT = 20 * 1024 * 1024
 SESSION_MARGIN_SECONDS = 60  # a session webhook this close to expiry is not used
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_REMEMBERED = 10_000
+_REMEMBERED = 10_000  # session webhooks kept
 
-Send = Callable[[], Awaitable[str | None]]
 GroupChats = Callable[[int], Awaitable[dict[str, Any] | None]]
 
 
@@ -170,7 +170,7 @@ class DingTalkPlatform:
         self.session_webhooks = SessionWebhooks(self.client.oapi_host)
         self._environ = environ if environ is not None else os.environ
         self._robot_window = WindowLimiter(min(20, config.group_per_minute), 60)
-        self._parts_done: OrderedDict[int, int] = OrderedDict()
+        self._parts = PartProgress()
         self._uploaded = UploadedMedia()
         self._renderers: dict[str, Callable[[Outgoing, _Target], Awaitable[list[Send]]]] = {
             "text": self._text,
@@ -215,24 +215,13 @@ class DingTalkPlatform:
         if render_item is None:
             raise DeliveryError(f"DingTalk cannot send outbox items of kind {item.kind!r}", retryable=False)
         try:
-            sends = await render_item(item, target)
-            done = self._parts_done.get(item.id, 0)
-            receipts: list[str] = []
-            for index, send in enumerate(sends):
-                if index < done:
-                    continue
-                receipt = await send()
-                if receipt:
-                    receipts.append(receipt)
-                self._remember_progress(item.id, index + 1)
+            return await self._parts.send_remaining(item.id, await render_item(item, target))
         except DingTalkError as exc:
             log.warning("DingTalk delivery of outbox item %s to %s failed: %s", item.id, target.loggable, exc)
             if isinstance(exc, DingTalkApiError) and exc.quota_exhausted:
                 log.error("DingTalk's monthly API quota is used up: only session-webhook replies and custom "
                           "robots work until next month (see README, DingTalk quota)")
             raise DeliveryError(str(exc), retryable=exc.retryable, retry_after=exc.retry_after) from exc
-        self._parts_done.pop(item.id, None)
-        return ",".join(receipts)[:256] or None
 
     async def fetch_media(self, ref: MediaRef) -> bytes:
         if not ref.platform_media_id:
@@ -258,12 +247,6 @@ class DingTalkPlatform:
         if kind == "team" and ident.isdigit():
             return _Target("team", ident)
         raise DeliveryError(f"not a DingTalk group address: {item.target.split(':')[0]!r}", retryable=False)
-
-    def _remember_progress(self, item_id: int, parts: int) -> None:
-        self._parts_done[item_id] = parts
-        self._parts_done.move_to_end(item_id)
-        while len(self._parts_done) > _REMEMBERED:
-            self._parts_done.popitem(last=False)
 
     async def _group_route(self, target: _Target) -> GroupRoute:
         if self.sessions is None:

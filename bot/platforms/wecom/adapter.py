@@ -32,7 +32,6 @@ import hashlib
 import io
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from bot.config import WeComConfig
 from bot.events import MediaRef
 from bot.platforms.base import DeliveryError, MediaUnavailable, Outgoing, RateLimit
 from bot.platforms.shared.media import UploadedMedia, load_outgoing_media
+from bot.platforms.shared.parts import PartProgress, Send
 from bot.platforms.wecom import render
 from bot.platforms.wecom.client import (
     TOKEN_ERRORS,
@@ -63,11 +63,8 @@ ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
 APP_IMAGE_LIMIT = 10 * 1024 * 1024
 APP_FILE_LIMIT = 20 * 1024 * 1024
 _ROBOT_KEY = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
-_REMEMBERED_ITEMS = 10_000
 # The receiver cannot be reached (unknown user, outside the app's visible range, no licence).
 _RECEIVER_ERRORS = frozenset({40003, 81013, 81012, 82001})
-
-Send = Callable[[], Awaitable[str | None]]
 
 
 def robot_key(webhook: str) -> str | None:
@@ -110,7 +107,7 @@ class WeComPlatform:
             agent_id=config.agent_id,
             timeout=config.request_timeout_seconds,
         )
-        self._parts_done: OrderedDict[int, int] = OrderedDict()
+        self._parts = PartProgress()
         self._uploaded = UploadedMedia()
         self._renderers: dict[str, Callable[[Outgoing, _Target], Awaitable[list[Send]]]] = {
             "text": self._text,
@@ -156,21 +153,10 @@ class WeComPlatform:
         if render_item is None:
             raise DeliveryError(f"WeCom cannot send outbox items of kind {item.kind!r}", retryable=False)
         try:
-            sends = await render_item(item, target)
-            done = self._parts_done.get(item.id, 0)
-            receipts: list[str] = []
-            for index, send in enumerate(sends):
-                if index < done:
-                    continue
-                receipt = await send()
-                if receipt:
-                    receipts.append(receipt)
-                self._remember_progress(item.id, index + 1)
+            return await self._parts.send_remaining(item.id, await render_item(item, target))
         except WeComError as exc:
             log.warning("WeCom delivery of outbox item %s to %s failed: %s", item.id, target.loggable, exc)
             raise DeliveryError(str(exc), retryable=exc.retryable, retry_after=exc.retry_after) from exc
-        self._parts_done.pop(item.id, None)
-        return ",".join(receipts)[:256] or None
 
     async def fetch_media(self, ref: MediaRef) -> bytes:
         if not ref.platform_media_id:
@@ -194,12 +180,6 @@ class WeComPlatform:
         if kind in ("chat", "robot") and ident:
             return _Target(kind, ident)
         raise DeliveryError(f"not a WeCom group address: {item.target.split(':')[0]!r}", retryable=False)
-
-    def _remember_progress(self, item_id: int, parts: int) -> None:
-        self._parts_done[item_id] = parts
-        self._parts_done.move_to_end(item_id)
-        while len(self._parts_done) > _REMEMBERED_ITEMS:
-            self._parts_done.popitem(last=False)
 
     # ------------------------------------------------------------------ renderers (one per kind)
 
