@@ -176,8 +176,9 @@ class Dispatcher:
         effects and its replies are committed.
 
         A replay (``pacebot jobs run NAME --now ISO``) carries its instant in ``job_args["now"]``:
-        whichever process handles it, the handler's clock stands at that instant, so every rule, message and claimed period is evaluated as of it. ``started_at`` and
-        ``finished_at`` stay this process's own time: when the run really happened.
+        whichever process handles it, the handler's clock stands at that instant, so every rule,
+        message and claimed period is evaluated as of it. ``started_at`` and ``finished_at`` stay
+        this process's own time: when the run really happened.
         """
         event = ctx.event
         worker_clock = ctx.clock
