@@ -9,6 +9,10 @@
 # Every step runs; the script fails if any of them failed (pytest collecting no tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Bytecode caches are written even where the environment turns them off: without them every xdist
+# worker and every Pacebot process a test starts compiles the project again, and pytest rewrites
+# the asserts of every test module again (about half of each worker's start-up).
+unset PYTHONDONTWRITEBYTECODE
 python3 -m venv .venv
 # Installing is skipped while pyproject.toml is what the venv was last installed from (the package
 # itself is installed editable: code changes need no reinstall).
