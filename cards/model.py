@@ -14,7 +14,7 @@ import itertools
 import re
 import secrets
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 MAX_PAYLOAD_BYTES = 64
@@ -44,6 +44,7 @@ class CardAction:
     """
 
     prefix: ClassVar[str] = ""
+    _field_table: ClassVar[list[tuple[dataclasses.Field[Any], type]]]
 
     def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -53,6 +54,14 @@ class CardAction:
 
     @classmethod
     def _fields(cls) -> list[tuple[dataclasses.Field[Any], type]]:
+        # Read once per class: resolving the type hints costs more than the rest of a pack.
+        known: list[tuple[dataclasses.Field[Any], type]] | None = cls.__dict__.get("_field_table")
+        if known is None:
+            known = cls._field_table = cls._read_fields()
+        return known
+
+    @classmethod
+    def _read_fields(cls) -> list[tuple[dataclasses.Field[Any], type]]:
         hints = typing.get_type_hints(cls)
         out: list[tuple[dataclasses.Field[Any], type]] = []
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -155,7 +164,19 @@ class Card:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # What ``dataclasses.asdict`` gives (tests compare the two), without its recursive deep copy:
+        # every value here is immutable already.
+        return {
+            "task_id": self.task_id,
+            "title": self.title,
+            "body": self.body,
+            "fields": tuple({"label": f.label, "value": f.value} for f in self.fields),
+            "buttons": tuple(_button_json(b) for b in self.buttons),
+            "choice_mode": self.choice_mode,
+            "options": tuple(_button_json(b) for b in self.options),
+            "submit": _button_json(self.submit) if self.submit is not None else None,
+            "closed_note": self.closed_note,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Card:
@@ -170,6 +191,10 @@ class Card:
             submit=Button(**data["submit"]) if data.get("submit") else None,
             closed_note=data.get("closed_note", ""),
         )
+
+
+def _button_json(button: Button) -> dict[str, Any]:
+    return {"label": button.label, "action": button.action, "style": button.style}
 
 
 def new_task_id(kind: str) -> str:

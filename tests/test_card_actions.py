@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 import pytest
 
-from cards.model import MAX_PAYLOAD_BYTES, CardAction, InvalidPayload, payload_prefix
+from cards.model import (
+    MAX_PAYLOAD_BYTES,
+    Button,
+    ButtonStyle,
+    Card,
+    CardAction,
+    CardField,
+    ChoiceMode,
+    InvalidPayload,
+    payload_prefix,
+)
 from handlers.catalogue import all_routers
 from handlers.escalation import TransferTo
 from handlers.obstacles import AnswerObstacle
@@ -82,3 +93,31 @@ def test_every_registered_action_has_its_own_prefix_and_round_trips():
         fields = route.payload._fields()
         sample = route.payload(*[1 if base is int else "x" for _f, base in fields])
         assert route.payload.unpack(sample.pack()) == sample
+
+
+def test_each_action_class_reads_its_own_fields():
+    # The field table is kept per class: a subclass never sees its parent's or a sibling's fields.
+    assert [f.name for f, _ in UndoTouch._fields()] != [f.name for f, _ in _Note._fields()]
+    assert [(f.name, base) for f, base in _Note._fields()] == [("text", str)]
+    assert _Note("a").pack() == "note:a" and _Note.unpack("note:b") == _Note("b")
+
+
+def test_a_card_as_json_is_what_asdict_gives():
+    card = Card(
+        task_id="t-1",
+        title="标题",
+        body="正文",
+        fields=(CardField("客户", "华东建材"), CardField("阶段", "报价")),
+        buttons=(Button("确认", "undo:1", ButtonStyle.PRIMARY), Button("取消", "cancel:2")),
+        choice_mode=ChoiceMode.MULTIPLE,
+        options=(Button("价格", "price"),),
+        submit=Button("提交", "answer:3", ButtonStyle.DANGER),
+        closed_note="",
+    )
+    assert card.to_json() == asdict(card)
+    assert Card.from_json(card.to_json()) == card
+    plain = Card(task_id="t-2", title="只有标题")
+    assert plain.to_json() == asdict(plain)
+    assert json.dumps(plain.closed("已处理").to_json(), ensure_ascii=False) == json.dumps(
+        asdict(plain.closed("已处理")), ensure_ascii=False
+    )
