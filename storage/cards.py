@@ -52,9 +52,12 @@ async def update_payload(session: AsyncSession, task_id: str, payload: dict[str,
     await session.execute(update(CardRecord).where(CardRecord.task_id == task_id).values(payload=payload))
 
 
+_INSERT_CARDS = insert(cast(Table, CardRecord.__table__))  # built once
+
+
 async def record_cards(session: AsyncSession, rows: list[dict[str, Any]], *, now: dt.datetime) -> None:
     """``record_card`` for several cards in one statement (task_id, kind, member_id, payload each)."""
     if rows:
-        await session.execute(
-            insert(cast(Table, CardRecord.__table__)), [{**row, "created_at": now, "platform_state": {}} for row in rows]
-        )
+        # Core on the session's connection: nothing of this transaction is remembered from cards.
+        connection = await session.connection()
+        await connection.execute(_INSERT_CARDS, [{**row, "created_at": now, "platform_state": {}} for row in rows])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import BindParameter, Integer, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import InboxStatus
@@ -209,15 +209,9 @@ class Claimed:
     received_at: dt.datetime | None = None  # when stored (or redriven): an outage's retry period counts from it
 
 
-async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
-    """Lease the oldest pending item of up to ``limit`` conversations, oldest first, in one statement.
-
-    Only the head of a conversation is ever claimable, so a member's messages are handled in
-    order even by several replicas (the next one becomes the head when this one is finished or
-    given up), and each batch takes at most one message per conversation: one rep's flood waits
-    its turn behind the other reps' messages instead of in front of them. The claim re-checks the
-    lease on the row it updates, so two replicas racing for a head cannot both win it.
-    """
+def _build_claim_heads(*, once: bool) -> Any:
+    # Built once per dialect: building the statement and its cache key cost about as much as running it.
+    now: BindParameter[dt.datetime] = bindparam("now")
     heads = (
         select(func.min(_INBOX.c.id))
         .where(_INBOX.c.status == InboxStatus.PENDING)
@@ -228,22 +222,43 @@ async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedel
         select(_INBOX.c.id)
         .where(_INBOX.c.id.in_(heads), free)
         .order_by(_INBOX.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         # PostgreSQL: replicas claiming at the same moment skip each other's rows instead of
         # queuing on their locks (SQLite has one writer and ignores this).
         .with_for_update(skip_locked=True)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if once:
         # Evaluated once: as a subquery PostgreSQL may run it again per row, and SKIP LOCKED then
         # skips the rows the first run locked and returns further heads (more than ``limit``).
         candidates = select(candidates.cte("candidates").prefix_with("MATERIALIZED").c.id)
-    rows = await session.execute(
+    return (
         update(_INBOX)
         .where(_INBOX.c.id.in_(candidates), _INBOX.c.status == InboxStatus.PENDING, free)
-        .values(lease_until=now + lease, attempts=_INBOX.c.attempts + 1)
+        .values(lease_until=bindparam("lease_until"), attempts=_INBOX.c.attempts + 1)
         .returning(_INBOX.c.id, _INBOX.c.platform, _INBOX.c.conversation_key, _INBOX.c.attempts, _INBOX.c.payload,
                    _INBOX.c.received_at)
     )
+
+
+_CLAIM_HEADS: dict[str, Any] = {}
+
+
+async def claim_heads(session: AsyncSession, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
+    """Lease the oldest pending item of up to ``limit`` conversations, oldest first, in one statement.
+
+    Only the head of a conversation is ever claimable, so a member's messages are handled in
+    order even by several replicas (the next one becomes the head when this one is finished or
+    given up), and each batch takes at most one message per conversation: one rep's flood waits
+    its turn behind the other reps' messages instead of in front of them. The claim re-checks the
+    lease on the row it updates, so two replicas racing for a head cannot both win it.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIM_HEADS.get(dialect)
+    if statement is None:
+        statement = _CLAIM_HEADS[dialect] = _build_claim_heads(once=dialect == "postgresql")
+    # Core on the session's connection: the ORM's execution path adds nothing for a table statement.
+    connection = await session.connection()
+    rows = await connection.execute(statement, {"now": now, "lease_until": now + lease, "limit": limit})
     claimed = [Claimed(r.id, r.platform, r.conversation_key, r.attempts, r.payload, r.received_at) for r in rows]
     return sorted(claimed, key=lambda item: item.id)
 
@@ -308,31 +323,37 @@ async def backlog(session: AsyncSession) -> Backlog:
     return Backlog(int(count), received)
 
 
+_FINISH_MANY = (  # built once
+    update(_INBOX)
+    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.status == InboxStatus.PENDING)
+    .values(status=InboxStatus.DONE, processed_at=bindparam("now"), lease_until=None, error=None)
+    .returning(_INBOX.c.id)
+)
+
+
 async def finish_many(session: AsyncSession, ids: Sequence[int], now: dt.datetime) -> set[int]:
     """``finish`` for several items in one statement; returns the ids it finished (an id missing
     from the result was finished by someone else, and the caller must roll back)."""
     if not ids:
         return set()
-    rows = await session.execute(
-        update(_INBOX)
-        .where(_INBOX.c.id.in_(ids), _INBOX.c.status == InboxStatus.PENDING)
-        .values(status=InboxStatus.DONE, processed_at=now, lease_until=None, error=None)
-        .returning(_INBOX.c.id)
-    )
+    connection = await session.connection()
+    rows = await connection.execute(_FINISH_MANY, {"ids": list(ids), "now": now})
     return {row.id for row in rows}
+
+
+_ANY_PENDING = (  # built once
+    select(_INBOX.c.id)
+    .where(_INBOX.c.status == InboxStatus.PENDING, _INBOX.c.conversation_key.in_(bindparam("keys", expanding=True)))
+    .limit(1)
+)
 
 
 async def any_pending(session: AsyncSession, conversation_keys: Sequence[str]) -> bool:
     """Whether any of these conversations has an item waiting (pending, whatever its lease)."""
     if not conversation_keys:
         return False
-    row = (
-        await session.execute(
-            select(_INBOX.c.id)
-            .where(_INBOX.c.status == InboxStatus.PENDING, _INBOX.c.conversation_key.in_(conversation_keys))
-            .limit(1)
-        )
-    ).first()
+    connection = await session.connection()
+    row = (await connection.execute(_ANY_PENDING, {"keys": list(conversation_keys)})).first()
     return row is not None
 
 

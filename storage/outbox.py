@@ -385,13 +385,17 @@ async def backlog(session: AsyncSession) -> tuple[int, dt.datetime | None]:
     return int(row[0]), row[1]
 
 
+_INSERT_OUTBOX = insert(_OUTBOX)  # built once
+
+
 async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, now: dt.datetime) -> None:
     """Queue several messages in one statement (as ``enqueue``; each row names platform,
     target_kind, target_id, target, kind, payload and source_event_id)."""
     if not rows:
         return
-    await session.execute(
-        insert(_OUTBOX),
+    connection = await session.connection()  # Core: the ORM's execution path adds nothing here
+    await connection.execute(
+        _INSERT_OUTBOX,
         [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now} for row in rows],
     )
 

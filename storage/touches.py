@@ -59,13 +59,14 @@ async def record_touch(
         "stall_phrases": [],
         "source_event_id": source_event_id,
     }
-    result = await session.execute(_INSERT_TOUCH, values)
+    connection = await session.connection()  # Core: the ORM's execution path adds nothing here
+    result = await connection.execute(_INSERT_TOUCH, values)
     assert isinstance(result, CursorResult) and result.inserted_primary_key is not None
     touch = Touch(id=result.inserted_primary_key[0], **values)
     make_transient_to_detached(touch)
     session.add(touch)
     if customer.last_touch_at is None or customer.last_touch_at < occurred_at:
-        await session.execute(_SET_LAST_TOUCH, {"b_id": customer.id, "b_at": occurred_at})
+        await connection.execute(_SET_LAST_TOUCH, {"b_id": customer.id, "b_at": occurred_at})
         set_committed_value(customer, "last_touch_at", occurred_at)
     return touch
 
