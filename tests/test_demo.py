@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+import pytest_asyncio
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -25,6 +27,8 @@ from storage.models import Customer, Evidence, Member, OutboxItem, Stage, StageH
 from tests.conftest import SHANGHAI, Console, cards_of
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+# One xdist worker takes the module, so the demo shared below is seeded once.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
 def readme_first_example() -> tuple[str, str]:
@@ -89,15 +93,23 @@ async def seeded(tmp_path: Path, instant: dt.datetime) -> Any:
     return runtime
 
 
-async def test_demo_customers_fit_their_region_and_no_company_has_two_reps(tmp_path):
-    runtime = await seeded(tmp_path, dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
-    try:
-        async with runtime.sessions() as session:
-            rows = (await session.execute(
-                select(Customer.name, Team.key).join(Member, Member.id == Customer.owner_id).join(Team, Team.id == Member.team_id)
-            )).all()
-    finally:
-        await runtime.stop()
+# The tests below only read the demo seeded on a Wednesday at 10:00, so they share one seeding.
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def seeded_at_ten(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    runtime = await seeded(tmp_path_factory.mktemp("demo"), dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
+    yield runtime
+    await runtime.stop()
+
+
+@IN_MODULE_LOOP
+async def test_demo_customers_fit_their_region_and_no_company_has_two_reps(seeded_at_ten):
+    async with seeded_at_ten.sessions() as session:
+        rows = (await session.execute(
+            select(Customer.name, Team.key).join(Member, Member.id == Customer.owner_id).join(Team, Team.id == Member.team_id)
+        )).all()
     assert len(rows) == 300
     for name, team in rows:
         assert any(name.startswith(place) for place in _PLACES[team]), (name, team)
@@ -105,17 +117,14 @@ async def test_demo_customers_fit_their_region_and_no_company_has_two_reps(tmp_p
     assert len(set(keys)) == len(keys)
 
 
-async def test_demo_touches_fit_the_stage_and_signed_customers_have_history(tmp_path):
-    runtime = await seeded(tmp_path, dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
-    try:
-        async with runtime.sessions() as session:
-            stage_names = dict((await session.execute(select(Stage.id, Stage.name))).all())
-            stays = (await session.execute(select(StageHistory.customer_id, StageHistory.stage_id, StageHistory.entered_at,
-                                                  StageHistory.left_at))).all()
-            touches = list(await session.scalars(select(Touch)))
-            customers = list(await session.scalars(select(Customer)))
-    finally:
-        await runtime.stop()
+@IN_MODULE_LOOP
+async def test_demo_touches_fit_the_stage_and_signed_customers_have_history(seeded_at_ten):
+    async with seeded_at_ten.sessions() as session:
+        stage_names = dict((await session.execute(select(Stage.id, Stage.name))).all())
+        stays = (await session.execute(select(StageHistory.customer_id, StageHistory.stage_id, StageHistory.entered_at,
+                                              StageHistory.left_at))).all()
+        touches = list(await session.scalars(select(Touch)))
+        customers = list(await session.scalars(select(Customer)))
     history: dict[int, list[Any]] = {}
     for stay in stays:
         history.setdefault(stay.customer_id, []).append(stay)
@@ -135,14 +144,12 @@ async def test_demo_touches_fit_the_stage_and_signed_customers_have_history(tmp_
         assert touch.summary in fitting, (by_id[touch.customer_id].name, stage, touch.summary)
 
 
-async def test_demo_effective_touches_have_evidence_with_real_images(tmp_path):
-    runtime = await seeded(tmp_path, dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
-    try:
-        async with runtime.sessions() as session:
-            effective = list(await session.scalars(select(Touch).where(Touch.effective.is_(True))))
-            evidence = {e.touch_id: e for e in await session.scalars(select(Evidence))}
-    finally:
-        await runtime.stop()
+@IN_MODULE_LOOP
+async def test_demo_effective_touches_have_evidence_with_real_images(seeded_at_ten):
+    runtime = seeded_at_ten
+    async with runtime.sessions() as session:
+        effective = list(await session.scalars(select(Touch).where(Touch.effective.is_(True))))
+        evidence = {e.touch_id: e for e in await session.scalars(select(Evidence))}
     assert len(effective) > 100
     for touch in effective:
         item = evidence[touch.id]
@@ -166,10 +173,7 @@ async def test_a_first_start_outside_notification_hours_tells_each_group_when_re
     assert all("明天 08:00" in note.payload["text"] and "rep.east1" in note.payload["text"] for note in notes)
 
 
-async def test_a_first_start_within_notification_hours_adds_no_note(tmp_path):
-    runtime = await seeded(tmp_path, dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
-    try:
-        async with runtime.sessions() as session:
-            assert await session.scalar(select(func.count()).select_from(OutboxItem)) == 0
-    finally:
-        await runtime.stop()
+@IN_MODULE_LOOP
+async def test_a_first_start_within_notification_hours_adds_no_note(seeded_at_ten):
+    async with seeded_at_ten.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxItem)) == 0
