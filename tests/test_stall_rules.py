@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from domain.parsing.dates import normalize
+from domain.parsing.simplify import to_simplified
 from domain.rules.checklist import (
     AlertItem,
     ChecklistInput,
@@ -16,7 +18,7 @@ from domain.rules.checklist import (
     build_checklist,
     obstacle_key,
 )
-from domain.rules.stall import find_stall_phrases, is_no_progress, should_escalate
+from domain.rules.stall import _is_noise, compact, find_stall_phrases, is_no_progress, should_escalate
 from domain.rules.thresholds import DEFAULT_STALL_PHRASES
 
 PHRASES = DEFAULT_STALL_PHRASES
@@ -188,3 +190,13 @@ def test_red_alerts_are_listed_first_and_the_sheet_is_json_ready():
 
 def test_days_in_stage_never_go_negative():
     assert build_checklist(_input(stage_entered_on=TODAY + dt.timedelta(days=1))).days_in_stage == 0
+
+
+def test_compact_drops_exactly_spaces_punctuation_symbols_and_controls_for_every_character():
+    # compact() remembers each character's class in a translate table; check it against the
+    # definition for every character of the planes reps type in, twice (first seen, then remembered).
+    for _ in range(2):
+        for start in range(0, 0x30000, 4096):
+            text = "".join(chr(c) for c in range(start, start + 4096) if not 0xD800 <= c <= 0xDFFF)
+            prepared = normalize(to_simplified(text))
+            assert compact(text) == "".join(ch for ch in prepared if not _is_noise(ch))

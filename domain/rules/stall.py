@@ -48,9 +48,26 @@ def _is_noise(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch)[0] in "PSZC"
 
 
+class _DropNoise(dict[int, str | None]):
+    """A ``str.translate`` table deleting noise characters, filled as characters are first seen
+    (a message's characters are mostly ones seen before: the lookup runs in C)."""
+
+    LIMIT = 50_000  # distinct characters remembered; beyond, each is classified again
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        kept = None if _is_noise(ch) else ch
+        if len(self) < self.LIMIT:
+            self[code] = kept
+        return kept
+
+
+_DROP_NOISE = _DropNoise()
+
+
 def compact(text: str) -> str:
     """``text`` simplified, half-width, lower case, without spaces, punctuation or symbols."""
-    return "".join(ch for ch in normalize(to_simplified(text)) if not _is_noise(ch))
+    return normalize(to_simplified(text)).translate(_DROP_NOISE)
 
 
 class StallKind(enum.StrEnum):
