@@ -417,16 +417,16 @@ async def ensure_library(session: AsyncSession, now: dt.datetime) -> SeedResult:
 
     async def seed(kind: str, model: Any, key_column: str, rows: tuple[dict[str, Any], ...]) -> int:
         known = set(done.get(kind, []))
+        missing = [{**row, "updated_at": now} for row in rows if row[key_column] not in known]
         added = 0
-        for row in rows:
-            key = row[key_column]
-            if key in known:
-                continue
+        if missing:
+            # One multi-row INSERT per table (a fresh database gets every entry at once); rows an
+            # admin or another replica already has are skipped by the conflict clause, not counted.
             result = await session.execute(
-                insert(model).values(**row, updated_at=now).on_conflict_do_nothing(index_elements=[key_column])
+                insert(model).values(missing).on_conflict_do_nothing(index_elements=[key_column])
             )
-            added += rowcount(result) or 0
-            known.add(key)
+            added = rowcount(result) or 0
+            known.update(row[key_column] for row in missing)
         done[kind] = sorted(known)
         return added
 

@@ -39,7 +39,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enums import Role
@@ -202,12 +202,22 @@ async def load_directory(session: AsyncSession, raw: dict[str, Any], *, now: dt.
         row.pipeline_id = pipeline.id if pipeline else None
     await session.flush()
     member_rows: dict[str, Member] = {m.code: m for m in await session.scalars(select(Member))}
+    new_members: list[dict[str, Any]] = []
     for member in members:
         member_row = member_rows.get(member["code"])
         if member_row is None:
-            member_row = Member(code=member["code"], name=member["name"], created_at=now)
-            session.add(member_row)
-            member_rows[member["code"]] = member_row
+            # New members are inserted together below (one statement, not one per member).
+            new_members.append({
+                "code": member["code"],
+                "name": member["name"],
+                "created_at": now,
+                "role": Role(member.get("role", "rep")),
+                "team_id": team_rows[member["team"]].id if member.get("team") else None,
+                "wecom_userid": member.get("wecom_userid") or None,
+                "dingtalk_staff_id": member.get("dingtalk_staff_id") or None,
+                "active": bool(member.get("active", True)),
+            })
+            continue
         member_row.name = member["name"]
         if not member_row.role_locked or member_row.role is None:
             member_row.role = Role(member.get("role", "rep"))
@@ -218,6 +228,9 @@ async def load_directory(session: AsyncSession, raw: dict[str, Any], *, now: dt.
         member_row.dingtalk_staff_id = member.get("dingtalk_staff_id") or None
         member_row.active = bool(member.get("active", True))
     await session.flush()
+    if new_members:
+        await session.execute(insert(Member).execution_options(render_nulls=True), new_members)
+        member_rows = {m.code: m for m in await session.scalars(select(Member))}
     for team in teams:
         if team.get("manager"):
             team_rows[team["key"]].manager_id = member_rows[team["manager"]].id

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Pipeline, Stage, Team
@@ -13,32 +14,45 @@ from storage.pipeline_templates import TEMPLATES
 
 async def ensure_pipeline(session: AsyncSession, template: dict[str, Any]) -> Pipeline:
     """Create a pipeline from a template unless one with its key exists (admins' edits are kept)."""
-    existing = await session.scalar(select(Pipeline).where(Pipeline.key == template["key"]))
-    if existing is not None:
-        return existing
-    pipeline = Pipeline(
-        key=template["key"],
-        name=template["name"],
-        is_default=bool(template.get("default")),
-        obstacle_options=list(template.get("obstacle_options", [])),
-    )
-    _set_crossing(pipeline, template)
-    session.add(pipeline)
-    await session.flush()
-    for position, stage in enumerate(template["stages"]):
-        session.add(
-            Stage(
-                pipeline_id=pipeline.id,
-                position=position,
-                name=stage["name"],
-                limit_days=stage.get("limit_days"),
-                limit_working_days=bool(stage.get("working")),
-                deliverables=list(stage.get("deliverables", [])),
-                overdue_actions=list(stage.get("overdue", [])),
-            )
-        )
-    await session.flush()
+    [pipeline] = await _ensure_pipelines(session, [template])
     return pipeline
+
+
+async def _ensure_pipelines(session: AsyncSession, templates: Sequence[dict[str, Any]]) -> list[Pipeline]:
+    """``ensure_pipeline`` for several templates at once: one query for the existing ones, one
+    flush for the new pipelines and one statement for all their stages."""
+    keys = [template["key"] for template in templates]
+    pipelines = {p.key: p for p in await session.scalars(select(Pipeline).where(Pipeline.key.in_(keys)))}
+    created: list[tuple[Pipeline, dict[str, Any]]] = []
+    for template in templates:
+        if template["key"] in pipelines:
+            continue
+        pipeline = Pipeline(
+            key=template["key"],
+            name=template["name"],
+            is_default=bool(template.get("default")),
+            obstacle_options=list(template.get("obstacle_options", [])),
+        )
+        _set_crossing(pipeline, template)
+        session.add(pipeline)
+        pipelines[template["key"]] = pipeline
+        created.append((pipeline, template))
+    if created:
+        await session.flush()
+        await session.execute(insert(Stage), [
+            {
+                "pipeline_id": pipeline.id,
+                "position": position,
+                "name": stage["name"],
+                "limit_days": stage.get("limit_days"),
+                "limit_working_days": bool(stage.get("working")),
+                "deliverables": list(stage.get("deliverables", [])),
+                "overdue_actions": list(stage.get("overdue", [])),
+            }
+            for pipeline, template in created
+            for position, stage in enumerate(template["stages"])
+        ])
+    return [pipelines[key] for key in keys]
 
 
 async def upsert_pipeline(session: AsyncSession, template: dict[str, Any]) -> tuple[Pipeline, list[str]]:
@@ -90,8 +104,7 @@ async def pipeline_for_member(session: AsyncSession, team_id: int | None) -> Pip
 
 
 async def ensure_templates(session: AsyncSession) -> None:
-    for template in TEMPLATES:
-        await ensure_pipeline(session, template)
+    await _ensure_pipelines(session, TEMPLATES)
 
 
 async def default_pipeline(session: AsyncSession) -> Pipeline:

@@ -21,10 +21,12 @@ from domain.enums import OutboxStatus
 from storage import inbox as inbox_store
 from storage import outbox as outbox_store
 from storage.models import OutboxItem
-from tests import migrated
+from tests import migrated, sqlcache
 
 # Every fresh database gets a copy of one migrated template instead of running Alembic again.
 migrated.install()
+# Every engine of a dialect shares one compiled-SQL cache, as a service's single engine would.
+sqlcache.install()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ORG_SMALL = FIXTURES / "org_small.toml"

@@ -17,12 +17,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from bot.app import create_app
 from bot.config import config_from_dict
 
-pytestmark = pytest.mark.browser
+# One Chromium for the module (launching it, and playwright's driver, is most of a test's cost):
+# its tests run on one worker and one event loop; each page still gets a browser context of its own.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.asyncio(loop_scope="module")]
 
 CHROMIUM = os.environ.get("PACEBOT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,9 +49,19 @@ if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         allow_module_level=True,
     )
 try:
-    from playwright.async_api import Page, Response, Route, async_playwright, expect
+    from playwright.async_api import Browser, Page, Response, Route, async_playwright, expect
 except ImportError as exc:  # pragma: no cover - depends on the environment
     pytest.skip(f"playwright cannot be imported: {exc}", allow_module_level=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -77,16 +90,13 @@ async def running_server(tmp_path: Path, *, clock_control: bool = False) -> Asyn
 
 @contextlib.asynccontextmanager
 async def console_page(
-    tmp_path: Path, *, clock_control: bool = False
+    browser: Browser, tmp_path: Path, *, clock_control: bool = False
 ) -> AsyncIterator[tuple[Page, list[str]]]:
-    """A browser page on ``/console`` of a fresh server, and the list of page errors seen."""
-    async with (
-        running_server(tmp_path, clock_control=clock_control) as base,
-        async_playwright() as playwright,
-    ):
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """A page (in a browser context of its own) on ``/console`` of a fresh server, and the list of
+    page errors seen."""
+    async with running_server(tmp_path, clock_control=clock_control) as base:
+        page = await browser.new_page(viewport={"width": 1360, "height": 900})
         try:
-            page = await browser.new_page(viewport={"width": 1360, "height": 900})
             page.set_default_timeout(30_000)
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
@@ -104,7 +114,7 @@ async def console_page(
             )
             yield page, errors
         finally:
-            await browser.close()
+            await page.context.close()  # the context browser.new_page made for this page alone
 
 
 def _is_post(path: str):
@@ -177,8 +187,8 @@ async def _screenshot(page: Page, path: Path) -> None:
 # ----------------------------------------------------------------------------------------- tests
 
 
-async def test_chat_card_and_upload_as_a_rep(tmp_path: Path) -> None:
-    async with console_page(tmp_path) as (page, errors):
+async def test_chat_card_and_upload_as_a_rep(browser: Browser, tmp_path: Path) -> None:
+    async with console_page(browser, tmp_path) as (page, errors):
         # The picker is grouped by team and shows roles in Chinese.
         await expect(
             page.locator("#member-select optgroup[label='华东一组'] option[value='rep.li']")
@@ -244,8 +254,8 @@ async def test_chat_card_and_upload_as_a_rep(tmp_path: Path) -> None:
         assert errors == []
 
 
-async def test_api_errors_are_shown_and_can_be_retried(tmp_path: Path) -> None:
-    async with console_page(tmp_path) as (page, errors):
+async def test_api_errors_are_shown_and_can_be_retried(browser: Browser, tmp_path: Path) -> None:
+    async with console_page(browser, tmp_path) as (page, errors):
         await page.select_option("#member-select", "rep.zhao")
 
         async def refuse(route: Route) -> None:
@@ -278,7 +288,7 @@ async def test_api_errors_are_shown_and_can_be_retried(tmp_path: Path) -> None:
         assert errors == []
 
 
-async def test_feed_rendering_cards_and_markdown(tmp_path: Path) -> None:
+async def test_feed_rendering_cards_and_markdown(browser: Browser, tmp_path: Path) -> None:
     """Feed items rendered from a scripted feed: escaping, markdown, choice cards, card updates."""
     card = {
         "task_id": "stage-abc123",
@@ -356,7 +366,7 @@ async def test_feed_rendering_cards_and_markdown(tmp_path: Path) -> None:
             ),
         )
 
-    async with console_page(tmp_path) as (page, errors):
+    async with console_page(browser, tmp_path) as (page, errors):
         await page.route(re.compile(r"/console/api/feed\?"), scripted_feed)
         await page.route("**/console/api/actions", scripted_action)
         await page.select_option("#member-select", "rep.li")
@@ -394,13 +404,13 @@ async def test_feed_rendering_cards_and_markdown(tmp_path: Path) -> None:
         assert errors == []
 
 
-async def test_clock_controls_follow_the_setting(tmp_path: Path) -> None:
-    async with console_page(tmp_path) as (page, errors):
+async def test_clock_controls_follow_the_setting(browser: Browser, tmp_path: Path) -> None:
+    async with console_page(browser, tmp_path) as (page, errors):
         await expect(page.locator("#clock")).to_contain_text("周", timeout=WAIT_MS)
         await expect(page.locator("#clock-controls")).to_be_hidden()
         assert errors == []
 
-    async with console_page(tmp_path / "movable", clock_control=True) as (page, errors):
+    async with console_page(browser, tmp_path / "movable", clock_control=True) as (page, errors):
         await expect(page.locator("#clock-controls")).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator("#clock-shifted")).to_be_hidden()
         await page.fill("#clock-advance-hours", "48")

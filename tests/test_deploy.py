@@ -35,9 +35,9 @@ from storage.models import InboxItem
 from tests.fakes import wecom as fakes
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
 
-# Real processes that mostly wait: one xdist worker runs them one after another while the
-# others run the rest (scripts/test.sh starts one worker more than there are CPUs).
-pytestmark = pytest.mark.xdist_group("processes")
+# The compose test runs real processes that mostly wait: it goes with the ``pacebot jobs run``
+# tests (tests/test_jobs_cli_live.py) on one xdist worker; the file checks run anywhere.
+RUNS_PROCESSES = pytest.mark.xdist_group("processes-jobs")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -111,6 +111,7 @@ def test_the_deploy_configuration_is_valid_with_the_compose_environment():
     assert config.log.format == "json"
 
 
+@RUNS_PROCESSES
 @pytest.mark.postgres
 @pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_REASON)
 async def test_the_compose_replicas_serve_together_on_postgresql(tmp_path):

@@ -39,8 +39,10 @@ from tests.conftest import ORG_SMALL, SHANGHAI
 from tests.pg import database_on
 
 # Real processes that mostly wait: one xdist worker runs them one after another while the
-# others run the rest (scripts/test.sh starts one worker more than there are CPUs).
-pytestmark = pytest.mark.xdist_group("processes")
+# others run the rest (scripts/test.sh starts one worker more than there are CPUs). Not the
+# "processes" group of the fault tests: nothing here depends on how soon a process is up, so
+# another worker may run these meanwhile.
+pytestmark = pytest.mark.xdist_group("processes-jobs")
 
 PACEBOT = Path(sys.executable).with_name("pacebot")
 DEADLINE_SECONDS = 60.0

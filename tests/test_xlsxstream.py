@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from pathlib import Path
+from typing import Any
 
-import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
@@ -16,6 +16,13 @@ from storage.xlsxstream import MAX_CELL_UNITS, XlsxStream, column_letters, excel
 from tests.conftest import SHANGHAI
 from tests.import_support import run_import, xlsx_bytes
 from tests.pg import requires_postgres, scratch_database
+
+
+def load_workbook(path: Path) -> Any:
+    """openpyxl's reading of the file (imported here: only these tests pay for importing it)."""
+    import openpyxl
+
+    return openpyxl.load_workbook(path)
 
 
 def write(path: Path, rows: list[list], headers: list[str] | None = None) -> Path:
@@ -41,7 +48,7 @@ def test_texts_that_look_like_formulas_stay_text(tmp_path):
     path = write(tmp_path / "f.xlsx", [hostile[:3], hostile[3:]], headers=["a", "b", "c"])
     with zipfile.ZipFile(path) as archive:
         assert b"<f>" not in archive.read("xl/worksheets/sheet1.xml")
-    sheet = openpyxl.load_workbook(path)["表"]
+    sheet = load_workbook(path)["表"]
     cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row if cell.value is not None]
     assert [cell.value for cell in cells] == hostile
     assert {cell.data_type for cell in cells} == {"s"}
@@ -50,7 +57,7 @@ def test_texts_that_look_like_formulas_stay_text(tmp_path):
 def test_markup_and_whitespace_round_trip(tmp_path):
     texts = ["a<b>&c\"d'", "  前后空格  ", "行一\n行二\t制表"]
     path = write(tmp_path / "t.xlsx", [[text] for text in texts], headers=["x"])
-    assert [row[0].value for row in openpyxl.load_workbook(path)["表"].iter_rows(min_row=2)] == texts
+    assert [row[0].value for row in load_workbook(path)["表"].iter_rows(min_row=2)] == texts
     assert [row[0] for row in CalamineWorkbook.from_path(str(path)).get_sheet_by_name("表").to_python()[1:]] == texts
 
 
@@ -65,7 +72,7 @@ def test_control_characters_are_written_as_excel_escapes(tmp_path):
 def test_numbers_dates_and_empty_cells(tmp_path):
     row = [7, 2.5, dt.date(2026, 11, 20), dt.datetime(2026, 11, 20, 9, 30), None, "", "尾"]
     path = write(tmp_path / "n.xlsx", [row], headers=list("abcdefg"))
-    sheet = openpyxl.load_workbook(path)["表"]
+    sheet = load_workbook(path)["表"]
     cells = list(sheet.iter_rows(min_row=2, values_only=True))[0]
     assert cells == (7, 2.5, dt.datetime(2026, 11, 20), dt.datetime(2026, 11, 20, 9, 30), None, None, "尾")
     assert sheet["C2"].number_format == "yyyy\\-mm\\-dd" and sheet["D2"].number_format == "yyyy\\-mm\\-dd\\ hh:mm"
