@@ -54,6 +54,11 @@ def install() -> None:
     migrate.upgrade = upgrade
 
 
+async def alembic_only(engine: AsyncEngine, revision: str = "head") -> None:
+    """The application's own ``storage.migrate.upgrade``, never served from the template."""
+    await _alembic_upgrade(engine, revision)
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """``storage.migrate.upgrade``, served from the session's template when the database is new."""
     url = engine.url.render_as_string(hide_password=False)

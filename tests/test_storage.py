@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,11 +21,13 @@ from storage import inbox as inbox_store
 from storage import outbox as outbox_store
 from storage import touches as touch_store
 from storage.db import create_engine, session_factory, transaction
+from storage import migrate
 from storage.migrate import alembic_config, upgrade
 from storage.models import InboxItem, Member, Touch
 from storage.org import load_directory_file
 from tests.conftest import ORG_SMALL, START, Console, cards_of, make_config, texts_of
 from tests.pg import POSTGRES_URL, SKIP_REASON, requires_postgres, scratch_database
+from tests.migrated import alembic_only
 from tests.seed import add_customer
 
 NOW = START.astimezone(dt.UTC)
@@ -67,6 +70,40 @@ async def test_migrations_go_down_and_up_again(database_url):
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(Member)) == 0
     await engine.dispose()
+
+
+def test_the_recorded_head_revision_is_alembics_head():
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert scripts.get_heads() == [migrate.HEAD_REVISION]
+
+
+async def test_a_database_at_head_is_not_upgraded_again_and_an_older_one_is(database_url, monkeypatch):
+    engine = create_engine(database_url)
+    try:
+        assert await migrate.current_revision(engine) is None  # nothing there yet
+        await upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.HEAD_REVISION
+
+        def no_alembic(*_args: object) -> None:
+            raise AssertionError("Alembic ran for a database already at head")
+
+        alembic_upgrade = command.upgrade
+        monkeypatch.setattr(command, "upgrade", no_alembic)
+        await alembic_only(engine)  # at head: returns without Alembic
+
+        def step_back(connection) -> None:
+            cfg = alembic_config(database_url)
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "-1")
+
+        async with engine.begin() as connection:
+            await connection.run_sync(step_back)
+        assert await migrate.current_revision(engine) not in (None, migrate.HEAD_REVISION)
+        monkeypatch.setattr(command, "upgrade", alembic_upgrade)
+        await alembic_only(engine)
+        assert await migrate.current_revision(engine) == migrate.HEAD_REVISION
+    finally:
+        await engine.dispose()
 
 
 async def test_ten_concurrent_deliveries_of_one_message_store_one_item(sessions):
