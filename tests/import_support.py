@@ -15,10 +15,8 @@ from sqlalchemy import select
 from bot.bootstrap import build_runtime
 from handlers.importing import ImportOutcome, import_file
 from storage.models import Customer, Member
+from storage.xlsxstream import excel_serial
 from tests.conftest import make_config
-
-# Day 0 of Excel's 1900 date system, as its serial numbers count from 1900-03-01 on.
-EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
 def xlsx_bytes(
@@ -34,14 +32,15 @@ def xlsx_bytes(
     sheet = workbook.add_worksheet("客户")
     fmt = workbook.add_format({"num_format": date_format})
     merged_cells = {(r, c) for r0, c0, r1, c1, _ in merges for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)}
-    # A date is written as the number write_datetime would write (days since Excel's epoch, with the
-    # date format); write_datetime's own conversion was most of the cost of a large sheet's dates.
+    # A date is written as the number write_datetime would write (its serial, with the date format):
+    # write_datetime's own conversion was most of the cost of a large sheet's dates. Serials count
+    # from 1899-12-30 only from 1900-03-01 on (Excel's 1900 leap day), so earlier dates keep it.
     for r, row in enumerate(rows, start=start_row):
         for c, value in enumerate(row):
             if (r, c) in merged_cells or value is None:
                 continue
             if isinstance(value, dt.date):
-                day = value.toordinal() - EXCEL_EPOCH.toordinal()
+                day = excel_serial(value.date() if isinstance(value, dt.datetime) else value)
                 if day >= 61:
                     sheet.write_number(r, c, day, fmt)
                 else:
