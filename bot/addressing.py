@@ -25,6 +25,29 @@ from storage.models import Member
 CONSOLE = "console"
 
 
+class QueuedReplies:
+    """Outbox and card rows routed during a batch transaction, written together before it commits.
+
+    The inbox's batch handles several members' messages in one transaction; their replies are
+    written with one statement per table for the whole batch instead of two per message. Nothing
+    in that transaction reads them back (they are sent only after it commits), and a rolled-back
+    transaction drops the object with it.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.cards: list[dict[str, Any]] = []
+
+    async def write(self, session: AsyncSession, now: dt.datetime) -> None:
+        """Queue what was collected (in the order it was routed), then forget it."""
+        messages, cards = self.messages, self.cards
+        self.messages, self.cards = [], []
+        if messages or cards:
+            await session.flush()
+            await card_store.record_cards(session, cards, now=now)
+            await outbox.enqueue_many(session, messages, now=now)
+
+
 class ReplyRouter:
     def __init__(self, platforms: Mapping[str, Platform], preference: Sequence[str]) -> None:
         self.platforms = platforms
@@ -40,11 +63,13 @@ class ReplyRouter:
         sender: Member | None,
         inbox_id: int | None,
         now: dt.datetime,
+        into: QueuedReplies | None = None,
     ) -> None:
+        """Route ``replies`` and queue them now, or — ``into`` — collect them for that batch's write."""
         # Core inserts, one statement per table: the ORM's unit of work is not needed for rows
         # nothing in this transaction reads back as objects.
-        messages: list[dict[str, Any]] = []
-        cards: list[dict[str, Any]] = []
+        queued = into if into is not None else QueuedReplies()
+        messages, cards = queued.messages, queued.cards
         for reply in replies:
             platform, target_kind, target_id, address = await self._route(session, reply, event, sender)
             payload = reply_payload(reply)
@@ -59,9 +84,8 @@ class ReplyRouter:
                     "member_id": target_id if target_kind == "member" else None,
                     "payload": payload["card"],
                 })
-        await session.flush()
-        await card_store.record_cards(session, cards, now=now)
-        await outbox.enqueue_many(session, messages, now=now)
+        if into is None:
+            await queued.write(session, now)
 
     async def _route(
         self, session: AsyncSession, reply: Reply, event: Event | None, sender: Member | None

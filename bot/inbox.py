@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import texts
-from bot.addressing import ReplyRouter
+from bot.addressing import QueuedReplies, ReplyRouter
 from bot.clock import Clock
 from bot.config import Config
 from bot.context import Ctx
@@ -352,6 +352,10 @@ class Inbox:
         final: set[int] = set()
         told = False
         loop = asyncio.get_running_loop()
+        # Without savepoints, the batch's replies are written together just before the items are
+        # finished (a failure rolls the whole transaction back, and the collected rows with it);
+        # with them, each item's replies are written inside its own savepoint.
+        queued = None if refused else QueuedReplies()
         async with transaction(self.sessions) as session:
             started = loop.time()
             ids: list[int] = []
@@ -360,12 +364,14 @@ class Inbox:
                     break
                 try:
                     await self._handle_in(session, item.id, event, finish=False, savepoint=bool(refused),
-                                          refused=(refused or {}).get(item.id))
+                                          refused=(refused or {}).get(item.id), queue=queued)
                 except _Refused as refusal:
                     raise _ItemRefused(item.id, refusal.error) from refusal.error
                 except Exception as exc:
                     raise _ItemFailed(item, event, exc) from exc
                 ids.append(item.id)
+            if queued is not None:
+                await queued.write(session, self.clock.now())
             missing = set(ids) - await inbox_store.finish_many(session, ids, self.clock.now())
             if missing:
                 raise _AlreadyProcessed(missing)
@@ -480,9 +486,10 @@ class Inbox:
 
     async def _handle_in(
         self, session: AsyncSession, inbox_id: int, event: Event, *, finish: bool = True, savepoint: bool = True,
-        refused: UserError | None = None,
+        refused: UserError | None = None, queue: QueuedReplies | None = None,
     ) -> None:
-        """Handle one event in ``session``'s transaction and queue its replies.
+        """Handle one event in ``session``'s transaction and queue its replies (``queue``: collect
+        them there, for the caller to write with the rest of its batch).
 
         ``savepoint=False``: a refusal raises ``_Refused`` (the caller rolls back); ``refused``:
         the handler refused this event in a run rolled back since, and only its refusal is queued.
@@ -513,7 +520,7 @@ class Inbox:
                         raise  # not a refusal: dispatch answers those itself
                     raise _Refused(exc) from exc
         await self.replies.enqueue(
-            session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now()
+            session, replies, event=event, sender=member, inbox_id=inbox_id, now=self.clock.now(), into=queue
         )
         if finish and not await inbox_store.finish_item(session, inbox_id, self.clock.now()):
             raise _AlreadyProcessed({inbox_id})
