@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 ACCEPT_BATCH = 500
 # Handling time after which a batch's transaction is committed and the batch goes on in the next.
 COMMIT_BUDGET_SECONDS = 0.05
+YIELD_EVERY_SECONDS = 0.01
 _MEDIA_KIND_HINTS = {EventKind.IMAGE: "photo", EventKind.VOICE: "voice", EventKind.VIDEO: "video", EventKind.FILE: "file"}
 _PLATFORM_CHARS = string_length(InboxItem.__table__.c.platform)
 _MSG_ID_CHARS = string_length(InboxItem.__table__.c.platform_msg_id)
@@ -357,7 +358,7 @@ class Inbox:
         # with them, each item's replies are written inside its own savepoint.
         queued = None if refused else QueuedReplies()
         async with transaction(self.sessions) as session:
-            started = loop.time()
+            started = turned = loop.time()
             ids: list[int] = []
             for item, event in pending:
                 if ids and loop.time() - started > self._commit_budget:
@@ -370,6 +371,12 @@ class Inbox:
                 except Exception as exc:
                     raise _ItemFailed(item, event, exc) from exc
                 ids.append(item.id)
+                if loop.time() - turned > YIELD_EVERY_SECONDS:
+                    # A turn of the event loop: on SQLite a handler's statements run on the loop's
+                    # thread, and without it a batch kept every other task (replies being sent,
+                    # callbacks being read) waiting for all of its budget at each of their steps.
+                    await asyncio.sleep(0)
+                    turned = loop.time()
             if queued is not None:
                 await queued.write(session, self.clock.now())
             missing = set(ids) - await inbox_store.finish_many(session, ids, self.clock.now())

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
+
 from bot.workers import BatchPoller
+from storage.db import create_engine, session_factory, transaction
+from storage.migrate import upgrade
 
 
 async def test_one_wake_starts_one_claim_when_several_loops_wait():
@@ -57,3 +61,34 @@ async def test_a_wake_given_before_a_claim_reads_the_queue_is_spent_by_it():
         assert claims == 1
     finally:
         await poller.stop()
+
+
+async def test_a_busy_loop_lets_a_waiting_transaction_have_sqlites_one_connection_between_batches(tmp_path):
+    # The inbox's batch loop on SQLite's single pooled connection: while it has full batches, the
+    # outbox (here: one more transaction) waits for that connection. It must get it after the batch
+    # it waited behind, not after the loop runs out of work.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'one.db'}")
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    batches: list[str] = []
+    waiting = asyncio.Event()
+
+    async def run_batch() -> int:
+        async with transaction(sessions) as session:
+            await session.execute(text("SELECT 1"))
+            batches.append("batch")
+            waiting.set()
+            await asyncio.sleep(0.01)  # the handlers' work, the connection held
+        return 10  # always a full batch
+
+    poller = BatchPoller("busy", run_batch, loops=1, poll_seconds=3600, batch_size=10)
+    poller.start()
+    try:
+        await asyncio.wait_for(waiting.wait(), 10)
+        async with transaction(sessions) as session:  # queues behind the running batch
+            await session.execute(text("SELECT 1"))
+            waited_behind = len(batches)
+    finally:
+        await poller.stop()
+        await engine.dispose()
+    assert waited_behind <= 2, f"the waiting transaction got the connection only after {waited_behind} batches"

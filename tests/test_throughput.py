@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import select
@@ -306,3 +307,46 @@ async def test_replicas_claiming_at_once_never_share_an_item_nor_a_conversation(
     claimed = first + second
     assert len({item.id for item in claimed}) == len(claimed) == 7  # one head per conversation, once
     assert len({item.conversation_key for item in claimed}) == 7
+
+
+async def test_a_batch_lets_other_tasks_run_between_its_items(runtime, monkeypatch):
+    # On SQLite a handler's statements run on the event loop's thread: a batch that never gave the
+    # loop a turn held replies being sent and callbacks being read for its whole commit budget at
+    # each of their steps. Here each item's handling takes 15 ms of CPU (longer than the inbox's
+    # turn interval); another task must get a turn between one item and the next, not only between
+    # commits.
+    original = runtime.inbox.dispatcher.dispatch
+    turns = 0
+    gaps: list[tuple[int, int]] = []  # the other task's turns when an item ended and the next began
+    ended: int | None = None
+
+    async def slow_dispatch(ctx):
+        nonlocal ended
+        if ended is not None:
+            gaps.append((ended, turns))
+        until = time.perf_counter() + 0.015
+        while time.perf_counter() < until:
+            pass
+        replies = await original(ctx)
+        ended = turns
+        return replies
+
+    monkeypatch.setattr(runtime.inbox.dispatcher, "dispatch", slow_dispatch)
+    for n in range(3):
+        await runtime.inbox.accept(text_event("rep.li" if n == 0 else f"rep.{n}", f"slow-{n}"))
+    running = True
+
+    async def other_task() -> None:
+        nonlocal turns
+        while running:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_task())
+    try:
+        assert await runtime.inbox.process_due() == 3  # one batch, within one commit budget
+    finally:
+        running = False
+        await ticker
+    assert len(gaps) == 2
+    assert all(began > ended for ended, began in gaps), gaps
