@@ -468,7 +468,7 @@ async def _measure(args: argparse.Namespace, url: str, ports: list[int], pids: l
             # Where the server's time goes, sampled over the measured window (raw collapsed stacks).
             spy = await asyncio.create_subprocess_exec(
                 args.py_spy_bin, "record", "--pid", str(pids[0]), "--duration", str(int(args.seconds - args.warmup)),
-                "--format", "raw", "--nonblocking", "-o", f"{args.py_spy}.{rate}.txt",
+                "--format", "raw", "--rate", "250", "--nonblocking", "-o", f"{args.py_spy}.{rate}.txt",
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )
         ok, refused = await sending
