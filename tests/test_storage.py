@@ -18,16 +18,16 @@ from bot.app import create_app
 from domain.enums import Channel
 from storage import customers as customer_store
 from storage import inbox as inbox_store
+from storage import migrate
 from storage import outbox as outbox_store
 from storage import touches as touch_store
 from storage.db import create_engine, session_factory, transaction
-from storage import migrate
 from storage.migrate import alembic_config, upgrade
 from storage.models import InboxItem, Member, Touch
 from storage.org import load_directory_file
 from tests.conftest import ORG_SMALL, START, Console, cards_of, make_config, texts_of
-from tests.pg import POSTGRES_URL, SKIP_REASON, requires_postgres, scratch_database
 from tests.migrated import alembic_only
+from tests.pg import POSTGRES_URL, SKIP_REASON, requires_postgres, scratch_database
 from tests.seed import add_customer
 
 NOW = START.astimezone(dt.UTC)
