@@ -93,6 +93,9 @@ class InboxConfig:
     # the console answers 503 with Retry-After while the oldest waiting event is older than this.
     batch_size: int = 32
     busy_after_seconds: float = 20.0
+    # A woken batch loop waits this long before claiming, so that work arriving together is claimed
+    # and committed together (0: claim at once).
+    gather_ms: float = 10.0
     # --- dead letters: a platform outage (an attachment that cannot be fetched yet) is retried with
     # back-off for this long after the event arrived, without using up max_attempts.
     retry_period_minutes: float = 360.0
@@ -107,6 +110,7 @@ class OutboxConfig:
     poll_seconds: float = 1.0
     # --- throughput: messages claimed per batch (one per recipient) and sent concurrently
     batch_size: int = 64
+    gather_ms: float = 10.0  # as [inbox] gather_ms
     # --- dead letters: retryable platform faults are retried with back-off for this long after the
     # message was queued (max_attempts is only a safety cap), then it becomes a dead letter.
     retry_period_hours: float = 6.0
@@ -401,6 +405,9 @@ def _validate(config: Config) -> None:
         ("scheduler.misfire_grace_seconds", config.scheduler.misfire_grace_seconds),
     ):
         positive(key, value)
+    for key, value in (("inbox.gather_ms", config.inbox.gather_ms), ("outbox.gather_ms", config.outbox.gather_ms)):
+        if not 0 <= value <= 1000:
+            raise ConfigError(f"{key}: must be between 0 and 1000 (milliseconds), got {value}")
     if config.touch.phone_effective_minutes < 0 or config.touch.visit_effective_minutes < 0:
         raise ConfigError("touch.*_effective_minutes: must not be negative")
     _validate_production(config)

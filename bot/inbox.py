@@ -101,7 +101,7 @@ class Inbox:
         # Only SQLite's one connection needs sharing mid-batch; on PostgreSQL a batch is one commit.
         self._commit_budget = COMMIT_BUDGET_SECONDS if sqlite else float("inf")
         self.poller = BatchPoller("inbox", self.process_due, loops=loops, poll_seconds=config.inbox.poll_seconds,
-                                  batch_size=config.inbox.batch_size)
+                                  batch_size=config.inbox.batch_size, gather_seconds=config.inbox.gather_ms / 1000)
 
     async def accept(self, event: Event) -> Accepted:
         """Store the event durably (once per platform message id). Call before acknowledging.

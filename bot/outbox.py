@@ -62,7 +62,7 @@ class OutboxWorker:
         self._next_report: float | None = None
         self._report_lock = asyncio.Lock()
         self.poller = BatchPoller("outbox", self.deliver_due, loops=config.workers, poll_seconds=config.poll_seconds,
-                                  batch_size=config.batch_size)
+                                  batch_size=config.batch_size, gather_seconds=config.gather_ms / 1000)
 
     def wake(self) -> None:
         self.poller.wake()

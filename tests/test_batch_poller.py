@@ -92,3 +92,33 @@ async def test_a_busy_loop_lets_a_waiting_transaction_have_sqlites_one_connectio
         await poller.stop()
         await engine.dispose()
     assert waited_behind <= 2, f"the waiting transaction got the connection only after {waited_behind} batches"
+
+
+async def test_a_woken_loop_gathers_work_that_arrives_within_its_window_into_one_batch():
+    queue: list[int] = []
+    batches: list[list[int]] = []
+    claimed = asyncio.Event()
+
+    async def run_batch() -> int:
+        batch, queue[:] = list(queue), []
+        if batch:
+            batches.append(batch)
+            claimed.set()
+        return len(batch)
+
+    poller = BatchPoller("gathering", run_batch, loops=1, poll_seconds=3600, batch_size=100, gather_seconds=0.5)
+    poller.start()
+    try:
+        for _ in range(20):  # the loop's first claim finds nothing; it waits for a wake
+            await asyncio.sleep(0)
+        queue.append(1)
+        poller.wake()
+        for _ in range(20):  # the loop runs: woken, it waits for the window instead of claiming
+            await asyncio.sleep(0)
+        assert batches == []
+        queue.extend([2, 3])  # more work within the window
+        poller.wake()
+        await asyncio.wait_for(claimed.wait(), 10)
+        assert batches == [[1, 2, 3]]
+    finally:
+        await poller.stop()

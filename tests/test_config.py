@@ -37,6 +37,8 @@ def test_secrets_come_from_the_environment():
         ({"bogus": {}}, "bogus: unknown key"),
         ({"outbox": {"backoff_max_seconds": -1}}, "outbox.backoff_max_seconds: must be greater than 0"),
         ({"scheduler": {"misfire_grace_seconds": 0}}, "scheduler.misfire_grace_seconds: must be greater than 0"),
+        ({"inbox": {"gather_ms": -1}}, "inbox.gather_ms: must be between 0 and 1000 (milliseconds), got -1"),
+        ({"outbox": {"gather_ms": 5000}}, "outbox.gather_ms: must be between 0 and 1000 (milliseconds), got 5000"),
         ({"scheduler": {"notify_hours": "21:00-08:00"}}, "scheduler.notify_hours: expected a daytime window"),
         ({"scheduler": {"weekly_activity": "friday"}}, "scheduler.weekly_activity: expected like 'fri 10:00'"),
         ({"rules": {"holidays": ["2027-13-01"]}}, "rules.holidays:"),
