@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the test dependencies into ./.venv, then check the import floors (lint-imports) and the
 # types (mypy) and run the whole test suite with pytest, in parallel (pytest-xdist: one worker per
-# CPU plus one, because the tests marked xdist_group("processes") and ("processes-jobs") run real
-# Pacebot processes and mostly wait — one worker takes each group, one test after another;
-# PACEBOT_TEST_WORKERS=0 runs the suite in one process). Arguments go to pytest.
+# CPU plus two, because the tests marked xdist_group("processes") and ("processes-jobs") run real
+# Pacebot processes and mostly wait — one worker takes each group, one test after another, and the
+# others keep the CPUs busy; PACEBOT_TEST_WORKERS=0 runs the suite in one process). Arguments go to
+# pytest.
 # Browser tests need Chromium: installed from Debian's packages when missing and we are root,
 # otherwise they are skipped with a reason. PostgreSQL tests run when PACEBOT_TEST_POSTGRES_URL is set.
 # Every step runs; the script fails if any of them failed (pytest collecting no tests included).
@@ -35,7 +36,7 @@ echo "== mypy"
 .venv/bin/mypy || failed+=("mypy")
 echo "== pytest"
 status=0
-workers="${PACEBOT_TEST_WORKERS:-$(( $(nproc 2>/dev/null || echo 1) + 1 ))}"
+workers="${PACEBOT_TEST_WORKERS:-$(( $(nproc 2>/dev/null || echo 1) + 2 ))}"
 .venv/bin/pytest -q -n "$workers" --dist loadgroup "$@" || status=$?
 if [ "$status" = 5 ]; then
   echo "pytest collected no tests" >&2
