@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from storage.migrate import upgrade
 from storage.models import InboxItem, OutboxItem
 from tests.conftest import START
 
-HISTORY = 1000  # sent messages and processed inbox items already stored
+HISTORY = 500  # sent messages and processed inbox items already stored
 TARGETS = 40
 PENDING = HISTORY + 2 * TARGETS + 1  # the first pending reply and message
 NOW = START + dt.timedelta(days=1)
@@ -38,7 +39,7 @@ LEASE = dt.timedelta(seconds=60)
 WINDOWS = [NOW - dt.timedelta(minutes=1), NOW - dt.timedelta(hours=1), NOW - dt.timedelta(days=1)]
 
 
-async def _database(path: Path, history: int) -> tuple[Any, Any]:
+async def _build(path: Path, history: int) -> None:
     """A migrated SQLite database holding ``history`` replies sent two days ago and messages processed
     then, two replies sent half an hour ago to each of ``TARGETS`` recipients, and two replies and
     two messages of each recipient still pending."""
@@ -59,13 +60,26 @@ async def _database(path: Path, history: int) -> tuple[Any, Any]:
         await inbox_store.store_incoming_many(session, messages, now=long_ago)
         await session.execute(update(InboxItem).where(InboxItem.id <= history + 2 * TARGETS)
                               .values(status=InboxStatus.DONE, processed_at=long_ago))
-    return engine, sessions
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """The database with ``HISTORY``, and the same with ten times the history (built once each)."""
+    folder = tmp_path_factory.mktemp("plans")
+    paths = folder / "history.db", folder / "larger.db"
+    asyncio.run(_build(paths[0], HISTORY))
+    asyncio.run(_build(paths[1], HISTORY * 10))
+    return paths
 
 
 @pytest.fixture
-async def database(tmp_path):
+async def database(built, tmp_path):
+    """A copy of the database with ``HISTORY`` for this test alone."""
     path = tmp_path / "plans.db"
-    engine, sessions = await _database(path, HISTORY)
+    shutil.copyfile(built[0], path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    sessions = session_factory(engine)
     captured: list[tuple[str, Any]] = []
     event.listen(engine.sync_engine, "before_cursor_execute",
                  lambda _c, _cur, statement, params, _ctx, _many: captured.append((statement, params)))
@@ -73,17 +87,9 @@ async def database(tmp_path):
     await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def larger(tmp_path_factory) -> Path:
-    """The same database with ten times the history (built once for the module)."""
-    path = tmp_path_factory.mktemp("plans") / "larger.db"
-
-    async def build() -> None:
-        engine, _ = await _database(path, HISTORY * 10)
-        await engine.dispose()
-
-    asyncio.run(build())
-    return path
+@pytest.fixture
+def larger(built) -> Path:
+    return built[1]
 
 
 def _vm_steps(path: Path, statement: str, params: Any) -> int:
