@@ -9,11 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Alembic itself is imported only when a database is behind (see ``upgrade``)
     from alembic.config import Config as AlembicConfig
-
-# Alembic itself is imported only when a database is behind: importing it was a tenth of a second
-# of every start of the service and every ``pacebot`` command, nearly always for nothing.
 
 _HERE = Path(__file__).parent
 # The newest revision under migrations/versions (a test keeps it equal to Alembic's head). A database
@@ -48,6 +45,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     url = engine.url.render_as_string(hide_password=False)
 
     def _upgrade(connection) -> None:  # type: ignore[no-untyped-def]
+        # Imported here: importing Alembic was a tenth of a second of every start of the service
+        # and every ``pacebot`` command, nearly always for nothing.
         from alembic import command
 
         cfg = alembic_config(url)

@@ -85,7 +85,7 @@ class Timestamp(TypeDecorator[dt.datetime]):
                     parsed = dt.datetime.fromisoformat(value)
                 except ValueError:
                     return generic(value) if generic is not None else None
-                return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+                return self.process_result_value(parsed, dialect)
             return generic(value) if generic is not None else self.process_result_value(value, dialect)
 
         return instant
