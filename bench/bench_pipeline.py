@@ -14,8 +14,11 @@ Per rate it prints, over the measured window (after a short warm-up):
                managed to offer; below the target rate when the machine is saturated)
   backlog/s    slope of the inbox backlog (pending items) per second — near 0 means keeping pace
   cpu ms/touch the server process's CPU time (user + system, from psutil) per touch stored
+  server cpu   the server processes' CPU, in % of one core
 
-and, measured in the same run, the parser's own messages/s (customer match + parse_touch on the
+then where the rest of the machine's CPU went (% of one core): this load generator, the fake WeCom
+server, PostgreSQL's processes, and what was left idle — on a small machine they share the
+servers' cores, and that bounds what another replica can add. Also, measured in the same run, the parser's own messages/s (customer match + parse_touch on the
 same messages and customer lists), the ceiling no pipeline can pass.
 
 Each rate starts from a fresh database (SQLite file, or a PostgreSQL database created for it),
@@ -23,15 +26,18 @@ so a backlog left by one rate does not weigh on the next.
 
     .venv/bin/python bench/bench_pipeline.py [--rates 50,100,200,400,800] [--seconds 10]
         [--store sqlite | --store postgresql+asyncpg://postgres@127.0.0.1:5432/test]
-        [--replicas 1] [--reps 200] [--customers-per-rep 10]
+        [--replicas 1] [--replica-cpu SHARE] [--set SECTION.KEY=VALUE] [--reps 200] [--customers-per-rep 10]
 
 With PostgreSQL, ``--replicas 2`` runs two server processes on one database and spreads the
 callbacks over both. ``--py-spy PREFIX`` samples the server over each measured window; with
 ``PACEBOT_BENCH_CPROFILE=PREFIX`` in the environment each server writes a cProfile file instead.
+``--replica-cpu 0.5`` caps each server process at half a core (a cgroup of its own; root only), so
+that one replica and two can be compared with the same CPU each while the database and the load
+generator keep the rest. ``--set inbox.workers=2`` (repeatable) changes a server setting.
 ``PACEBOT_BENCH_SPLIT=PREFIX`` writes the event loop's CPU by pipeline stage (accept, inbox claim,
 handle, outbox claim, send, record) and ``PACEBOT_BENCH_STATEMENTS=PREFIX`` the SQL statements run,
-by verb and table, to PREFIX.<pid>.txt per server. Everything listens on 127.0.0.1 only; every loop
-is bounded.
+by verb and table, with the time until each was answered, to PREFIX.<pid>.txt per server.
+Everything listens on 127.0.0.1 only; every loop is bounded.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import asyncio
 import collections
 import cProfile
 import datetime as dt
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -143,19 +150,21 @@ async def _serve_fake(conn) -> None:  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------- server process
 
 
-def serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, conn) -> None:  # type: ignore[no-untyped-def]
+def serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, settings: dict[str, dict[str, Any]],  # type: ignore[no-untyped-def]
+              conn) -> None:
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve_app(url, data_dir, wecom_base, org, conn))
+    asyncio.run(_serve_app(url, data_dir, wecom_base, org, settings, conn))
 
 
-async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, conn) -> None:  # type: ignore[no-untyped-def]
+async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None,  # type: ignore[no-untyped-def]
+                     settings: dict[str, dict[str, Any]], conn) -> None:
     from aiohttp import web
 
     from bot.app import create_app
     from bot.appkeys import RUNTIME
     from bot.config import config_from_dict
 
-    config = config_from_dict({
+    raw: dict[str, dict[str, Any]] = {
         "storage": {"url": url, "data_dir": data_dir},
         "console": {"enabled": False},
         "scheduler": {"enabled": False},
@@ -163,7 +172,10 @@ async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, 
         # a few hundred reps can receive a few hundred replies a second.
         "wecom": fakes.wecom_config(wecom_base, member_per_minute=10**6, member_per_hour=10**7,
                                     duplicate_check_seconds=0),
-    })
+    }
+    for section, values in settings.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    config = config_from_dict(raw)
     split = _split_cpu() if os.environ.get("PACEBOT_BENCH_SPLIT") and org is None else None
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
@@ -188,7 +200,8 @@ async def _serve_app(url: str, data_dir: str, wecom_base: str, org: Org | None, 
         ), encoding="utf-8")
     if statements is not None:
         Path(f"{os.environ['PACEBOT_BENCH_STATEMENTS']}.{os.getpid()}.txt").write_text("".join(
-            f"{n:8d} {kind} {table}\n" for (kind, table), n in statements.most_common()
+            f"{n:8.0f} {seconds * 1000:10.1f} ms {kind} {table}\n"
+            for (kind, table), (n, seconds) in sorted(statements.items(), key=lambda item: -item[1][1])
         ), encoding="utf-8")
     await runner.cleanup()
 
@@ -271,22 +284,32 @@ def _split_cpu() -> dict[str, list[float]]:
     return split
 
 
-def _count_statements(engine: Any) -> collections.Counter[tuple[str, str]]:
-    """Statements the server runs, by verb and first table (``PACEBOT_BENCH_STATEMENTS=PREFIX``)."""
+def _count_statements(engine: Any) -> collections.defaultdict[tuple[str, str], list[float]]:
+    """Statements the server runs, by verb and first table: [count, seconds until answered]
+    (``PACEBOT_BENCH_STATEMENTS=PREFIX``; the seconds include the database's work and the wait)."""
     from sqlalchemy import event
 
-    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    counts: collections.defaultdict[tuple[str, str], list[float]] = collections.defaultdict(lambda: [0, 0.0])
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+    def key(statement: str) -> tuple[str, str]:
         words = statement.split()
         verb = words[0].upper() if words else ""
         table = next((w for i, w in enumerate(words[1:]) if words[i].upper() in ("FROM", "INTO", "UPDATE")), "")
-        counts[(verb, table.strip('"'))] += 1
+        return verb, table.strip('"')
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _start(conn, _cursor, _statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        conn.info["bench_started"] = time.perf_counter()
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _count(conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        entry = counts[key(statement)]
+        entry[0] += 1
+        entry[1] += time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
 
     @event.listens_for(engine.sync_engine, "commit")
     def _commit(_conn) -> None:  # type: ignore[no-untyped-def]
-        counts[("COMMIT", "")] += 1
+        counts[("COMMIT", "")][0] += 1
 
     return counts
 
@@ -323,12 +346,14 @@ async def _seed(runtime: Any, org: Org) -> None:
 class Probe:
     """Counts read straight from the database, the fake platform and the server processes."""
 
-    def __init__(self, url: str, fake_conn, pids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, url: str, fake_conn, pids: list[int], fake_pid: int) -> None:  # type: ignore[no-untyped-def]
         from sqlalchemy.ext.asyncio import create_async_engine
 
         self.engine = create_async_engine(url)
         self.fake_conn = fake_conn
         self.processes = [psutil.Process(pid) for pid in pids]
+        self.load_generator = psutil.Process()
+        self.fake = psutil.Process(fake_pid)
 
     async def sample(self) -> dict[str, float]:
         from sqlalchemy import text
@@ -338,11 +363,30 @@ class Probe:
             pending = (await conn.execute(text("SELECT count(*) FROM inbox WHERE status = 'pending'"))).scalar_one()
         self.fake_conn.send("count")
         replies = self.fake_conn.recv()
-        cpu = sum(p.cpu_times().user + p.cpu_times().system for p in self.processes)
-        return {"t": time.perf_counter(), "touches": touches, "pending": pending, "replies": replies, "cpu": cpu}
+        machine = psutil.cpu_times()
+        return {"t": time.perf_counter(), "touches": touches, "pending": pending, "replies": replies,
+                "cpu": sum(_cpu(p) for p in self.processes), "load_generator": _cpu(self.load_generator),
+                "fake": _cpu(self.fake), "database": _postgres_cpu(), "idle": machine.idle + machine.iowait}
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _postgres_cpu() -> float:
+    """CPU of every PostgreSQL process on the machine (its backends serve the servers' connections)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            try:
+                total += _cpu(process)
+            except psutil.Error:
+                pass
+    return total
 
 
 async def offer(ports: list[int], callbacks: list[tuple[dict[str, str], bytes]], rate: float,
@@ -392,12 +436,13 @@ async def _create_database(admin_url: str, name: str, template: str | None = Non
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-def start_servers(url: str, data_dir: str, fake_base: str, org: Org | None, replicas: int) -> tuple[list, list, list]:  # type: ignore[type-arg]
+def start_servers(url: str, data_dir: str, fake_base: str, org: Org | None, replicas: int,  # type: ignore[type-arg]
+                  settings: dict[str, dict[str, Any]]) -> tuple[list, list, list]:
     ctx = mp.get_context("spawn")
     servers, conns, ports = [], [], []
     for replica in range(replicas):
         parent, child = ctx.Pipe()
-        server = ctx.Process(target=serve_app, args=(url, f"{data_dir}/r{replica}", fake_base, org, child), daemon=True)
+        server = ctx.Process(target=serve_app, args=(url, f"{data_dir}/r{replica}", fake_base, org, settings, child), daemon=True)
         server.start()
         servers.append(server)
         conns.append(parent)
@@ -405,6 +450,54 @@ def start_servers(url: str, data_dir: str, fake_base: str, org: Org | None, repl
             raise SystemExit("server did not start")
         ports.append(parent.recv())
     return servers, conns, ports
+
+
+class CpuCap:
+    """Each server process in a cgroup of its own, allowed ``share`` of one core (root only).
+
+    On a machine whose cores the database, the load generator and the fake platform share with
+    the servers, adding a replica also takes CPU from them, and the replicas' scaling cannot be
+    told from the machine running out. With a cap, one replica and two get the same CPU each and
+    the rest of the machine keeps what is left: the figures then say whether replicas slow each
+    other down (through the database, their claims, their wake-ups), as on separate machines.
+    """
+
+    V1 = Path("/sys/fs/cgroup/cpu")  # cgroup v1: the cpu controller's own hierarchy
+    V2 = Path("/sys/fs/cgroup")  # cgroup v2: one unified hierarchy
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.groups: list[Path] = []
+        controllers = self.V2 / "cgroup.controllers"
+        if (self.V1 / "cpu.cfs_quota_us").exists():
+            self.root, self.v2 = self.V1, False
+        elif controllers.exists() and "cpu" in controllers.read_text(encoding="ascii").split():
+            self.root, self.v2 = self.V2, True
+        else:
+            raise SystemExit("--replica-cpu needs the cgroup cpu controller (v1 or v2)")
+
+    def confine(self, pid: int) -> None:
+        group = self.root / f"pacebot-bench-{pid}"
+        try:
+            group.mkdir()
+            period = 100_000
+            if self.v2:
+                (group / "cpu.max").write_text(f"{int(self.share * period)} {period}", encoding="ascii")
+            else:
+                (group / "cpu.cfs_period_us").write_text(str(period), encoding="ascii")
+                (group / "cpu.cfs_quota_us").write_text(str(int(self.share * period)), encoding="ascii")
+            (group / "cgroup.procs").write_text(str(pid), encoding="ascii")
+        except OSError as exc:
+            raise SystemExit(f"--replica-cpu: cannot set up the cgroup {group}: {exc} (root is needed)") from exc
+        self.groups.append(group)
+
+    def release(self) -> None:
+        for group in self.groups:
+            # A group is removed once its processes have exited (or been moved back to the root).
+            for pid in (group / "cgroup.procs").read_text(encoding="ascii").split():
+                (self.root / "cgroup.procs").write_text(pid, encoding="ascii")
+            group.rmdir()
+        self.groups.clear()
 
 
 def stop_servers(servers: list, conns: list) -> None:  # type: ignore[type-arg]
@@ -422,7 +515,7 @@ def seed_template(args: argparse.Namespace, org: Org, fake_base: str, work_dir: 
         url = f"sqlite+aiosqlite:///{work_dir}/template.db"
     else:
         url = asyncio.run(_create_database(args.store, "bench_pipeline_template"))
-    servers, conns, _ = start_servers(url, f"{work_dir}/seed", fake_base, org, 1)
+    servers, conns, _ = start_servers(url, f"{work_dir}/seed", fake_base, org, 1, args.settings)
     stop_servers(servers, conns)
     return url
 
@@ -438,11 +531,14 @@ def fresh_copy(args: argparse.Namespace, template_url: str, work_dir: str, rate:
     return f"sqlite+aiosqlite:///{target}"
 
 
-def run_rate(args: argparse.Namespace, org: Org, rate: int, fake_base: str, fake_conn, template_url: str,  # type: ignore[no-untyped-def]
-             work_dir: str) -> dict[str, float]:
+def run_rate(args: argparse.Namespace, org: Org, rate: int, fake_base: str, fake_conn, fake_pid: int,  # type: ignore[no-untyped-def]
+             template_url: str, work_dir: str) -> dict[str, float]:
     url = fresh_copy(args, template_url, work_dir, rate)
-    servers, conns, ports = start_servers(url, f"{work_dir}/rate{rate}", fake_base, None, args.replicas)
+    servers, conns, ports = start_servers(url, f"{work_dir}/rate{rate}", fake_base, None, args.replicas, args.settings)
+    cap = CpuCap(args.replica_cpu) if args.replica_cpu else None
     try:
+        for server in servers if cap else []:
+            cap.confine(server.pid)  # type: ignore[union-attr]
         crypto = fakes.default_crypto()
         total = int(rate * args.seconds)
         messages = make_messages(org, total, seed=rate)
@@ -450,14 +546,18 @@ def run_rate(args: argparse.Namespace, org: Org, rate: int, fake_base: str, fake
             fakes.encrypted_callback(crypto, fakes.text_xml(userid, text, f"p{rate}-{i}"))
             for i, (userid, text) in enumerate(messages)
         ]
-        return asyncio.run(_measure(args, url, ports, [s.pid for s in servers], callbacks, rate, fake_conn))
+        return asyncio.run(_measure(args, url, ports, [s.pid for s in servers], callbacks, rate, fake_conn,
+                                   fake_pid))
     finally:
         stop_servers(servers, conns)
+        if cap is not None:
+            cap.release()
 
 
 async def _measure(args: argparse.Namespace, url: str, ports: list[int], pids: list[int],
-                   callbacks: list[tuple[dict[str, str], bytes]], rate: int, fake_conn) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    probe = Probe(url, fake_conn, pids)
+                   callbacks: list[tuple[dict[str, str], bytes]], rate: int, fake_conn,  # type: ignore[no-untyped-def]
+                   fake_pid: int) -> dict[str, float]:
+    probe = Probe(url, fake_conn, pids, fake_pid)
     try:
         began = time.perf_counter()
         sending = asyncio.create_task(offer(ports, callbacks, rate, args.in_flight))
@@ -497,8 +597,24 @@ async def _measure(args: argparse.Namespace, url: str, ports: list[int], pids: l
         "backlog_end": last["pending"],
         "cpu_ms_per_touch": (last["cpu"] - first["cpu"]) * 1000 / touches if touches else float("nan"),
         "cpu_share": (last["cpu"] - first["cpu"]) / span,
+        **{f"{part}_share": (last[part] - first[part]) / span for part in ("load_generator", "fake", "database", "idle")},
         "left_pending": drained["pending"],
     }
+
+
+def settings_from(overrides: list[str]) -> dict[str, dict[str, Any]]:
+    settings: dict[str, dict[str, Any]] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section and name):
+            raise SystemExit(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. inbox.workers=2")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        settings.setdefault(section, {})[name] = value
+    return settings
 
 
 def main() -> None:
@@ -511,6 +627,10 @@ def main() -> None:
     parser.add_argument("--store", default="sqlite", help="sqlite, or a postgresql+asyncpg:// URL (a database "
                         "named bench_pipeline_<rate> is created next to it)")
     parser.add_argument("--replicas", type=int, default=1, help="server processes (PostgreSQL only)")
+    parser.add_argument("--replica-cpu", type=float, default=0.0, metavar="SHARE",
+                        help="cap each server process at SHARE of one core (cgroup; root only), e.g. 0.5")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
+                        help="a server setting, e.g. inbox.workers=2 (a JSON value, else text); repeatable")
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--customers-per-rep", type=int, default=10)
     parser.add_argument("--in-flight", type=int, default=256, help="most callbacks awaiting an answer at once")
@@ -518,11 +638,14 @@ def main() -> None:
                         help="sample the server with py-spy over each measured window into PREFIX.<rate>.txt")
     parser.add_argument("--py-spy-bin", default=str(Path(sys.executable).parent / "py-spy"))
     args = parser.parse_args()
+    args.settings = settings_from(args.overrides)
     rates = [int(r) for r in args.rates.split(",")]
     if not all(1 <= r <= 5000 for r in rates) or not 1 <= args.seconds <= 600 or args.warmup >= args.seconds:
         raise SystemExit("rates must be 1..5000/s, --seconds 1..600 and longer than --warmup")
     if args.replicas != 1 and args.store == "sqlite":
         raise SystemExit("--replicas needs PostgreSQL")
+    if args.replica_cpu and not 0.05 <= args.replica_cpu <= 4:
+        raise SystemExit("--replica-cpu is a share of one core, 0.05..4 (0 = no cap)")
     if not 1 <= args.replicas <= 4 or not 1 <= args.reps <= 5000 or not 1 <= args.customers_per_rep <= 200:
         raise SystemExit("--replicas 1..4, --reps 1..5000, --customers-per-rep 1..200")
 
@@ -533,7 +656,7 @@ def main() -> None:
           f"{args.seconds:.0f} s per rate, measured after {args.warmup:.0f} s")
     print(f"  parser ceiling (customer match + parse_touch, this run): {ceiling:,.0f} messages/s")
     print(f"  {'offered/s':>9} {'acked/s':>8} {'touches/s':>10} {'replies/s':>10} {'backlog/s':>10} {'cpu ms/touch':>13} "
-          f"{'server cpu':>10} {'refused':>8}")
+          f"{'server cpu':>10} {'refused':>8}   rest of the machine: {'load gen':>8} {'fake':>5} {'database':>8} {'idle':>5}")
     ctx = mp.get_context("spawn")
     work_dir = ""
     parent, child = ctx.Pipe()
@@ -546,9 +669,11 @@ def main() -> None:
         work_dir = tempfile.mkdtemp(prefix="pacebot-pipeline-")
         template_url = seed_template(args, org, fake_base, work_dir)
         for rate in rates:
-            f = run_rate(args, org, rate, fake_base, parent, template_url, work_dir)
+            f = run_rate(args, org, rate, fake_base, parent, fake.pid, template_url, work_dir)
             print(f"  {rate:>9} {f['acked_per_s']:>8.1f} {f['touches_per_s']:>10.1f} {f['replies_per_s']:>10.1f} {f['backlog_slope']:>+10.1f} "
                   f"{f['cpu_ms_per_touch']:>13.2f} {f['cpu_share'] * 100:>9.0f}% {f['refused']:>8.0f}"
+                  f"{'':>22}{f['load_generator_share'] * 100:>7.0f}% {f['fake_share'] * 100:>4.0f}%"
+                  f" {f['database_share'] * 100:>7.0f}% {f['idle_share'] * 100:>4.0f}%"
                   + (f"   (still pending after drain: {f['left_pending']:.0f})" if args.drain_seconds else ""),
                   flush=True)
     finally:
