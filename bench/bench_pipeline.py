@@ -462,6 +462,8 @@ class CpuCap:
     other down (through the database, their claims, their wake-ups), as on separate machines.
     """
 
+    # The kernel's default period, which container runtimes use for a CPU limit too.
+    PERIOD_US = 100_000
     V1 = Path("/sys/fs/cgroup/cpu")  # cgroup v1: the cpu controller's own hierarchy
     V2 = Path("/sys/fs/cgroup")  # cgroup v2: one unified hierarchy
 
@@ -480,7 +482,7 @@ class CpuCap:
         group = self.root / f"pacebot-bench-{pid}"
         try:
             group.mkdir()
-            period = 100_000
+            period = self.PERIOD_US
             if self.v2:
                 (group / "cpu.max").write_text(f"{int(self.share * period)} {period}", encoding="ascii")
             else:
