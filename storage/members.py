@@ -7,9 +7,11 @@ of the transaction (``storage.batch_cache``), so a batch of one rep's messages r
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.enums import Role
 from storage import batch_cache
@@ -47,18 +49,28 @@ async def member_by_platform_id(session: AsyncSession, platform: str, user_id: s
 _MEMBER_TABLES = (Member.__tablename__,)
 
 # Built once: the sender together with whether they have a dialogue in the conversation.
+_IN_CONVERSATION = and_(
+    Dialogue.platform == bindparam("platform"),
+    Dialogue.conversation == bindparam("conversation"),
+    Dialogue.member_id == Member.id,
+)
+
+
+def _sender_with_dialogue(column: InstrumentedAttribute[Any], *, lock: bool) -> Select[Member, int]:
+    if not lock:
+        # SQLite has no row locks to take (its writers are serialised): a plain outer join.
+        joined = select(Member, Dialogue.member_id).outerjoin(Dialogue, _IN_CONVERSATION)
+    else:
+        # The dialogue row is locked as it is read, as ``storage.dialogues.load_dialogue`` does:
+        # ``FOR UPDATE`` cannot lock the nullable side of an outer join, but it can in a lateral subquery.
+        dialogue = select(Dialogue.member_id).where(_IN_CONVERSATION).with_for_update().lateral("dialogue")
+        joined = select(Member, dialogue.c.member_id).outerjoin(dialogue, true())
+    return joined.where(column == bindparam("user_id"), Member.active.is_(True))
+
+
 _WITH_DIALOGUE = {
-    platform: select(Member, Dialogue.member_id)
-    .outerjoin(
-        Dialogue,
-        and_(
-            Dialogue.platform == bindparam("platform"),
-            Dialogue.conversation == bindparam("conversation"),
-            Dialogue.member_id == Member.id,
-        ),
-    )
-    .where(column == bindparam("user_id"), Member.active.is_(True))
-    for platform, column in _IDENTITY.items()
+    dialect: {platform: _sender_with_dialogue(column, lock=dialect != "sqlite") for platform, column in _IDENTITY.items()}
+    for dialect in ("sqlite", "postgresql")
 }
 
 
@@ -66,24 +78,23 @@ async def sender_and_dialogue(
     session: AsyncSession, platform: str, user_id: str, conversation: str
 ) -> tuple[Member | None, bool | None]:
     """``member_by_platform_id``, and whether that member has a dialogue row in ``conversation``
-    (None: not looked at), in one statement where it can be.
+    (None: not looked at), in one statement.
 
-    Only on SQLite, which has no row locks to take (its writers are serialised): on PostgreSQL the
-    dialogue is read with ``FOR UPDATE``, which cannot lock the nullable side of an outer join, so
-    it is left to ``storage.dialogues.load_dialogue``. A sender remembered for the transaction is
-    not read again (and the dialogue is then not looked at).
+    On PostgreSQL the dialogue row, when there is one, is locked by the same statement, as
+    ``storage.dialogues.load_dialogue`` would. A sender remembered for the transaction is not read
+    again (and the dialogue is then not looked at).
     """
     column = _IDENTITY.get(platform)
-    if column is None or not user_id or session.get_bind().dialect.name != "sqlite":
+    statements = _WITH_DIALOGUE.get(session.get_bind().dialect.name)
+    if column is None or not user_id or statements is None:
         return await member_by_platform_id(session, platform, user_id), None
     key = ("member", platform, user_id)
     remembered = batch_cache.lookup(session, key)
     if isinstance(remembered, Member) and remembered.active and getattr(remembered, column.key) == user_id:
         return remembered, None
     row = (
-        await session.execute(
-            _WITH_DIALOGUE[platform], {"user_id": user_id, "platform": platform, "conversation": conversation}
-        )
+        await session.execute(statements[platform], {"user_id": user_id, "platform": platform,
+                                                     "conversation": conversation})
     ).first()
     if row is None:
         return None, None

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import members as member_store
 from storage import settings as settings_store
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
-from storage.models import Member, Setting
+from storage.models import Dialogue, Member, Setting
 from storage.org import load_directory_file
 from tests.conftest import ORG_SMALL, START
 from tests.pg import POSTGRES_URL, SKIP_REASON, scratch_database
@@ -116,6 +116,45 @@ async def test_the_sender_is_looked_up_once_and_a_deactivation_is_seen_at_once(s
         assert await member_store.member_by_platform_id(session, "wecom", "LiMing") is not None
         await session.execute(update(Member).where(Member.code == "rep.li").values(active=False))
         assert await member_store.member_by_platform_id(session, "wecom", "LiMing") is None
+
+
+async def test_the_sender_lookup_says_in_the_same_statement_whether_a_dialogue_is_stored(sessions):
+    async with transaction(sessions) as session:
+        await session.execute(select(1))  # the transaction begun
+        assert await _executed(session, lambda: member_store.sender_and_dialogue(session, "console", "rep.li",
+                                                                                  "rep.li")) == 1
+    async with transaction(sessions) as session:
+        member, stored = await member_store.sender_and_dialogue(session, "console", "rep.li", "rep.li")
+        assert member is not None and member.code == "rep.li" and stored is False
+        session.add(Dialogue(platform="console", conversation="rep.li", member_id=member.id, state="x", data={},
+                             updated_at=NOW, expires_at=NOW))
+    async with transaction(sessions) as session:
+        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "rep.li"))[1] is True
+        # Remembered for the transaction: not read again, and the dialogue not looked at.
+        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "elsewhere"))[1] is None
+    async with transaction(sessions) as session:
+        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "elsewhere"))[1] is False
+        assert await member_store.sender_and_dialogue(session, "console", "nobody", "nobody") == (None, None)
+        assert await member_store.sender_and_dialogue(session, "console", "", "rep.li") == (None, None)
+
+
+async def test_on_postgresql_the_sender_lookup_locks_the_stored_dialogue(sessions):
+    async with sessions() as probe:
+        if probe.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite has no row locks (its writers are serialised)")
+    async with transaction(sessions) as session:
+        member = await member_store.member_by_code(session, "rep.li")
+        assert member is not None
+        session.add(Dialogue(platform="console", conversation="rep.li", member_id=member.id, state="x", data={},
+                             updated_at=NOW, expires_at=NOW))
+    locked = select(Dialogue.member_id).where(Dialogue.conversation == "rep.li").with_for_update(nowait=True)
+    async with transaction(sessions) as session:
+        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "rep.li"))[1] is True
+        async with sessions() as other:
+            with pytest.raises(DBAPIError, match="could not obtain lock"):
+                await other.execute(locked)
+    async with transaction(sessions) as session:  # released with its transaction
+        assert (await session.execute(locked)).scalar_one() == member.id
 
 
 async def test_the_sqlite_adapter_reports_counts_keys_rows_and_errors_as_the_driver_does(sessions):

@@ -8,9 +8,8 @@ from bot.app import create_app
 from bot.errors import UserError
 from bot.events import Event, EventKind
 from domain.enums import InboxStatus
-from storage import members as member_store
 from storage.db import transaction
-from storage.models import Dialogue, InboxItem, OutboxItem, Setting
+from storage.models import InboxItem, OutboxItem, Setting
 from tests.conftest import Console, make_config
 
 
@@ -56,28 +55,6 @@ async def test_heads_claimed_for_a_batch_that_never_runs_are_given_back_on_drain
     assert item.status is InboxStatus.PENDING and item.attempts == 0 and item.lease_until is None
     assert await runtime.inbox.process_due() == 1
     assert (await rows(runtime, [second]))[second].status is InboxStatus.DONE
-
-
-async def test_the_sender_lookup_says_whether_a_dialogue_is_stored_in_that_conversation(
-    aiohttp_client, tmp_path, clock
-):
-    runtime = Console(await aiohttp_client(create_app(make_config(tmp_path), clock=clock, workers=False))).runtime
-    async with transaction(runtime.sessions) as session:
-        member, stored = await member_store.sender_and_dialogue(session, "console", "rep.li", "rep.li")
-        assert member is not None and member.code == "rep.li"
-        if session.get_bind().dialect.name != "sqlite":
-            assert stored is None  # left to the locking probe
-            return
-        assert stored is False
-        now = clock.now()
-        session.add(Dialogue(platform="console", conversation="rep.li", member_id=member.id, state="x", data={},
-                             updated_at=now, expires_at=now))
-    async with transaction(runtime.sessions) as session:
-        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "rep.li"))[1] is True
-        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "elsewhere"))[1] is None  # remembered
-    async with transaction(runtime.sessions) as session:
-        assert (await member_store.sender_and_dialogue(session, "console", "rep.li", "elsewhere"))[1] is False
-        assert await member_store.sender_and_dialogue(session, "console", "nobody", "nobody") == (None, None)
 
 
 async def test_a_refusal_in_a_batch_undoes_only_that_items_changes_and_is_its_reply(aiohttp_client, tmp_path, clock,
