@@ -138,10 +138,8 @@ async def test_the_sender_lookup_says_in_the_same_statement_whether_a_dialogue_i
         assert await member_store.sender_and_dialogue(session, "console", "", "rep.li") == (None, None)
 
 
+@pytest.mark.parametrize("sessions", ["postgresql"], indirect=True)  # SQLite has no row locks
 async def test_on_postgresql_the_sender_lookup_locks_the_stored_dialogue(sessions):
-    async with sessions() as probe:
-        if probe.get_bind().dialect.name != "postgresql":
-            pytest.skip("SQLite has no row locks (its writers are serialised)")
     async with transaction(sessions) as session:
         member = await member_store.member_by_code(session, "rep.li")
         assert member is not None
