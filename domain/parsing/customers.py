@@ -273,11 +273,6 @@ def _index_for(customers: Sequence[CustomerName]) -> CustomerIndex:
         while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
             _INDEX_CACHE.popitem(last=False)
     return index
-    index = CustomerIndex(snapshot)
-    with _INDEX_CACHE_LOCK:
-        _INDEX_CACHE.insert(0, index)
-        del _INDEX_CACHE[_INDEX_CACHE_SIZE:]
-    return index
 
 
 def _is_ascii_word_char(ch: str) -> bool:

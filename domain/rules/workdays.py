@@ -311,7 +311,7 @@ def parse_date_item(value: str, *, loose: bool = False) -> list[datetime.date]:
     return [first + datetime.timedelta(days=i) for i in range(span)]
 
 
-def parse_date_list(values: Iterable[str]) -> frozenset[datetime.date]:
+def parse_date_list(values: str | Iterable[str | datetime.date]) -> frozenset[datetime.date]:
     """Parse ``"2027-01-01"`` and inclusive ranges ``"2027-02-10..2027-02-16"`` (``parse_date_item``).
 
     Items that are already dates (TOML's bare dates) are taken as they are. Raises ValueError
