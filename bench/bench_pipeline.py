@@ -482,6 +482,7 @@ class CpuCap:
         group = self.root / f"pacebot-bench-{pid}"
         try:
             group.mkdir()
+            self.groups.append(group)  # removed by release() even if the rest fails
             period = self.PERIOD_US
             if self.v2:
                 (group / "cpu.max").write_text(f"{int(self.share * period)} {period}", encoding="ascii")
@@ -491,7 +492,6 @@ class CpuCap:
             (group / "cgroup.procs").write_text(str(pid), encoding="ascii")
         except OSError as exc:
             raise SystemExit(f"--replica-cpu: cannot set up the cgroup {group}: {exc} (root is needed)") from exc
-        self.groups.append(group)
 
     def release(self) -> None:
         for group in self.groups:
@@ -536,8 +536,8 @@ def fresh_copy(args: argparse.Namespace, template_url: str, work_dir: str, rate:
 def run_rate(args: argparse.Namespace, org: Org, rate: int, fake_base: str, fake_conn, fake_pid: int,  # type: ignore[no-untyped-def]
              template_url: str, work_dir: str) -> dict[str, float]:
     url = fresh_copy(args, template_url, work_dir, rate)
-    servers, conns, ports = start_servers(url, f"{work_dir}/rate{rate}", fake_base, None, args.replicas, args.settings)
     cap = CpuCap(args.replica_cpu) if args.replica_cpu else None
+    servers, conns, ports = start_servers(url, f"{work_dir}/rate{rate}", fake_base, None, args.replicas, args.settings)
     try:
         for server in servers if cap else []:
             cap.confine(server.pid)  # type: ignore[union-attr]
@@ -651,6 +651,8 @@ def main() -> None:
     if not 1 <= args.replicas <= 4 or not 1 <= args.reps <= 5000 or not 1 <= args.customers_per_rep <= 200:
         raise SystemExit("--replicas 1..4, --reps 1..5000, --customers-per-rep 1..200")
 
+    if args.replica_cpu:
+        CpuCap(args.replica_cpu)  # refused here, before anything starts, where it cannot work
     org = make_org(args.reps, args.customers_per_rep)
     ceiling = parser_rate(org, make_messages(org, 5000, seed=1))
     store = "SQLite" if args.store == "sqlite" else f"PostgreSQL, {args.replicas} replica(s)"
