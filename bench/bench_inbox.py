@@ -11,7 +11,7 @@ the wall rate, and the SQL statements executed per item (counted with an engine 
     inbox 600 items: 1.95 ms cpu/item, 480/s, 9.0 statements/item; outbox 600: 0.54 ms cpu/item ...
 
     .venv/bin/python bench/bench_inbox.py [--messages 600] [--reps 200] [--customers-per-rep 10]
-        [--repeat N] [--by-kind] [--profile FILE] [--sql]
+        [--repeat N] [--by-kind] [--profile FILE] [--sql] [--batch-size 32]
 
 ``--profile FILE`` writes a cProfile of the inbox phase (read it with ``python -m pstats FILE``);
 ``--sql`` prints the statements of the first processed batch, for counting by eye; ``--by-kind``
@@ -72,6 +72,7 @@ async def run(args: argparse.Namespace) -> float:
         "storage": {"url": f"sqlite+aiosqlite:///{work}/bench.db", "data_dir": work},
         "console": {"enabled": False},
         "scheduler": {"enabled": False},
+        "inbox": {"batch_size": args.batch_size},
         "wecom": fakes.wecom_config(base, member_per_minute=10**6, member_per_hour=10**7, duplicate_check_seconds=0),
     })
     app = create_app(config, workers=False)
@@ -127,6 +128,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--customers-per-rep", type=int, default=10)
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the inbox phase")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="[inbox] batch_size: items claimed and committed together (1 = each alone)")
     parser.add_argument("--sql", action="store_true", help="print the statements of the first batch and stop")
     parser.add_argument("--by-kind", action="store_true", help="statements per item by their first words")
     parser.add_argument("--repeat", type=int, default=1, help="runs, each from a fresh database (the least CPU is "
