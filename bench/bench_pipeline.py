@@ -15,6 +15,8 @@ Per rate it prints, over the measured window (after a short warm-up):
   backlog/s    slope of the inbox backlog (pending items) per second — near 0 means keeping pace
   cpu ms/touch the server process's CPU time (user + system, from psutil) per touch stored
   server cpu   the server processes' CPU, in % of one core
+  latency ms   mean time from a callback's arrival to the commit of its touch (the servers' own
+               histogram, /metrics), and the histogram bound its 95th percentile is under
 
 then where the rest of the machine's CPU went (% of one core): this load generator, the fake WeCom
 server, PostgreSQL's processes, and what was left idle — on a small machine they share the
@@ -346,10 +348,13 @@ async def _seed(runtime: Any, org: Org) -> None:
 class Probe:
     """Counts read straight from the database, the fake platform and the server processes."""
 
-    def __init__(self, url: str, fake_conn, pids: list[int], fake_pid: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, url: str, fake_conn, pids: list[int], fake_pid: int,  # type: ignore[no-untyped-def]
+                 ports: list[int]) -> None:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         self.engine = create_async_engine(url)
+        self.ports = ports
+        self.http = aiohttp.ClientSession()
         self.fake_conn = fake_conn
         self.processes = [psutil.Process(pid) for pid in pids]
         self.load_generator = psutil.Process()
@@ -364,12 +369,53 @@ class Probe:
         self.fake_conn.send("count")
         replies = self.fake_conn.recv()
         machine = psutil.cpu_times()
-        return {"t": time.perf_counter(), "touches": touches, "pending": pending, "replies": replies,
+        latency = await self.processing_latency()
+        return {"t": time.perf_counter(), "touches": touches, "pending": pending, "replies": replies, **latency,
                 "cpu": sum(_cpu(p) for p in self.processes), "load_generator": _cpu(self.load_generator),
                 "fake": _cpu(self.fake), "database": _postgres_cpu(), "idle": machine.idle + machine.iowait}
 
+    async def processing_latency(self) -> dict[str, float]:
+        """The servers' own histogram of arrival → processing commit (``/metrics``), summed over
+        the replicas: ``latency_count``, ``latency_sum`` and ``latency_le_<bound>`` per bucket."""
+        totals: dict[str, float] = collections.defaultdict(float)
+        for port in self.ports:
+            async with self.http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                text = await resp.text()
+            for line in text.splitlines():
+                if not line.startswith(LATENCY_METRIC):
+                    continue
+                name, value = line.rsplit(" ", 1)
+                if name.startswith(LATENCY_METRIC + "_count"):
+                    totals["latency_count"] += float(value)
+                elif name.startswith(LATENCY_METRIC + "_sum"):
+                    totals["latency_sum"] += float(value)
+                elif name.startswith(LATENCY_METRIC + "_bucket"):
+                    bound = name.split('le="', 1)[1].split('"', 1)[0]
+                    totals[f"latency_le_{bound}"] += float(value)
+        return totals
+
     async def close(self) -> None:
+        await self.http.close()
         await self.engine.dispose()
+
+
+LATENCY_METRIC = "pacebot_inbox_processing_latency_seconds"
+
+
+def latency_figures(first: dict[str, float], last: dict[str, float]) -> tuple[float, float]:
+    """Mean and 95th percentile (the upper bound of its histogram bucket) of the processing
+    latency of the items finished between two samples, in ms."""
+    count = last.get("latency_count", 0.0) - first.get("latency_count", 0.0)
+    if count <= 0:
+        return float("nan"), float("nan")
+    mean = (last["latency_sum"] - first.get("latency_sum", 0.0)) / count
+    bounds = sorted((float(key.removeprefix("latency_le_")), key) for key in last if key.startswith("latency_le_"))
+    p95 = float("inf")
+    for bound, key in bounds:
+        if last[key] - first.get(key, 0.0) >= 0.95 * count:
+            p95 = bound
+            break
+    return mean * 1000, p95 * 1000
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -559,7 +605,7 @@ def run_rate(args: argparse.Namespace, org: Org, rate: int, fake_base: str, fake
 async def _measure(args: argparse.Namespace, url: str, ports: list[int], pids: list[int],
                    callbacks: list[tuple[dict[str, str], bytes]], rate: int, fake_conn,  # type: ignore[no-untyped-def]
                    fake_pid: int) -> dict[str, float]:
-    probe = Probe(url, fake_conn, pids, fake_pid)
+    probe = Probe(url, fake_conn, pids, fake_pid, ports)
     try:
         began = time.perf_counter()
         sending = asyncio.create_task(offer(ports, callbacks, rate, args.in_flight))
@@ -601,6 +647,7 @@ async def _measure(args: argparse.Namespace, url: str, ports: list[int], pids: l
         "cpu_share": (last["cpu"] - first["cpu"]) / span,
         **{f"{part}_share": (last[part] - first[part]) / span for part in ("load_generator", "fake", "database", "idle")},
         "left_pending": drained["pending"],
+        **dict(zip(("latency_mean_ms", "latency_p95_ms"), latency_figures(first, last), strict=True)),
     }
 
 
@@ -660,7 +707,8 @@ def main() -> None:
           f"{args.seconds:.0f} s per rate, measured after {args.warmup:.0f} s")
     print(f"  parser ceiling (customer match + parse_touch, this run): {ceiling:,.0f} messages/s")
     print(f"  {'offered/s':>9} {'acked/s':>8} {'touches/s':>10} {'replies/s':>10} {'backlog/s':>10} {'cpu ms/touch':>13} "
-          f"{'server cpu':>10} {'refused':>8}   rest of the machine: {'load gen':>8} {'fake':>5} {'database':>8} {'idle':>5}")
+          f"{'server cpu':>10} {'refused':>8} {'latency ms':>10} {'p95 ≤':>7}   rest of the machine: "
+          f"{'load gen':>8} {'fake':>5} {'database':>8} {'idle':>5}")
     ctx = mp.get_context("spawn")
     work_dir = ""
     parent, child = ctx.Pipe()
@@ -676,7 +724,7 @@ def main() -> None:
             f = run_rate(args, org, rate, fake_base, parent, fake.pid, template_url, work_dir)
             print(f"  {rate:>9} {f['acked_per_s']:>8.1f} {f['touches_per_s']:>10.1f} {f['replies_per_s']:>10.1f} {f['backlog_slope']:>+10.1f} "
                   f"{f['cpu_ms_per_touch']:>13.2f} {f['cpu_share'] * 100:>9.0f}% {f['refused']:>8.0f}"
-                  f"{'':>22}{f['load_generator_share'] * 100:>7.0f}% {f['fake_share'] * 100:>4.0f}%"
+                  f" {f['latency_mean_ms']:>10.0f} {f['latency_p95_ms']:>7.0f}{'':>22}{f['load_generator_share'] * 100:>7.0f}% {f['fake_share'] * 100:>4.0f}%"
                   f" {f['database_share'] * 100:>7.0f}% {f['idle_share'] * 100:>4.0f}%"
                   + (f"   (still pending after drain: {f['left_pending']:.0f})" if args.drain_seconds else ""),
                   flush=True)
