@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import shutil
 import sys
 import tempfile
 import time
@@ -120,6 +121,7 @@ async def run(args: argparse.Namespace) -> float:
     finally:
         await runner.cleanup()
         await fake.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ even after its ACK, ``ack_delay`` holds frames back, ``send_raw`` pushes any tex
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import datetime as dt
 import hashlib
@@ -33,6 +34,7 @@ import ipaddress
 import itertools
 import json
 import secrets
+import shutil
 import ssl
 import tempfile
 import time
@@ -110,6 +112,7 @@ def tls() -> Tls:
         .sign(key, hashes.SHA256())
     )
     directory = Path(tempfile.mkdtemp(prefix="fake-dingtalk-tls-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
