@@ -23,23 +23,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import (  # noqa: E402
+    fake_wecom_and_work_dir,
     fresh_copy,
     make_org,
     seed_template,
-    serve_fake,
     start_servers,
     stop_servers,
 )
@@ -128,27 +124,12 @@ def main() -> None:
     store = "SQLite" if args.store == "sqlite" else f"PostgreSQL, {args.replicas} replica(s)"
     print(f"outbox burst on {store}: {args.messages:,} messages to as many reps, {args.repeat} run(s)")
     print(f"  {'run':>3} {'delivered':>9} {'first after':>12} {'drain':>8} {'delivered/s':>12} {'cpu ms/msg':>11}")
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    fake = ctx.Process(target=serve_fake, args=(child,), daemon=True)
-    fake.start()
-    work_dir = ""
-    try:
-        if not parent.poll(60):
-            raise SystemExit("fake WeCom did not start")
-        fake_base = parent.recv()
-        work_dir = tempfile.mkdtemp(prefix="pacebot-outbox-")
-        template_url = seed_template(args, org, fake_base, work_dir)
+    with fake_wecom_and_work_dir("pacebot-outbox-") as (fake, work_dir):
+        template_url = seed_template(args, org, fake.base_url, work_dir)
         for run in range(1, args.repeat + 1):
-            f: dict[str, Any] = run_once(args, org.reps, fake_base, parent, template_url, work_dir, run)
+            f = run_once(args, org.reps, fake.base_url, fake.conn, template_url, work_dir, run)
             print(f"  {run:>3} {f['delivered']:>9,} {f['first_after']:>11.2f}s {f['drain']:>7.2f}s "
                   f"{f['per_second']:>12.0f} {f['cpu_ms_per_message']:>11.2f}", flush=True)
-    finally:
-        parent.send("stop")
-        shutil.rmtree(work_dir, ignore_errors=True)
-        fake.join(30)
-        if fake.is_alive():
-            fake.terminate()
 
 
 if __name__ == "__main__":

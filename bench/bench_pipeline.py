@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import cProfile
 import datetime as dt
 import json
@@ -59,6 +60,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,38 @@ async def _serve_fake(conn) -> None:  # type: ignore[no-untyped-def]
         else:
             break
     await fake.close()
+
+
+@dataclass
+class FakeProcess:
+    """The fake WeCom server in its own process: its base URL, the pipe its counts are read on
+    (send "count", receive the number of messages it got), its pid."""
+
+    base_url: str
+    conn: Any
+    pid: int
+
+
+@contextlib.contextmanager
+def fake_wecom_and_work_dir(prefix: str) -> Iterator[tuple[FakeProcess, str]]:
+    """Start the fake WeCom process and make a scratch folder; stop and remove both afterwards."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    fake = ctx.Process(target=serve_fake, args=(child,), daemon=True)
+    fake.start()
+    work_dir = ""
+    try:
+        if not parent.poll(60):
+            raise SystemExit("fake WeCom did not start")
+        base_url = parent.recv()
+        work_dir = tempfile.mkdtemp(prefix=prefix)
+        yield FakeProcess(base_url, parent, fake.pid or 0), work_dir
+    finally:
+        parent.send("stop")
+        shutil.rmtree(work_dir, ignore_errors=True)
+        fake.join(30)
+        if fake.is_alive():
+            fake.terminate()
 
 
 # ---------------------------------------------------------------------- server process
@@ -709,31 +743,16 @@ def main() -> None:
     print(f"  {'offered/s':>9} {'acked/s':>8} {'touches/s':>10} {'replies/s':>10} {'backlog/s':>10} {'cpu ms/touch':>13} "
           f"{'server cpu':>10} {'refused':>8} {'latency ms':>10} {'p95 ≤':>7}   rest of the machine: "
           f"{'load gen':>8} {'fake':>5} {'database':>8} {'idle':>5}")
-    ctx = mp.get_context("spawn")
-    work_dir = ""
-    parent, child = ctx.Pipe()
-    fake = ctx.Process(target=serve_fake, args=(child,), daemon=True)
-    fake.start()
-    try:
-        if not parent.poll(60):
-            raise SystemExit("fake WeCom did not start")
-        fake_base = parent.recv()
-        work_dir = tempfile.mkdtemp(prefix="pacebot-pipeline-")
-        template_url = seed_template(args, org, fake_base, work_dir)
+    with fake_wecom_and_work_dir("pacebot-pipeline-") as (fake, work_dir):
+        template_url = seed_template(args, org, fake.base_url, work_dir)
         for rate in rates:
-            f = run_rate(args, org, rate, fake_base, parent, fake.pid, template_url, work_dir)
+            f = run_rate(args, org, rate, fake.base_url, fake.conn, fake.pid, template_url, work_dir)
             print(f"  {rate:>9} {f['acked_per_s']:>8.1f} {f['touches_per_s']:>10.1f} {f['replies_per_s']:>10.1f} {f['backlog_slope']:>+10.1f} "
                   f"{f['cpu_ms_per_touch']:>13.2f} {f['cpu_share'] * 100:>9.0f}% {f['refused']:>8.0f}"
                   f" {f['latency_mean_ms']:>10.0f} {f['latency_p95_ms']:>7.0f}{'':>22}{f['load_generator_share'] * 100:>7.0f}% {f['fake_share'] * 100:>4.0f}%"
                   f" {f['database_share'] * 100:>7.0f}% {f['idle_share'] * 100:>4.0f}%"
                   + (f"   (still pending after drain: {f['left_pending']:.0f})" if args.drain_seconds else ""),
                   flush=True)
-    finally:
-        parent.send("stop")
-        shutil.rmtree(work_dir, ignore_errors=True)
-        fake.join(30)
-        if fake.is_alive():
-            fake.terminate()
 
 
 if __name__ == "__main__":
