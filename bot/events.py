@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -45,6 +45,9 @@ class MediaRef:
     unavailable: bool = False  # the platform could not hand the bytes over (expired, deleted)
 
 
+_MEDIA_FIELDS = tuple(f.name for f in fields(MediaRef))  # all flat: copied as they are
+
+
 @dataclass(frozen=True)
 class Event:
     platform: str  # "console" | "wecom" | "dingtalk" | "schedule"
@@ -75,11 +78,7 @@ class Event:
             "conversation": self.conversation,
             "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
             "text": self.text,
-            "media": None if media is None else {
-                "filename": media.filename, "mime": media.mime, "size": media.size,
-                "staged_sha256": media.staged_sha256, "platform_media_id": media.platform_media_id,
-                "unavailable": media.unavailable,
-            },
+            "media": None if media is None else {name: getattr(media, name) for name in _MEDIA_FIELDS},
             "action": self.action,
             "task_id": self.task_id,
             "action_values": list(self.action_values),
